@@ -1,0 +1,100 @@
+"""The Docker engine: one client per process, and the daemon's errors as user messages.
+
+docker-py is imported here, inside functions, so that ``inv --list`` and ``inv -h``
+never pay for it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import TYPE_CHECKING, Iterator
+
+from .errors import DockyardError
+
+if TYPE_CHECKING:
+    import docker
+
+_client: "docker.DockerClient | None" = None
+
+
+def endpoint() -> str:
+    """The engine address docker-py will use: DOCKER_HOST, else the current context, else the socket."""
+    if os.environ.get("DOCKER_HOST"):
+        return os.environ["DOCKER_HOST"]
+    context = _current_context_host()
+    return context or "unix:///var/run/docker.sock"
+
+
+def _current_context_host() -> str | None:
+    """The endpoint of the Docker CLI's current context, when it is not the default one."""
+    try:
+        from docker.context import ContextAPI
+
+        context = ContextAPI.get_current_context()
+    except Exception:  # a broken CLI config must not stop us using the default socket
+        return None
+    if context is None or context.name == "default":
+        return None
+    return context.Host
+
+
+def client() -> "docker.DockerClient":
+    """A connected client, created on first use; an unreachable engine is one clear error."""
+    global _client
+    if _client is None:
+        import docker
+
+        where = endpoint()
+        try:
+            _client = docker.DockerClient(base_url=where, timeout=300, max_pool_size=16)
+        except docker.errors.DockerException as e:
+            raise unreachable(where, e) from None
+    return _client
+
+
+def unreachable(where: str, error: BaseException) -> DockyardError:
+    reason = str(error).split(": ", 1)[-1] if "Error while fetching server API version" in str(error) else str(error)
+    if len(reason) > 200:
+        reason = reason[:200] + "..."
+    return DockyardError(
+        f"cannot reach the Docker engine at {where} ({reason}). "
+        "Start it (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at a running engine."
+    )
+
+
+@contextlib.contextmanager
+def engine_errors(what: str) -> Iterator[None]:
+    """Turn the daemon's refusals into one line that says what failed and why."""
+    import docker
+    import requests
+
+    try:
+        yield
+    except docker.errors.ImageNotFound as e:
+        raise DockyardError(f"{what}: image not found ({explanation(e)})") from None
+    except docker.errors.NotFound as e:
+        raise DockyardError(f"{what}: not found ({explanation(e)})") from None
+    except docker.errors.APIError as e:
+        raise DockyardError(f"{what}: {explanation(e)}") from None
+    except (requests.exceptions.ConnectionError, docker.errors.DockerException) as e:
+        if isinstance(e, docker.errors.DockerException) and not _is_connection_error(e):
+            raise DockyardError(f"{what}: {e}") from None
+        raise unreachable(endpoint(), e) from None
+
+
+def _is_connection_error(error: BaseException) -> bool:
+    text = str(error)
+    return "Connection" in text or "No such file or directory" in text
+
+
+def explanation(error: "docker.errors.APIError") -> str:
+    """The daemon's own words, without docker-py's status-line wrapper."""
+    text = getattr(error, "explanation", None) or str(error)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return str(text).strip()
+
+
+def port_in_use(error_text: str) -> bool:
+    return "port is already allocated" in error_text or "address already in use" in error_text

@@ -1,0 +1,239 @@
+"""Tasks of one image's namespace: ``inv httpd.build``, ``inv httpd.run``, ...
+
+Each task is thin: it finds its image from the collection config, calls the engine
+layer and prints. docker-py is imported only when a task body runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from invoke import Context, task
+
+from ..config import ImageSpec, ProjectSpec, load
+from ..errors import DockyardError
+
+
+def spec_of(c: Context) -> tuple[ProjectSpec, ImageSpec]:
+    """The project and this namespace's image, from the collection's config."""
+    project = load(c.config.dockyard.config)
+    return project, project.image(c.config.dockyard.image)
+
+
+def parse_env(pairs: list[str]) -> tuple[tuple[str, str], ...]:
+    parsed = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise DockyardError(f"--env {pair!r}: expected KEY=VALUE")
+        parsed.append((key, value))
+    return tuple(parsed)
+
+
+def parse_port(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not str(value).isdigit() or not 1 <= int(value) <= 65535:
+        raise DockyardError(f"--port {value!r}: expected a port number from 1 to 65535")
+    return int(value)
+
+
+def ensure_built(project: ProjectSpec, spec: ImageSpec, *, quiet: bool) -> None:
+    """Make's prerequisite step: build the image (and its parents) if missing or out of date."""
+    from ..builder import FAILED, SKIPPED, BuildOptions, Output, build
+
+    outcomes = build(project, [spec.key], BuildOptions(quiet=quiet), Output(stream=sys.stderr))
+    failed = [o for o in outcomes if o.status in (FAILED, SKIPPED)]
+    if failed:
+        raise DockyardError(f"cannot run {spec.key}: {failed[0].detail}")
+
+
+@task(help={
+    "force": "Rebuild even when the image is up to date.",
+    "no-cache": "Do not use the engine's layer cache (implies a rebuild).",
+    "pull": "Pull newer versions of external base images (implies a rebuild).",
+    "quiet": "Show only the result, not the build output.",
+})
+def build(c, force=False, no_cache=False, pull=False, quiet=False):
+    """Build this image, after the project images its FROM lines name; skip if up to date."""
+    from ..builder import FAILED, SKIPPED, BuildOptions, build as build_images
+
+    project, spec = spec_of(c)
+    outcomes = build_images(project, [spec.key], BuildOptions(force=force, no_cache=no_cache, pull=pull, quiet=quiet))
+    failed = [o for o in outcomes if o.status in (FAILED, SKIPPED)]
+    if failed:
+        raise DockyardError(failed[0].detail)
+
+
+@task(iterable=["env"], help={
+    "port": "Publish on this host port instead of the configured one (first mapping).",
+    "env": "Add KEY=VALUE to the environment for this run (repeatable).",
+    "attach": "Run in the foreground, following the output; Ctrl-C stops the container "
+              "(the default for an image that publishes no port and has no readiness check).",
+    "detach": "Run in the background even if the image publishes no port.",
+    "no-build": "Do not build the image first, even if it is missing or out of date.",
+    "quiet-build": "Hide the build output of the prerequisite build.",
+})
+def run(c, port=None, env=None, attach=False, detach=False, no_build=False, quiet_build=False):
+    """Start the container (replacing our previous one) and wait until it answers."""
+    from .. import containers
+
+    project, spec = spec_of(c)
+    overrides = containers.RunOverrides(port=parse_port(port), env=parse_env(env or []))
+    if no_build:
+        from ..builder import _inspect
+
+        if _inspect(spec.ref) is None:
+            raise DockyardError(f"image {spec.ref} does not exist; build it with `inv {spec.key}.build` or drop --no-build")
+    else:
+        ensure_built(project, spec, quiet=quiet_build)
+    ports = containers.published_ports(spec, overrides)
+    container_id = containers.create(project, spec, overrides)
+    containers.start(spec, container_id, ports)
+    # A one-shot image (the tutorial's my-app) is run like `docker run`: in the foreground.
+    if attach or (not detach and not ports and spec.run.ready is None):
+        code = containers.attach(spec, container_id)
+        if code:
+            raise DockyardError(f"{spec.run.name} exited with code {code}", code=code)
+        return
+    containers.wait_ready(spec, container_id, ports)
+    print(f"\nContainer id: {container_id}\n")
+    if ports:
+        print(f"Point your browser to: http://localhost:{ports[0].host_port}\n")
+    print(f"Stop with: inv {spec.key}.stop\n")
+
+
+@task(help={"timeout": "Seconds to wait before the engine kills it (default 10)."})
+def stop(c, timeout=10):
+    """Stop this image's container (ours only); a stopped or absent one is fine."""
+    from .. import engine
+    from ..containers import owned
+
+    project, spec = spec_of(c)
+    container = owned(project, spec, required=False)
+    if container is None or not container["State"]["Running"]:
+        print(f"{spec.run.name} is not running")
+        return
+    with engine.engine_errors(f"stop {spec.run.name}"):
+        engine.client().api.stop(container["Id"], timeout=int(timeout))
+    print(f"stopped {spec.run.name}")
+
+
+@task(help={"attach": "Attach to its output (and input) like `docker start -a -i`."})
+def start(c, attach=False):
+    """Start this image's existing, stopped container again, with its original command."""
+    from .. import engine
+    from ..containers import interactive, owned, stream_logs
+
+    project, spec = spec_of(c)
+    container = owned(project, spec)
+    if container["State"]["Running"]:
+        print(f"{spec.run.name} is already running")
+        return
+    api = engine.client().api
+    if attach and container["Config"].get("Tty"):
+        code = interactive(container["Id"])
+    else:
+        since = int(__import__("time").time())
+        with engine.engine_errors(f"start {spec.run.name}"):
+            api.start(container["Id"])
+        if not attach:
+            print(f"started {spec.run.name}")
+            return
+        stream_logs(container["Id"], follow=True, since=since)
+        code = api.wait(container["Id"]).get("StatusCode", 0)
+    if code:
+        raise DockyardError(f"{spec.run.name} exited with code {code}", code=code)
+
+
+@task
+def restart(c):
+    """Restart this image's container and wait until it answers again."""
+    from .. import containers, engine
+
+    project, spec = spec_of(c)
+    container = containers.owned(project, spec)
+    with engine.engine_errors(f"restart {spec.run.name}"):
+        engine.client().api.restart(container["Id"], timeout=10)
+    ports = containers.published_ports(spec, containers.RunOverrides())
+    containers.wait_ready(spec, container["Id"], ports)
+    print(f"restarted {spec.run.name}")
+
+
+@task(help={"follow": "Keep printing new output until Ctrl-C.", "tail": "Only the last N lines."})
+def logs(c, follow=False, tail=None):
+    """Print this image's container output."""
+    from ..containers import owned, stream_logs
+
+    project, spec = spec_of(c)
+    container = owned(project, spec)
+    try:
+        if tail is not None and not str(tail).isdigit():
+            raise DockyardError(f"--tail {tail!r}: expected a number of lines")
+        stream_logs(container["Id"], follow=follow, tail=int(tail) if tail is not None else "all")
+    except KeyboardInterrupt:
+        pass
+
+
+@task(help={"user": "Run the shell as this user (default: the image's).",
+            "command": "The shell to run (default: sh)."})
+def shell(c, user=None, command="sh"):
+    """An interactive shell in a fresh, throwaway container of this image."""
+    from .. import engine
+    from ..containers import interactive
+
+    project, spec = spec_of(c)
+    api = engine.client().api
+    with engine.engine_errors(f"create a shell container from {spec.ref}"):
+        created = api.create_container(
+            spec.ref, command=command, user=user, stdin_open=True, tty=sys.stdin.isatty(),
+            labels={"dockyard.project": project.name, "dockyard.image": spec.key},
+            environment=dict(spec.run.environment), host_config=api.create_host_config(auto_remove=False),
+        )
+    try:
+        code = interactive(created["Id"])
+    finally:
+        api.remove_container(created["Id"], force=True)
+    if code:
+        raise DockyardError(f"shell exited with code {code}", code=code)
+
+
+@task(name="exec", help={"command": "The command to run, through `sh -c`.",
+                         "user": "Run it as this user."})
+def exec_(c, command, user=None):
+    """Run a command in this image's running container and print its output."""
+    from .. import engine
+    from ..containers import owned
+
+    project, spec = spec_of(c)
+    container = owned(project, spec)
+    if not container["State"]["Running"]:
+        raise DockyardError(f"{spec.run.name} is not running; start it with `inv {spec.key}.run`")
+    api = engine.client().api
+    with engine.engine_errors(f"exec in {spec.run.name}"):
+        created = api.exec_create(container["Id"], ["sh", "-c", command], user=user or "")
+        for chunk in api.exec_start(created["Id"], stream=True):
+            sys.stdout.buffer.write(chunk)
+            sys.stdout.flush()
+        code = api.exec_inspect(created["Id"])["ExitCode"]
+    if code:
+        raise DockyardError(f"`{command}` exited with code {code} in {spec.run.name}", code=code)
+
+
+@task(help={"json": "Print the status as JSON."})
+def status(c, json_=False):
+    """State, ports, uptime and image of this image's container; is the image up to date?"""
+    from ..status import image_status
+
+    project, spec = spec_of(c)
+    row = image_status(project, spec)
+    if json_:
+        print(json.dumps(row, indent=2))
+    else:
+        from ..status import format_rows
+
+        print(format_rows([row]))
+
+
+TASKS = [build, run, stop, start, restart, logs, shell, exec_, status]

@@ -1,0 +1,96 @@
+"""Top-level tasks that span every image: ``inv build``, ``inv status``, ``inv config``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from invoke import task
+
+from ..config import load
+from ..errors import DockyardError
+
+
+def project_of(c):
+    return load(c.config.dockyard.config)
+
+
+@task(help={
+    "only": "Comma-separated image names to build (with their prerequisites); default: all.",
+    "jobs": "How many independent images to build at once (default 1).",
+    "force": "Rebuild even images that are up to date.",
+    "no-cache": "Do not use the engine's layer cache (implies a rebuild).",
+    "pull": "Pull newer versions of external base images (implies a rebuild).",
+    "quiet": "Show only results and the summary, not the build output.",
+})
+def build(c, only=None, jobs=1, force=False, no_cache=False, pull=False, quiet=False):
+    """Build every image (or --only some) in dependency order; up-to-date ones are skipped."""
+    from ..builder import FAILED, SKIPPED, BuildOptions, build as build_images, summary
+
+    project = project_of(c)
+    names = [n.strip() for n in only.split(",") if n.strip()] if only else None
+    options = BuildOptions(force=force, no_cache=no_cache, pull=pull, jobs=int(jobs), quiet=quiet)
+    outcomes = build_images(project, names, options)
+    print(summary(outcomes))
+    failed = [o.key for o in outcomes if o.status in (FAILED, SKIPPED)]
+    if failed:
+        raise DockyardError(f"build failed for {', '.join(failed)}")
+
+
+@task(help={"json": "Print the rows as JSON."})
+def status(c, json_=False):
+    """The container of every image: state, ports, uptime, image, up to date or not."""
+    from ..status import format_rows, image_status
+
+    project = project_of(c)
+    rows = [image_status(project, spec) for spec in project.images.values()]
+    print(json.dumps(rows, indent=2) if json_ else format_rows(rows))
+
+
+@task(help={"json": "Print the resolved configuration as JSON."})
+def config(c, json_=False):
+    """Validate containers.toml and print the resolved configuration."""
+    from ..graph import build_order
+
+    project = project_of(c)
+    resolved = resolved_config(project)
+    if json_:
+        print(json.dumps(resolved, indent=2))
+        return
+    print(f"project {project.name} ({project.path})")
+    print(f"build order: {' -> '.join(build_order(project.images))}")
+    for key, image in resolved["images"].items():
+        print(f"\n[{key}]")
+        for name, value in image.items():
+            if name == "run":
+                for run_key, run_value in value.items():
+                    print(f"  run.{run_key} = {json.dumps(run_value)}")
+            else:
+                print(f"  {name} = {json.dumps(value)}")
+
+
+def resolved_config(project) -> dict:
+    images = {}
+    for key, spec in project.images.items():
+        run = spec.run
+        image = {
+            "tag": spec.ref, "dir": str(spec.dir), "parents": list(spec.parents),
+            "build_args": dict(spec.build_args), "labels": dict(spec.labels),
+        }
+        if spec.base:
+            image["base"] = {"pull": spec.base.pull, "rootfs": str(spec.base.rootfs) if spec.base.rootfs else None,
+                             "changes": list(spec.base.changes)}
+        else:
+            image["dockerfile"] = spec.dockerfile
+        image["run"] = {
+            "name": run.name, "ports": [str(p) for p in run.ports], "environment": dict(run.environment),
+            "command": list(run.command) if isinstance(run.command, tuple) else run.command,
+            "user": run.user, "volumes": list(run.volumes), "workdir": run.workdir, "restart": run.restart, "init": run.init,
+            "ready": None if run.ready is None else {"url": run.ready.url, "port": run.ready.port,
+                                                     "timeout": run.ready.timeout},
+        }
+        images[key] = image
+    return {"project": {"name": project.name, "path": str(project.path)}, "images": images}
+
+
+TASKS = [build, status, config]

@@ -1,0 +1,146 @@
+"""Fixtures shared by the tests: the real engine, and throwaway copies of the example project.
+
+Integration tests talk to the engine that DOCKER_HOST (or the default socket) names. If
+none answers they fail, loudly: they never skip.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as e:  # noqa: BLE001 - any failure here means no engine
+        pytest.fail(f"no Docker engine answers ({e}); integration tests need one: start dockerd", pytrace=False)
+    yield client
+    client.close()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def unique(prefix: str = "dytest") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class Project:
+    """A copy of the example project whose names, tags and port are unique to one test."""
+
+    root: Path
+    name: str
+    port: int
+    tags: dict[str, str] = field(default_factory=dict)
+
+    def inv(self, *args: str, check: bool = True, timeout: float = 300, input: str | None = None,
+            env: dict | None = None) -> subprocess.CompletedProcess:
+        """Run the real `inv` program in the project, as a user would."""
+        result = subprocess.run(
+            [sys.executable, "-m", "invoke", *args], cwd=self.root, capture_output=True, text=True,
+            timeout=timeout, input=input, env=env,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"inv {' '.join(args)} exited {result.returncode}\n"
+                                 f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+        return result
+
+    def container(self, key: str) -> str:
+        return f"{self.name}-{key}"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "containers.toml"
+
+
+def make_project(root: Path, name: str | None = None, port: int | None = None) -> Project:
+    """Copy images/ and write a containers.toml like the example's, with unique names."""
+    name = name or unique()
+    port = port or free_port()
+    shutil.copytree(REPO / "images", root / "images")
+    shutil.copy(REPO / "tasks.py", root / "tasks.py")
+    tags = {"busybox": f"{name}/busybox:latest", "my-app": f"{name}/my-app:latest",
+            "httpd": f"{name}/httpd:latest"}
+    # The Dockerfiles name their parents by the example's tags; point them at ours.
+    for directory, old, new in (("my-app", "busybox", tags["busybox"]), ("busybox-httpd", "my-app", tags["my-app"])):
+        dockerfile = root / "images" / directory / "Dockerfile"
+        text = re.sub(rf"^FROM {old}\b", f"FROM {new}", dockerfile.read_text(), flags=re.MULTILINE)
+        dockerfile.write_text(text)
+    (root / "containers.toml").write_text(f"""
+[project]
+name = "{name}"
+
+[images.busybox]
+tag = "{tags['busybox']}"
+dir = "images/busybox"
+run = {{ name = "{name}-busybox" }}
+
+[images.busybox.base]
+rootfs = "rootfs.sh"
+changes = ['CMD ["sh"]']
+
+[images.my-app]
+tag = "{tags['my-app']}"
+dir = "images/my-app"
+run = {{ name = "{name}-my-app" }}
+
+[images.httpd]
+tag = "{tags['httpd']}"
+dir = "images/busybox-httpd"
+
+[images.httpd.run]
+name = "{name}-httpd"
+ports = ["{port}:{port}"]
+environment = {{ HTTPD_PORT = "{port}" }}
+ready = {{ url = "http://127.0.0.1:{port}/cgi-bin/hello-world", timeout = 30 }}
+""")
+    return Project(root=root, name=name, port=port, tags=tags)
+
+
+def remove_project_objects(client, name: str) -> None:
+    """Force-remove every container and image the project made: by label, then by tag prefix."""
+    import docker
+
+    for container in client.containers.list(all=True, filters={"label": f"dockyard.project={name}"}):
+        container.remove(force=True)
+    images = client.images.list(all=True, filters={"label": f"dockyard.project={name}"})
+    images += [i for i in client.images.list() if any(t.startswith(f"{name}/") for t in i.tags)]
+    # Children before parents: retry until nothing more can go.
+    for _ in range(4):
+        remaining = []
+        for image in images:
+            try:
+                client.images.remove(image.id, force=True)
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError:
+                remaining.append(image)
+        images = remaining
+        if not images:
+            break
+
+
+@pytest.fixture
+def project(tmp_path, docker_client):
+    made = make_project(tmp_path / "project")
+    yield made
+    remove_project_objects(docker_client, made.name)

@@ -1,0 +1,151 @@
+"""Make-like builds on the real engine: up to date, rebuilds, order, parallel, failures."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from conftest import make_project, remove_project_objects
+from test_tasks import assert_clean_failure
+
+
+def image_id(client, tag: str) -> str:
+    return client.images.get(tag).id
+
+
+def statuses(summary: str) -> dict[str, str]:
+    """{'busybox': 'up to date', ...} from the summary `inv build` prints last."""
+    rows = summary.split("build summary:")[-1].splitlines()[1:]
+    return {m[1]: m[2] for m in (re.match(r"\s+(\S+)\s+(built|up to date|failed|skipped)\s", r) for r in rows) if m}
+
+
+def test_up_to_date_twice_in_a_row(project, docker_client):
+    first = project.inv("build")
+    assert statuses(first.stdout) == {"busybox": "built", "my-app": "built", "httpd": "built"}
+    ids = {key: image_id(docker_client, tag) for key, tag in project.tags.items()}
+    for _ in range(2):
+        again = project.inv("build")
+        assert statuses(again.stdout) == {"busybox": "up to date", "my-app": "up to date", "httpd": "up to date"}
+        assert "Step 1/" not in again.stdout
+        assert {key: image_id(docker_client, tag) for key, tag in project.tags.items()} == ids
+    single = project.inv("httpd.build")
+    assert "httpd is up to date" in single.stdout
+    # Images carry the labels dockyard uses to recognise its own objects.
+    labels = docker_client.images.get(project.tags["httpd"]).labels
+    assert labels["dockyard.project"] == project.name and labels["dockyard.image"] == "httpd"
+    assert re.fullmatch(r"[0-9a-f]{64}", labels["dockyard.key"])
+
+
+def test_edit_rebuilds_the_image_and_removes_the_one_it_replaced(project, docker_client):
+    project.inv("build")
+    old = image_id(docker_client, project.tags["httpd"])
+    index = project.root / "images" / "busybox-httpd" / "index.html"
+    index.write_text(index.read_text().replace("Hello", "Hello again"))
+    result = project.inv("httpd.build")
+    new = image_id(docker_client, project.tags["httpd"])
+    assert new != old
+    assert "my-app is up to date" in result.stdout and "busybox is up to date" in result.stdout
+    assert f"removed the replaced image {old[7:19]}" in result.stdout
+    assert old not in {i.id for i in docker_client.images.list(all=True)}
+
+
+def test_touching_a_file_without_changing_it_rebuilds_nothing(project):
+    project.inv("build")
+    script = project.root / "images" / "my-app" / "hello-world"
+    os.utime(script, (1, 1))
+    assert "up to date" in project.inv("my-app.build").stdout
+
+
+def test_a_parent_edit_rebuilds_its_children_and_nothing_else(project, docker_client):
+    project.inv("build")
+    busybox_id = image_id(docker_client, project.tags["busybox"])
+    (project.root / "images" / "my-app" / "hello-world").write_text("#!/bin/sh\necho Hello, Make!\n")
+    result = project.inv("httpd.build")
+    assert "busybox is up to date" in result.stdout
+    assert f"built {project.tags['my-app']}" in result.stdout
+    assert f"built {project.tags['httpd']}" in result.stdout
+    assert image_id(docker_client, project.tags["busybox"]) == busybox_id
+    assert project.inv("my-app.run", "--quiet-build").stdout.strip() == "Hello, Make!"
+
+
+def test_failed_build_keeps_the_old_image(project, docker_client):
+    project.inv("build")
+    old = image_id(docker_client, project.tags["httpd"])
+    dockerfile = project.root / "images" / "busybox-httpd" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "RUN exit 7\n")
+    result = project.inv("httpd.build", check=False)
+    assert_clean_failure(result, "build of", "failed", "exit")
+    assert image_id(docker_client, project.tags["httpd"]) == old
+
+
+def test_force_and_no_cache_rebuild(project):
+    project.inv("build")
+    forced = project.inv("httpd.build", "--force")
+    assert f"built {project.tags['httpd']}" in forced.stdout
+    assert "Using cache" in forced.stdout
+    no_cache = project.inv("httpd.build", "--no-cache")
+    assert "Using cache" not in no_cache.stdout and f"built {project.tags['httpd']}" in no_cache.stdout
+
+
+def test_dockerignored_files_neither_reach_the_image_nor_cause_rebuilds(project):
+    app = project.root / "images" / "my-app"
+    (app / ".dockerignore").write_text("*.log\n")
+    project.inv("build")
+    (app / "debug.log").write_text("noise")
+    assert "my-app is up to date" in project.inv("my-app.build").stdout
+    (app / "notes.txt").write_text("signal")
+    project.inv("my-app.build")
+    project.inv("httpd.run", "--quiet-build")
+    listing = project.inv("httpd.exec", "ls /cfg").stdout.split()
+    assert "notes.txt" in listing and "debug.log" not in listing
+
+
+def test_run_rebuilds_a_stale_image_and_no_build_skips_it(project, docker_client):
+    project.inv("httpd.run", "--quiet-build")
+    old = image_id(docker_client, project.tags["httpd"])
+    index = project.root / "images" / "busybox-httpd" / "index.html"
+    index.write_text("<p>version 2</p>\n")
+    project.inv("httpd.run", "--no-build")
+    assert image_id(docker_client, project.tags["httpd"]) == old
+    assert "out of date" in project.inv("httpd.status").stdout
+    project.inv("httpd.run")
+    assert image_id(docker_client, project.tags["httpd"]) != old
+    assert project.inv("httpd.exec", "cat /www/index.html").stdout == "<p>version 2</p>\n"
+
+
+def test_no_build_on_a_missing_image_says_so(project):
+    result = project.inv("httpd.run", "--no-build", check=False)
+    assert_clean_failure(result, "does not exist", "inv httpd.build")
+
+
+def test_offline_base_falls_back_to_the_rootfs_and_says_so(project):
+    config = project.config.read_text().replace(
+        '[images.busybox.base]\n', '[images.busybox.base]\npull = "127.0.0.1:9/nothing:latest"\n')
+    project.config.write_text(config)
+    result = project.inv("busybox.build")
+    assert "cannot pull 127.0.0.1:9/nothing:latest" in result.stdout
+    assert "making it offline from rootfs.sh" in result.stdout
+    assert f"imported {project.tags['busybox']}" in result.stdout
+
+
+def test_parallel_build_with_a_failure_skips_its_dependents_and_builds_the_rest(tmp_path, docker_client):
+    project = make_project(tmp_path / "p")
+    try:
+        # Two more independent branches on busybox; one of them fails, with a child.
+        images = project.root / "images"
+        for name, body in (("good", "RUN echo good > /good"), ("bad", "RUN exit 3"), ("child", None)):
+            (images / name).mkdir()
+            parent = f"{project.name}/bad:latest" if name == "child" else project.tags["busybox"]
+            (images / name / "Dockerfile").write_text(f"FROM {parent}\n{body or 'RUN true'}\n")
+        with project.config.open("a") as config:
+            for name in ("good", "bad", "child"):
+                config.write(f'\n[images.{name}]\ntag = "{project.name}/{name}"\ndir = "images/{name}"\n'
+                             f'run = {{ name = "{project.name}-{name}" }}\n')
+        result = project.inv("build", "--jobs", "3", check=False)
+        assert_clean_failure(result, "build failed for bad, child")
+        assert statuses(result.stdout) == {"busybox": "built", "my-app": "built", "httpd": "built",
+                                           "good": "built", "bad": "failed", "child": "skipped"}
+        assert re.search(r"^bad\s+\| ", result.stdout, re.MULTILINE)  # lines carry their image
+        assert docker_client.images.get(f"{project.name}/good").id
+    finally:
+        remove_project_objects(docker_client, project.name)

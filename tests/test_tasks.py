@@ -1,0 +1,273 @@
+"""Every task of an image namespace, driven through the real `inv` program and engine."""
+
+from __future__ import annotations
+
+import os
+import pty
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from conftest import REPO, free_port
+
+
+def get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.status, response.read().decode()
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess, *words: str) -> None:
+    """A user error: non-zero exit, a message with these words, and no traceback."""
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    for word in words:
+        assert word in result.stderr, f"{word!r} not in:\n{result.stderr}"
+
+
+def test_list_and_help_do_not_import_docker():
+    code = (
+        "import sys\n"
+        "from invoke import Program, Collection\n"
+        "import invoke\n"
+        "program = invoke.Program(namespace=None, version='0')\n"
+        "for argv in (['inv', '--list'], ['inv', '-h', 'httpd.run']):\n"
+        "    try:\n"
+        "        program.run(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "assert 'docker' not in sys.modules, 'docker was imported'\n"
+        "assert 'requests' not in sys.modules, 'requests was imported'\n"
+        "print('clean')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "httpd.run" in result.stdout and "--no-build" in result.stdout
+    assert result.stdout.strip().endswith("clean")
+
+
+IMAGE_TASKS = ["build", "run", "stop", "start", "restart", "logs", "shell", "exec", "status"]
+
+
+@pytest.mark.parametrize("name", IMAGE_TASKS)
+def test_every_image_task_is_listed_and_documents_each_flag(name):
+    listing = subprocess.run([sys.executable, "-m", "invoke", "--list"], cwd=REPO, capture_output=True, text=True)
+    assert f"httpd.{name} " in listing.stdout
+    result = subprocess.run([sys.executable, "-m", "invoke", "-h", f"httpd.{name}"], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    options = result.stdout.split("Options:")[-1].splitlines()
+    for line in options:
+        stripped = line.strip()
+        if stripped.startswith("-"):
+            # "  -p STRING, --port=STRING   Publish on ..." : every flag has its help text.
+            assert "  " in stripped, f"flag without help in `inv -h httpd.{name}`: {line}"
+
+
+def test_tutorial_flow_serves_the_cgi_page_and_index(project):
+    result = project.inv("httpd.run")
+    assert "Container id: " in result.stdout
+    assert f"Point your browser to: http://localhost:{project.port}" in result.stdout
+    assert "Stop with: inv httpd.stop" in result.stdout
+    status, page = get(f"http://127.0.0.1:{project.port}/cgi-bin/hello-world")
+    assert status == 200
+    for expected in ("Hello, World!", "You are ", "My uname is Linux", "busybox httpd"):
+        assert expected in page, page
+    status, index = get(f"http://127.0.0.1:{project.port}/")
+    assert status == 200
+    assert index == (REPO / "images" / "busybox-httpd" / "index.html").read_text()
+    # The run's own build went parents first, found from the FROM lines.
+    assert result.stderr.index("imported") < result.stderr.index(f"built {project.tags['my-app']}") \
+        < result.stderr.index(f"built {project.tags['httpd']}")
+
+
+def test_run_publishes_on_loopback_only(project, docker_client):
+    project.inv("httpd.run", "--quiet-build")
+    container = docker_client.containers.get(project.container("httpd"))
+    bindings = container.attrs["HostConfig"]["PortBindings"][f"{project.port}/tcp"]
+    assert bindings == [{"HostIp": "127.0.0.1", "HostPort": str(project.port)}]
+
+
+def test_run_is_reentrant_and_replaces_its_own_container(project, docker_client):
+    project.inv("httpd.run", "--quiet-build")
+    first = docker_client.containers.get(project.container("httpd")).id
+    project.inv("httpd.stop")
+    second_run = project.inv("httpd.run", "--quiet-build")
+    second = docker_client.containers.get(project.container("httpd")).id
+    assert first != second
+    assert second in second_run.stdout
+    assert get(f"http://127.0.0.1:{project.port}/cgi-bin/hello-world")[0] == 200
+    assert len(docker_client.containers.list(all=True, filters={"label": f"dockyard.project={project.name}"})) == 1
+
+
+def test_run_refuses_a_container_it_did_not_make(project, docker_client):
+    project.inv("my-app.build", "--quiet")
+    foreign = docker_client.containers.create(project.tags["my-app"], name=project.container("httpd"))
+    try:
+        result = project.inv("httpd.run", "--quiet-build", check=False)
+        assert_clean_failure(result, f"a container named '{project.container('httpd')}' exists",
+                             "something other than dockyard")
+        foreign.reload()  # still there, untouched
+        assert foreign.status == "created"
+        assert_clean_failure(project.inv("httpd.stop", check=False), "something other than dockyard")
+    finally:
+        foreign.remove(force=True)
+
+
+def test_run_on_a_taken_port_fails_cleanly_and_leaves_nothing(project, docker_client):
+    project.inv("httpd.build", "--quiet")
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", project.port))
+        blocker.listen()
+        result = project.inv("httpd.run", check=False)
+    assert_clean_failure(result, f"port 127.0.0.1:{project.port} is already in use", "--port")
+    assert docker_client.containers.list(all=True, filters={"name": project.container("httpd")}) == []
+
+
+def test_run_port_and_env_overrides(project):
+    other = free_port()
+    result = project.inv("httpd.run", "--quiet-build", "--port", str(other), "--env", "GREETING=hi there")
+    assert f"http://localhost:{other}" in result.stdout
+    assert get(f"http://127.0.0.1:{other}/cgi-bin/hello-world")[0] == 200
+    assert project.inv("httpd.exec", 'echo "$GREETING"').stdout == "hi there\n"
+    assert_clean_failure(project.inv("httpd.run", "--port", "http", check=False), "--port 'http'")
+    assert_clean_failure(project.inv("httpd.run", "--env", "NOEQUALS", check=False), "KEY=VALUE")
+
+
+def test_run_times_out_with_the_last_log_lines(project):
+    config = project.config.read_text().replace("/cgi-bin/hello-world\", timeout = 30", "/missing\", timeout = 2")
+    project.config.write_text(config)
+    result = project.inv("httpd.run", "--quiet-build", check=False)
+    assert_clean_failure(result, "did not answer on", "within 2s", "last log lines")
+
+
+def test_run_reports_a_container_that_exits(project):
+    config = project.config.read_text().replace('[images.httpd.run]', '[images.httpd.run]\ncommand = "sh -c \'echo broken >&2; exit 3\'"')
+    project.config.write_text(config)
+    result = project.inv("httpd.run", "--quiet-build", check=False)
+    assert_clean_failure(result, "exited (code 3)", "broken")
+
+
+def test_one_shot_image_runs_in_the_foreground_like_docker_run(project):
+    result = project.inv("my-app.run", "--quiet-build")
+    assert result.stdout.strip() == "Hello, World!"
+
+
+def test_stop_start_restart_and_status(project, docker_client):
+    project.inv("httpd.run", "--quiet-build")
+    name = project.container("httpd")
+    status = project.inv("httpd.status").stdout
+    assert "running" in status and f"127.0.0.1:{project.port}->{project.port}/tcp" in status
+    assert "up to date" in status
+    assert project.inv("httpd.stop").stdout.strip() == f"stopped {name}"
+    assert docker_client.containers.get(name).status == "exited"
+    assert project.inv("httpd.stop").stdout.strip() == f"{name} is not running"
+    assert "exited" in project.inv("httpd.status").stdout
+    project.inv("httpd.start")
+    assert docker_client.containers.get(name).status == "running"
+    started = docker_client.containers.get(name).attrs["State"]["StartedAt"]
+    project.inv("httpd.restart")
+    assert docker_client.containers.get(name).attrs["State"]["StartedAt"] != started
+    assert get(f"http://127.0.0.1:{project.port}/cgi-bin/hello-world")[0] == 200
+    rows = __import__("json").loads(project.inv("status", "--json").stdout)
+    assert [row["image"] for row in rows] == ["busybox", "my-app", "httpd"]
+    assert rows[2]["state"] == "running" and rows[0]["state"] == "absent"
+
+
+def test_start_attach_replays_a_one_shot_container(project):
+    project.inv("my-app.run", "--quiet-build")
+    result = project.inv("my-app.start", "--attach")
+    assert result.stdout.strip() == "Hello, World!"
+
+
+def test_logs_tail_and_follow(project):
+    project.inv("my-app.run", "--quiet-build")
+    project.inv("my-app.start", "--attach")
+    assert project.inv("my-app.logs").stdout == "Hello, World!\nHello, World!\n"
+    assert project.inv("my-app.logs", "--tail", "1").stdout == "Hello, World!\n"
+    project.inv("httpd.run", "--quiet-build")
+    follower = subprocess.Popen([sys.executable, "-m", "invoke", "httpd.logs", "--follow"], cwd=project.root,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.5)
+        project.inv("httpd.exec", "echo follow-marker > /proc/1/fd/1")
+        deadline = time.monotonic() + 10
+        seen = ""
+        while "follow-marker" not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([follower.stdout], [], [], 0.5)
+            if ready:
+                seen += follower.stdout.readline()
+        assert "follow-marker" in seen
+        follower.send_signal(signal.SIGINT)
+        assert follower.wait(timeout=10) == 0
+        assert "Traceback" not in follower.stderr.read()
+    finally:
+        follower.kill()
+
+
+def test_exec_runs_in_the_running_container(project):
+    project.inv("httpd.run", "--quiet-build")
+    assert project.inv("httpd.exec", "id -un").stdout == "root\n"
+    assert project.inv("httpd.exec", "--user", "www-data", "id -un").stdout == "www-data\n"
+    # Least privilege: the server's user can read the site but not write to it.
+    denied = project.inv("httpd.exec", "--user", "www-data", "touch /www/x", check=False)
+    assert_clean_failure(denied, "exited with code 1")
+    assert_clean_failure(project.inv("my-app.exec", "true", check=False), "my-app")
+
+
+def test_shell_is_an_interactive_tty_in_a_fresh_container(project, docker_client):
+    project.inv("httpd.build", "--quiet")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: `inv httpd.shell` on a real terminal
+        os.chdir(project.root)
+        os.execv(sys.executable, [sys.executable, "-m", "invoke", "httpd.shell"])
+    output = b""
+    os.write(fd, b"tty; echo $((6*7)); touch /ephemeral; exit\n")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            output += data
+    _, status = os.waitpid(pid, 0)
+    text = output.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 0, text
+    assert "/dev/pts/" in text and "42" in text, text
+    # The shell's container was thrown away; nothing of it is left.
+    left = docker_client.containers.list(all=True, filters={"label": f"dockyard.project={project.name}"})
+    assert left == []
+
+
+def test_config_task_prints_resolved_configuration(project):
+    result = project.inv("config")
+    assert "build order: busybox -> my-app -> httpd" in result.stdout
+    assert f'run.ports = ["127.0.0.1:{project.port}->{project.port}/tcp"]' in result.stdout
+    resolved = __import__("json").loads(project.inv("config", "--json").stdout)
+    assert resolved["images"]["httpd"]["parents"] == ["my-app"]
+
+
+def test_bad_config_is_one_line_for_any_task(project):
+    project.config.write_text(project.config.read_text().replace("ports =", "portz ="))
+    for argv in (["--list"], ["httpd.run"], ["config"]):
+        result = project.inv(*argv, check=False)
+        assert_clean_failure(result, "containers.toml: images.httpd.run.portz: unknown key (did you mean 'ports'?)")
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unreachable_engine_is_one_clear_line(project):
+    env = {**os.environ, "DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    for argv in (["httpd.build"], ["httpd.status"], ["status"]):
+        result = project.inv(*argv, check=False, env=env)
+        assert_clean_failure(result, "cannot reach the Docker engine at unix:///nonexistent/docker.sock",
+                             "DOCKER_HOST")
+        assert len(result.stderr.strip().splitlines()) == 1
