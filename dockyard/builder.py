@@ -67,6 +67,7 @@ class _Session:
     project: ProjectSpec
     options: BuildOptions
     output: Output
+    targets: set[str] = field(default_factory=set)
     ids: dict[str, str | None] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -80,6 +81,10 @@ class _Session:
         with self.lock:
             self.ids[ref] = found
         return found
+
+    def rebuild_asked(self, spec: ImageSpec) -> bool:
+        o = self.options
+        return spec.key in self.targets and (o.force or o.no_cache or o.pull)
 
     def record(self, ref: str, image_id: str) -> None:
         with self.lock:
@@ -102,7 +107,8 @@ def build(project: ProjectSpec, names: list[str] | None, options: BuildOptions,
     keys = build_order(project.images, names)
     output = output or Output()
     output.width = max(len(k) for k in keys)
-    session = _Session(project, options, output)
+    # --force, --no-cache and --pull apply to the images asked for, not to their prerequisites.
+    session = _Session(project, options, output, targets=set(names or keys))
     outcomes: dict[str, Outcome] = {}
     pending = list(keys)
     running: dict[Future, str] = {}
@@ -134,9 +140,11 @@ def _build_one(session: _Session, spec: ImageSpec) -> Outcome:
             outcome = _ensure_base(session, spec)
         else:
             outcome = _build_dockerfile(session, spec)
-    except DockyardError as e:
-        session.output.line(spec.key, f"error: {e}")
-        outcome = Outcome(spec.key, FAILED, detail=str(e))
+    except (DockyardError, OSError) as e:
+        # OSError: the context could not be read, or changed while it was being sent.
+        detail = str(e) if isinstance(e, DockyardError) else f"build context {spec.dir}: {e}"
+        session.output.line(spec.key, f"error: {detail}")
+        outcome = Outcome(spec.key, FAILED, detail=detail)
     outcome.seconds = time.monotonic() - started
     return outcome
 
@@ -172,10 +180,10 @@ def _labels(session: _Session, spec: ImageSpec, key: str) -> dict[str, str]:
 
 
 def _build_dockerfile(session: _Session, spec: ImageSpec) -> Outcome:
-    options, out = session.options, session.output
+    out = session.output
     key, files = image_key(session, spec)
     current = _up_to_date(session, spec, key)
-    if current and not (options.force or options.no_cache or options.pull):
+    if current and not session.rebuild_asked(spec):
         session.record(spec.ref, current)
         out.line(spec.key, f"{spec.key} is up to date ({spec.ref})")
         return Outcome(spec.key, UP_TO_DATE, image_id=current)
@@ -201,7 +209,8 @@ def _stream_build(session: _Session, spec: ImageSpec, key: str, context) -> str:
         stream = api.build(
             fileobj=context, custom_context=True, dockerfile=spec.dockerfile, tag=spec.ref,
             buildargs=dict(spec.build_args), labels=_labels(session, spec, key),
-            nocache=options.no_cache, pull=options.pull, rm=True, forcerm=True, decode=True,
+            nocache=options.no_cache and spec.key in session.targets,
+            pull=options.pull and spec.key in session.targets, rm=True, forcerm=True, decode=True,
         )
         for chunk in stream:
             if "error" in chunk:
@@ -240,10 +249,10 @@ def _remove_replaced(session: _Session, spec: ImageSpec, previous: dict) -> None
 def _ensure_base(session: _Session, spec: ImageSpec) -> Outcome:
     """A base image: pulled where a registry answers, else imported from the rootfs script."""
     assert spec.base is not None
-    options, out = session.options, session.output
+    out = session.output
     files_key = base_key(spec)
     current = _inspect(spec.ref)
-    if current and not (options.force or options.pull):
+    if current and not session.rebuild_asked(spec):
         labels = current.get("Config", {}).get("Labels") or {}
         # A pulled base is current until asked to pull again; an imported one until its script changes.
         if labels.get("dockyard.key") in (None, files_key):
@@ -289,7 +298,7 @@ def _pull(spec: ImageSpec) -> str:
 
 def _import_rootfs(session: _Session, spec: ImageSpec, key: str) -> str:
     """Run the rootfs script into a temporary tar and import it, streamed, with our labels."""
-    from .artifacts import import_image
+    import json
 
     assert spec.base is not None and spec.base.rootfs is not None
     with tempfile.TemporaryDirectory(prefix="dockyard-rootfs-") as tmp:
@@ -299,9 +308,13 @@ def _import_rootfs(session: _Session, spec: ImageSpec, key: str) -> str:
         if result.returncode != 0 or not tarball.is_file():
             reason = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no tarball written"]
             raise DockyardError(f"{spec.base.rootfs} failed (exit {result.returncode}): {reason[0]}")
-        imported = import_image(engine.client(), tarball, tag=spec.ref, changes=list(spec.base.changes),
-                                labels=_labels(session, spec, key), progress=False)
-    return imported.ids[0]
+        labels = [f"LABEL {json.dumps(k)}={json.dumps(v)}" for k, v in _labels(session, spec, key).items()]
+        repository, _, tag = spec.ref.rpartition(":")
+        with engine.engine_errors(f"import {tarball.name} as {spec.ref}"):
+            # docker-py streams a file path's contents as the request body.
+            engine.client().api.import_image(src=str(tarball), repository=repository, tag=tag,
+                                             changes=list(spec.base.changes) + labels)
+            return engine.client().api.inspect_image(spec.ref)["Id"]
 
 
 def summary(outcomes: list[Outcome]) -> str:

@@ -20,7 +20,8 @@ def namespace(path: str | Path = config.DEFAULT_FILE) -> Collection:
     root = Collection(*project.TASKS)
     for key in spec.images:
         images = Collection(key, *image.TASKS)
-        images.configure({"dockyard": {"image": key}})
+        # Its own top-level key: Invoke merges collection config shallowly, the root winning.
+        images.configure({"dockyard_image": key})
         root.add_collection(images)
     root.configure({"dockyard": {"config": str(spec.path)}})
     return root

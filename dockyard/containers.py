@@ -1,6 +1,6 @@
 """Containers of a project's images: run, stop, start, logs, shell, exec, status.
 
-A container is ours when it carries this project's ``dockyard.project`` label; dockyard
+A container is ours when it carries this project's ``dockyard.owner`` label; dockyard
 replaces or removes only those, and says so when a name is taken by someone else's.
 """
 
@@ -32,9 +32,18 @@ def inspect(name: str) -> dict | None:
             return None
 
 
+# Set on containers only. Containers inherit their image's labels, so the images' own
+# ``dockyard.project`` label would make anyone's container of our image look like ours.
+OWNER_LABEL = "dockyard.owner"
+
+
+def container_labels(project: ProjectSpec, spec: ImageSpec) -> dict[str, str]:
+    return {OWNER_LABEL: project.name, "dockyard.image": spec.key}
+
+
 def is_ours(container: dict, project: ProjectSpec) -> bool:
     labels = container.get("Config", {}).get("Labels") or {}
-    return labels.get("dockyard.project") == project.name
+    return labels.get(OWNER_LABEL) == project.name
 
 
 def owned(project: ProjectSpec, spec: ImageSpec, *, required: bool = True) -> dict | None:
@@ -46,7 +55,7 @@ def owned(project: ProjectSpec, spec: ImageSpec, *, required: bool = True) -> di
         return None
     if not is_ours(container, project):
         labels = container.get("Config", {}).get("Labels") or {}
-        owner = labels.get("dockyard.project")
+        owner = labels.get(OWNER_LABEL)
         who = f"dockyard project '{owner}'" if owner else "something other than dockyard"
         raise DockyardError(
             f"a container named '{spec.run.name}' exists and was made by {who}, not project "
@@ -99,7 +108,7 @@ def create(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, in
             spec.ref, command=command, name=spec.run.name, environment=environment,
             user=spec.run.user, working_dir=spec.run.workdir,
             ports=[(p.container_port, p.protocol) for p in ports], host_config=host_config,
-            labels={"dockyard.project": project.name, "dockyard.image": spec.key},
+            labels=container_labels(project, spec),
             detach=not interactive, stdin_open=interactive, tty=interactive,
         )
     return created["Id"]
@@ -208,6 +217,19 @@ def stream_logs(container_id: str, *, follow: bool, tail: str | int = "all", sin
             out.flush()
 
 
+def start_attached(container_id: str) -> int:
+    """`docker start -a`: attach first, so we see this run's output and only this run's."""
+    api = engine.client().api
+    out = sys.stdout.buffer
+    with engine.engine_errors("start"):
+        stream = api.attach(container_id, stdout=True, stderr=True, stream=True, logs=False)
+        api.start(container_id)
+        for chunk in stream:
+            out.write(chunk)
+            out.flush()
+        return api.wait(container_id).get("StatusCode", 0)
+
+
 def attach(spec: ImageSpec, container_id: str) -> int:
     """Follow a started container in the foreground; Ctrl-C stops it. Returns its exit code."""
     api = engine.client().api
@@ -247,7 +269,7 @@ def interactive(container_id: str, *, started: bool = False) -> int:
         if not started:
             api.start(container_id)
         if is_tty:
-            tty.setraw(stdin)
+            tty.setraw(stdin, termios.TCSANOW)  # TCSAFLUSH would drop typed-ahead input
             resize()
             signal.signal(signal.SIGWINCH, resize)
         _pump(raw, stdin)

@@ -120,8 +120,12 @@ def remove_project_objects(client, name: str) -> None:
     """Force-remove every container and image the project made: by label, then by tag prefix."""
     import docker
 
-    for container in client.containers.list(all=True, filters={"label": f"dockyard.project={name}"}):
-        container.remove(force=True)
+    for label in ("dockyard.owner", "dockyard.project"):  # ours, and any made from our images
+        for container in client.containers.list(all=True, filters={"label": f"{label}={name}"}):
+            try:
+                container.remove(force=True)
+            except docker.errors.NotFound:
+                pass
     images = client.images.list(all=True, filters={"label": f"dockyard.project={name}"})
     images += [i for i in client.images.list() if any(t.startswith(f"{name}/") for t in i.tags)]
     # Children before parents: retry until nothing more can go.

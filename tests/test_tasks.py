@@ -102,7 +102,7 @@ def test_run_is_reentrant_and_replaces_its_own_container(project, docker_client)
     assert first != second
     assert second in second_run.stdout
     assert get(f"http://127.0.0.1:{project.port}/cgi-bin/hello-world")[0] == 200
-    assert len(docker_client.containers.list(all=True, filters={"label": f"dockyard.project={project.name}"})) == 1
+    assert len(docker_client.containers.list(all=True, filters={"label": f"dockyard.owner={project.name}"})) == 1
 
 
 def test_run_refuses_a_container_it_did_not_make(project, docker_client):
@@ -191,23 +191,24 @@ def test_logs_tail_and_follow(project):
     assert project.inv("my-app.logs").stdout == "Hello, World!\nHello, World!\n"
     assert project.inv("my-app.logs", "--tail", "1").stdout == "Hello, World!\n"
     project.inv("httpd.run", "--quiet-build")
-    follower = subprocess.Popen([sys.executable, "-m", "invoke", "httpd.logs", "--follow"], cwd=project.root,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        time.sleep(1.5)
-        project.inv("httpd.exec", "echo follow-marker > /proc/1/fd/1")
-        deadline = time.monotonic() + 10
-        seen = ""
-        while "follow-marker" not in seen and time.monotonic() < deadline:
-            ready, _, _ = select.select([follower.stdout], [], [], 0.5)
-            if ready:
-                seen += follower.stdout.readline()
-        assert "follow-marker" in seen
-        follower.send_signal(signal.SIGINT)
-        assert follower.wait(timeout=10) == 0
-        assert "Traceback" not in follower.stderr.read()
-    finally:
-        follower.kill()
+    with subprocess.Popen([sys.executable, "-m", "invoke", "httpd.logs", "--follow"], cwd=project.root,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as follower:
+        try:
+            time.sleep(1.5)
+            project.inv("httpd.exec", "echo follow-marker > /proc/1/fd/1")
+            deadline = time.monotonic() + 10
+            seen = ""
+            while "follow-marker" not in seen and time.monotonic() < deadline:
+                ready, _, _ = select.select([follower.stdout], [], [], 0.5)
+                if ready:
+                    seen += follower.stdout.readline()
+            assert "follow-marker" in seen
+            follower.send_signal(signal.SIGINT)
+            _, errors = follower.communicate(timeout=10)
+            assert follower.returncode == 0, errors
+            assert "Traceback" not in errors
+        finally:
+            follower.kill()
 
 
 def test_exec_runs_in_the_running_container(project):
@@ -227,24 +228,37 @@ def test_shell_is_an_interactive_tty_in_a_fresh_container(project, docker_client
         os.chdir(project.root)
         os.execv(sys.executable, [sys.executable, "-m", "invoke", "httpd.shell"])
     output = b""
-    os.write(fd, b"tty; echo $((6*7)); touch /ephemeral; exit\n")
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 0.5)
-        if ready:
-            try:
-                data = os.read(fd, 4096)
-            except OSError:
-                break
-            if not data:
-                break
-            output += data
-    _, status = os.waitpid(pid, 0)
+
+    def read_until(marker: bytes, seconds: float) -> bytes:
+        nonlocal output
+        deadline = time.monotonic() + seconds
+        while marker not in output and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    data = os.read(fd, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+                if not data:
+                    break
+                output += data
+        return output
+
+    try:
+        read_until(b"# ", 60)  # the container's root prompt
+        os.write(fd, b"tty; echo $((6*7)); exit\n")
+        read_until(b"\x00never", 30)
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL) if b"42" not in output else None
+        except ProcessLookupError:
+            pass
+        _, status = os.waitpid(pid, 0)
     text = output.decode(errors="replace")
     assert os.waitstatus_to_exitcode(status) == 0, text
     assert "/dev/pts/" in text and "42" in text, text
     # The shell's container was thrown away; nothing of it is left.
-    left = docker_client.containers.list(all=True, filters={"label": f"dockyard.project={project.name}"})
+    left = docker_client.containers.list(all=True, filters={"label": f"dockyard.owner={project.name}"})
     assert left == []
 
 

@@ -18,7 +18,7 @@ from ..errors import DockyardError
 def spec_of(c: Context) -> tuple[ProjectSpec, ImageSpec]:
     """The project and this namespace's image, from the collection's config."""
     project = load(c.config.dockyard.config)
-    return project, project.image(c.config.dockyard.image)
+    return project, project.image(c.config.dockyard_image)
 
 
 def parse_env(pairs: list[str]) -> tuple[tuple[str, str], ...]:
@@ -124,7 +124,7 @@ def stop(c, timeout=10):
 def start(c, attach=False):
     """Start this image's existing, stopped container again, with its original command."""
     from .. import engine
-    from ..containers import interactive, owned, stream_logs
+    from ..containers import interactive, owned, start_attached
 
     project, spec = spec_of(c)
     container = owned(project, spec)
@@ -132,17 +132,15 @@ def start(c, attach=False):
         print(f"{spec.run.name} is already running")
         return
     api = engine.client().api
-    if attach and container["Config"].get("Tty"):
-        code = interactive(container["Id"])
-    else:
-        since = int(__import__("time").time())
+    if not attach:
         with engine.engine_errors(f"start {spec.run.name}"):
             api.start(container["Id"])
-        if not attach:
-            print(f"started {spec.run.name}")
-            return
-        stream_logs(container["Id"], follow=True, since=since)
-        code = api.wait(container["Id"]).get("StatusCode", 0)
+        print(f"started {spec.run.name}")
+        return
+    if container["Config"].get("Tty"):
+        code = interactive(container["Id"])
+    else:
+        code = start_attached(container["Id"])
     if code:
         raise DockyardError(f"{spec.run.name} exited with code {code}", code=code)
 
@@ -181,14 +179,14 @@ def logs(c, follow=False, tail=None):
 def shell(c, user=None, command="sh"):
     """An interactive shell in a fresh, throwaway container of this image."""
     from .. import engine
-    from ..containers import interactive
+    from ..containers import container_labels, interactive
 
     project, spec = spec_of(c)
     api = engine.client().api
     with engine.engine_errors(f"create a shell container from {spec.ref}"):
         created = api.create_container(
             spec.ref, command=command, user=user, stdin_open=True, tty=sys.stdin.isatty(),
-            labels={"dockyard.project": project.name, "dockyard.image": spec.key},
+            labels=container_labels(project, spec),
             environment=dict(spec.run.environment), host_config=api.create_host_config(auto_remove=False),
         )
     try:

@@ -1,0 +1,332 @@
+"""The build context of an image directory: the files Docker would send, their key, their tar.
+
+One file list, made once by ``context_files``, feeds both ``build_key`` and
+``write_context_tar``, so the key can never describe other files than the engine receives.
+Both re-check each regular file's size and mtime against the list when they read it, and
+raise ``ContextChangedError`` if the file moved under them.
+
+``.dockerignore`` follows docker-py 7.x (``docker/utils/build.py``, a port of moby's
+``fileutils``), so a context holds exactly the paths docker-py's ``exclude_paths`` yields,
+with one deliberate difference: matching is case-sensitive, as in the Docker CLI on Linux
+(docker-py lower-cases both the path and the pattern, so ``*.md`` would drop ``NOTES.MD``).
+
+Directories are entries of their own (the tar needs their modes, and a chmod on one changes
+what ``COPY`` makes); an excluded directory is not, even when the walk descends into it for
+a ``!`` exception. Symlinks are recorded as links and never followed; sockets are left out,
+as Docker leaves them out.
+
+Reading errors surface as ``OSError`` (``ContextChangedError`` is one); the builder turns
+them into a ``DockyardError``. Only the standard library is imported here: listing and
+hashing must stay cheap, and ``inv --list`` must not pull in docker-py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+import re
+import stat
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+KEY_VERSION = "dockyard-key-1"
+CHUNK_SIZE = 1 << 20
+DOCKERIGNORE = ".dockerignore"
+
+
+class ContextChangedError(OSError):
+    """A listed file changed between listing and reading; the build should be run again."""
+
+
+@dataclass(frozen=True)
+class ContextFile:
+    """One entry of a build context, as ``lstat`` saw it when the context was listed."""
+
+    path: str  # posix path relative to the context dir, e.g. "cgi/hello.cgi"
+    mode: int  # full st_mode: type bits and permission bits
+    size: int  # bytes of a regular file; 0 for anything else
+    mtime_ns: int  # for the tar header and the changed-file check; never part of the key
+    link_target: str | None = None  # symlinks only
+    device: tuple[int, int] | None = None  # (major, minor) of a device node only
+
+
+def read_dockerignore(context_dir: Path) -> list[str]:
+    """The patterns of the context's ``.dockerignore``, trimmed, without comments and blanks."""
+    try:
+        text = (Path(context_dir) / DOCKERIGNORE).read_text(
+            encoding="utf-8-sig", errors="surrogateescape")
+    except FileNotFoundError:
+        return []
+    lines = (line.strip() for line in text.split("\n"))
+    return [line for line in lines if line and not line.startswith("#")]
+
+
+def context_files(context_dir: Path, dockerfile: str = "Dockerfile") -> list[ContextFile]:
+    """Every entry Docker would send for ``context_dir``, sorted by path.
+
+    The Dockerfile and ``.dockerignore`` are kept even when a pattern excludes them, as the
+    Docker CLI and docker-py keep them (the daemon needs them, then hides them from COPY).
+    """
+    root = Path(context_dir)
+    rules = _IgnoreRules(read_dockerignore(root), dockerfile)
+    return sorted(_walk(root, "", rules), key=lambda entry: entry.path)
+
+
+def build_key(context_dir: Path, files: list[ContextFile], *, dockerfile: str,
+              build_args: dict[str, str], parent_ids: list[str]) -> str:
+    """A sha256 over everything a build reads: files (path, mode, content), args, parents.
+
+    Not mtimes, not owners: the engine ignores them too, and a fresh checkout must not rebuild.
+    """
+    root = os.fspath(context_dir)
+    buffer = bytearray(CHUNK_SIZE)  # one read buffer for all files: small files stay cheap
+    key = hashlib.sha256()
+    _feed(key, [KEY_VERSION, dockerfile, sorted(build_args.items()), list(parent_ids)])
+    for entry in sorted(files, key=lambda entry: entry.path):
+        _feed(key, [entry.path, entry.mode, _content_digest(root, entry, buffer)])
+    return key.hexdigest()
+
+
+def write_context_tar(context_dir: Path, files: list[ContextFile], out: BinaryIO) -> None:
+    """Stream an uncompressed tar of exactly ``files`` to ``out``, owned by root.
+
+    ``out`` is only written to, so it may be a pipe; it is left open.
+    """
+    root = os.fspath(context_dir)
+    # Plain "w" mode writes straight through; stream mode ("w|") re-copies its whole buffer
+    # on every small write, which made 20,000 small files take seconds.
+    with tarfile.open(fileobj=_CountingWriter(out), mode="w", format=tarfile.PAX_FORMAT) as tar:
+        tar.copybufsize = CHUNK_SIZE
+        for entry in sorted(files, key=lambda entry: entry.path):
+            info = _tar_info(entry)
+            if stat.S_ISREG(entry.mode):
+                with _open_listed(root, entry) as content:
+                    tar.addfile(info, content)
+            else:
+                tar.addfile(info)
+
+
+# --- walking --------------------------------------------------------------------------
+
+
+def _walk(root: Path, rel_dir: str, rules: _IgnoreRules) -> Iterator[ContextFile]:
+    with os.scandir(root / rel_dir if rel_dir else root) as entries:
+        listed = list(entries)
+    for dir_entry in listed:
+        rel_path = f"{rel_dir}/{dir_entry.name}" if rel_dir else dir_entry.name
+        st = dir_entry.stat(follow_symlinks=False)
+        if stat.S_ISSOCK(st.st_mode):
+            continue  # a socket cannot travel in a tar; Docker skips it too
+        excluded = rules.excludes(rel_path)
+        if not excluded:
+            yield _context_file(dir_entry, rel_path, st)
+        # lstat said directory, so a symlink to a directory is never entered.
+        if stat.S_ISDIR(st.st_mode) and (not excluded or rules.may_reinclude_under(rel_path)):
+            yield from _walk(root, rel_path, rules)
+
+
+def _context_file(dir_entry: os.DirEntry[str], rel_path: str, st: os.stat_result) -> ContextFile:
+    mode = st.st_mode
+    link_target = os.readlink(dir_entry.path) if stat.S_ISLNK(mode) else None
+    device = None
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        device = (os.major(st.st_rdev), os.minor(st.st_rdev))
+    size = st.st_size if stat.S_ISREG(mode) else 0
+    return ContextFile(rel_path, mode, size, st.st_mtime_ns, link_target, device)
+
+
+# --- .dockerignore rules ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    exception: bool  # a "!" line: re-includes what it matches
+    dirs: tuple[str, ...]  # cleaned path components
+    cleaned: str
+    regex: re.Pattern[str]
+
+    @classmethod
+    def parse(cls, line: str) -> _Pattern | None:
+        """A pattern, or None for lines that clean to nothing ("/", ".", "!")."""
+        exception = line.startswith("!")
+        dirs = _clean(line[1:] if exception else line)
+        if not dirs:
+            return None
+        cleaned = "/".join(dirs)
+        return cls(exception, tuple(dirs), cleaned, re.compile(_translate(cleaned)))
+
+    def matches(self, path: str) -> bool:
+        return self.regex.match(path) is not None
+
+
+class _IgnoreRules:
+    """docker-py's PatternMatcher: the last pattern that matches a path or a parent decides."""
+
+    def __init__(self, lines: list[str], dockerfile: str) -> None:
+        always_kept = [f"!{dockerfile}", f"!{DOCKERIGNORE}"]
+        parsed = (_Pattern.parse(line) for line in [*lines, *always_kept])
+        self.patterns = [pattern for pattern in parsed if pattern is not None]
+        self.exceptions = [pattern for pattern in self.patterns if pattern.exception]
+
+    def excludes(self, path: str) -> bool:
+        parent = posixpath.dirname(path)
+        parent_dirs = parent.split("/") if parent else []
+        excluded = False
+        for pattern in self.patterns:
+            matched = pattern.matches(path)
+            # "build" must also exclude "build/x/y": try the parent cut to the pattern's depth.
+            if not matched and parent_dirs and len(pattern.dirs) <= len(parent_dirs):
+                matched = pattern.matches("/".join(parent_dirs[:len(pattern.dirs)]))
+            if matched:
+                excluded = not pattern.exception
+        return excluded
+
+    def may_reinclude_under(self, dir_path: str) -> bool:
+        """Whether the walk must enter an excluded dir because an exception may reach into it.
+
+        A plain prefix test, as in docker-py and moby: "!build/keep" enters "build", while
+        "!*/keep" enters nothing.
+        """
+        return any(pattern.cleaned.startswith(dir_path) for pattern in self.exceptions)
+
+
+def _clean(pattern: str) -> list[str]:
+    """Path components after filepath.Clean: no empty or "." parts, ".." folded away.
+
+    Leading and trailing slashes go with the empty parts, so "/abs" is "abs" and "build/"
+    is "build" (which then excludes a file named "build" too, as Docker does). A ".." past
+    the top is dropped, as docker-py drops it.
+    """
+    parts: list[str] = []
+    for part in pattern.strip().split("/"):
+        if part == "..":
+            if parts:
+                parts.pop()
+        elif part and part != ".":
+            parts.append(part)
+    return parts
+
+
+def _translate(pattern: str) -> str:
+    """The regex for a cleaned pattern: ``*`` and ``?`` stop at "/", ``**`` spans dirs."""
+    regex, i, n = "^", 0, len(pattern)
+    while i < n:
+        char = pattern[i]
+        i += 1
+        if char == "*":
+            if i < n and pattern[i] == "*":
+                i += 1
+                if i < n and pattern[i] == "/":
+                    i += 1  # "**/" is "**": zero or more whole directories
+                regex += ".*" if i >= n else "(.*/)?"
+            else:
+                regex += "[^/]*"
+        elif char == "?":
+            regex += "[^/]"
+        elif char == "[":
+            j = i
+            if j < n and pattern[j] == "!":
+                j += 1
+            if j < n and pattern[j] == "]":
+                j += 1
+            while j < n and pattern[j] != "]":
+                j += 1
+            if j >= n:
+                regex += "\\["  # unclosed: a literal "["
+            else:
+                members = pattern[i:j].replace("\\", "\\\\")
+                i = j + 1
+                if members[0] == "!":
+                    members = "^" + members[1:]
+                elif members[0] == "^":
+                    members = "\\" + members
+                regex += f"[{members}]"
+        else:
+            regex += re.escape(char)
+    return regex + "$"
+
+
+# --- hashing and reading ----------------------------------------------------------------
+
+
+def _feed(key: hashlib._Hash, record: list[object]) -> None:
+    # One JSON line per record: quoting makes every field boundary unambiguous.
+    key.update(json.dumps(record, ensure_ascii=True).encode("ascii") + b"\n")
+
+
+def _content_digest(root: str, entry: ContextFile, buffer: bytearray) -> str:
+    if stat.S_ISREG(entry.mode):
+        return _file_sha256(root, entry, buffer)
+    if stat.S_ISLNK(entry.mode):
+        return f"link:{entry.link_target}"
+    if entry.device is not None:
+        return f"device:{entry.device[0]}:{entry.device[1]}"
+    return ""  # a directory or a FIFO: its mode says it all
+
+
+def _file_sha256(root: str, entry: ContextFile, buffer: bytearray) -> str:
+    digest = hashlib.sha256()
+    view = memoryview(buffer)
+    total = 0
+    with _open_listed(root, entry) as content:
+        while count := content.readinto(buffer):
+            digest.update(view[:count])
+            total += count
+    if total != entry.size:
+        path = os.path.join(root, entry.path)
+        raise ContextChangedError(f"{path} changed while it was being read")
+    return "sha256:" + digest.hexdigest()
+
+
+def _open_listed(root: str, entry: ContextFile) -> BinaryIO:
+    """Open a listed regular file, refusing one that changed since it was listed."""
+    path = os.path.join(root, entry.path)
+    content = open(path, "rb", buffering=0)  # the caller's ``with`` closes it
+    st = os.fstat(content.fileno())
+    if (not stat.S_ISREG(st.st_mode) or st.st_size != entry.size
+            or st.st_mtime_ns != entry.mtime_ns):
+        content.close()
+        raise ContextChangedError(f"{path} changed after the build context was listed")
+    return content
+
+
+class _CountingWriter:
+    """Lets tarfile write to any writable ``out``: its "w" mode asks nothing more than tell()."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+        self.written = 0
+
+    def write(self, data: bytes) -> int:
+        self.out.write(data)
+        self.written += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.written
+
+
+def _tar_info(entry: ContextFile) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(entry.path)
+    info.mode = stat.S_IMODE(entry.mode)
+    info.mtime = entry.mtime_ns // 1_000_000_000  # whole seconds: no PAX header per file
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    mode = entry.mode
+    if stat.S_ISREG(mode):
+        info.type, info.size = tarfile.REGTYPE, entry.size
+    elif stat.S_ISDIR(mode):
+        info.type = tarfile.DIRTYPE
+    elif stat.S_ISLNK(mode):
+        info.type, info.linkname = tarfile.SYMTYPE, entry.link_target or ""
+    elif stat.S_ISFIFO(mode):
+        info.type = tarfile.FIFOTYPE
+    elif entry.device is not None:
+        info.type = tarfile.CHRTYPE if stat.S_ISCHR(mode) else tarfile.BLKTYPE
+        info.devmajor, info.devminor = entry.device
+    return info
