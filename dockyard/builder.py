@@ -298,7 +298,7 @@ def _pull(spec: ImageSpec) -> str:
 
 def _import_rootfs(session: _Session, spec: ImageSpec, key: str) -> str:
     """Run the rootfs script into a temporary tar and import it, streamed, with our labels."""
-    import json
+    from .artifacts import import_image
 
     assert spec.base is not None and spec.base.rootfs is not None
     with tempfile.TemporaryDirectory(prefix="dockyard-rootfs-") as tmp:
@@ -308,13 +308,9 @@ def _import_rootfs(session: _Session, spec: ImageSpec, key: str) -> str:
         if result.returncode != 0 or not tarball.is_file():
             reason = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no tarball written"]
             raise DockyardError(f"{spec.base.rootfs} failed (exit {result.returncode}): {reason[0]}")
-        labels = [f"LABEL {json.dumps(k)}={json.dumps(v)}" for k, v in _labels(session, spec, key).items()]
-        repository, _, tag = spec.ref.rpartition(":")
-        with engine.engine_errors(f"import {tarball.name} as {spec.ref}"):
-            # docker-py streams a file path's contents as the request body.
-            engine.client().api.import_image(src=str(tarball), repository=repository, tag=tag,
-                                             changes=list(spec.base.changes) + labels)
-            return engine.client().api.inspect_image(spec.ref)["Id"]
+        imported = import_image(engine.client(), tarball, tag=spec.ref, changes=list(spec.base.changes),
+                                labels=_labels(session, spec, key), progress=False)
+    return imported.ids[0]
 
 
 def summary(outcomes: list[Outcome]) -> str:

@@ -7,7 +7,7 @@ from pathlib import Path
 from invoke import Collection
 
 from . import config
-from .tasks import image, project
+from .tasks import artifacts, image, project
 
 
 def namespace(path: str | Path = config.DEFAULT_FILE) -> Collection:
@@ -19,7 +19,7 @@ def namespace(path: str | Path = config.DEFAULT_FILE) -> Collection:
     spec = config.load(path)
     root = Collection(*project.TASKS)
     for key in spec.images:
-        images = Collection(key, *image.TASKS)
+        images = Collection(key, *image.TASKS, *artifacts.TASKS)
         # Its own top-level key: Invoke merges collection config shallowly, the root winning.
         images.configure({"dockyard_image": key})
         root.add_collection(images)

@@ -24,7 +24,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 DEFAULT_FILE = "containers.toml"
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 # Names the top-level collection uses for its own tasks; an image may not take one.
-RESERVED_NAMES = frozenset({"build", "status", "config", "clean"})
+RESERVED_NAMES = frozenset({"build", "status", "config", "clean", "save", "load"})
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 PORT_RE = re.compile(
     r"^(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?"

@@ -7,12 +7,13 @@ import sys
 
 from invoke import task
 
-from ..config import load
+from ..config import load as load_config
 from ..errors import DockyardError
+from .artifacts import CLEAN_HELP, load, report, run_clean, size_text
 
 
 def project_of(c):
-    return load(c.config.dockyard.config)
+    return load_config(c.config.dockyard.config)
 
 
 @task(help={
@@ -93,4 +94,33 @@ def resolved_config(project) -> dict:
     return {"project": {"name": project.name, "path": str(project.path)}, "images": images}
 
 
-TASKS = [build, status, config]
+@task(help=CLEAN_HELP)
+def clean(c, dry_run=False, all_=False, yes=False, json_=False):
+    """Remove this project's stopped containers and dangling images (--all: the host's)."""
+    run_clean(project_of(c).name, None, dry_run=dry_run, all_=all_, yes=yes, as_json=json_)
+
+
+@task(name="save", help={
+    "output": "The tar file to write ('.gz' compresses; '-' is stdout). Default: PROJECT.tar.",
+    "force": "Replace the file if it exists.",
+    "json": "Print the result as JSON.",
+    "no-progress": "No progress bar.",
+})
+def save_all(c, output=None, force=False, json_=False, no_progress=False):
+    """Write every image of the project that exists into one tar file, for `inv load` elsewhere."""
+    from .. import engine
+    from ..artifacts import save_image
+    from ..builder import _inspect
+
+    project = project_of(c)
+    refs = [spec.ref for spec in project.images.values() if _inspect(spec.ref)]
+    if not refs:
+        raise DockyardError(f"no image of project {project.name} exists yet; build them with `inv build`")
+    target = output or f"{project.name}.tar"
+    result = save_image(engine.client(), refs, target, force=force, progress=not no_progress)
+    if target != "-":
+        report(result, f"saved {len(refs)} images to {target} ({size_text(result.size_bytes)}, "
+                       f"{result.seconds:.1f}s)", json_)
+
+
+TASKS = [build, status, config, clean, save_all, load]

@@ -1,0 +1,137 @@
+"""commit, export, import, save, load, rm and clean, through the real `inv` and engine."""
+
+from __future__ import annotations
+
+import json
+
+from test_build import statuses
+from test_tasks import assert_clean_failure, get
+
+
+def test_export_then_import_then_run_gives_the_same_files(project, docker_client, tmp_path):
+    project.inv("httpd.run", "--quiet-build")
+    project.inv("httpd.exec", "echo exported-marker > /tmp/marker")
+    archive = tmp_path / "httpd.tar.gz"
+    exported = json.loads(project.inv("httpd.export", "-o", str(archive), "--json").stdout)
+    assert exported["kind"] == "export" and exported["size_bytes"] == archive.stat().st_size > 0
+    imported = project.inv("httpd.import", str(archive), "--tag", f"{project.name}/imported:1",
+                           "--change", 'CMD ["cat", "/tmp/marker"]')
+    assert f"as {project.name}/imported:1" in imported.stdout
+    output = docker_client.containers.run(f"{project.name}/imported:1", remove=True)
+    assert output == b"exported-marker\n"
+    assert docker_client.images.get(f"{project.name}/imported:1").labels["dockyard.project"] == project.name
+
+
+def test_save_remove_load_serves_the_same_page(project, docker_client, tmp_path):
+    project.inv("httpd.run", "--quiet-build")
+    before = get(f"http://127.0.0.1:{project.port}/cgi-bin/hello-world")[1]
+    image_id = docker_client.images.get(project.tags["httpd"]).id
+    archive = tmp_path / "httpd.tar"
+    saved = project.inv("httpd.save", "-o", str(archive))
+    assert saved.stdout.startswith(f"saved {project.tags['httpd']} to {archive}")
+    project.inv("httpd.rm", "--force")
+    docker_client.images.remove(project.tags["httpd"], force=True)
+    loaded = json.loads(project.inv("httpd.load", str(archive), "--json").stdout)
+    assert loaded["tags"] == [project.tags["httpd"]]
+    assert docker_client.images.get(project.tags["httpd"]).id == image_id
+    project.inv("httpd.run", "--no-build")
+    after = get(f"http://127.0.0.1:{project.port}/cgi-bin/hello-world")[1]
+    assert before.split("My uname")[0] == after.split("My uname")[0]  # hostnames differ
+    assert "up to date" in project.inv("httpd.status").stdout
+
+
+def test_project_save_and_load_carry_every_image(project, docker_client, tmp_path):
+    project.inv("build", "--quiet")
+    archive = tmp_path / "project.tar"
+    assert "saved 3 images" in project.inv("save", "-o", str(archive)).stdout
+    for tag in reversed(list(project.tags.values())):
+        docker_client.images.remove(tag)
+    project.inv("load", str(archive))
+    # Loaded images keep their tags and build keys: nothing needs building again.
+    assert set(statuses(project.inv("build").stdout).values()) == {"up to date"}
+
+
+def test_commit_keeps_a_change_made_in_the_container(project, docker_client):
+    project.inv("httpd.run", "--quiet-build")
+    project.inv("httpd.exec", "echo committed-change > /cfg/change")
+    result = json.loads(project.inv(
+        "httpd.commit", "--tag", f"{project.name}/committed:v1", "--message", "a fix", "--author", "Ops <ops@x>",
+        "--change", 'CMD ["cat", "/cfg/change"]', "--json").stdout)
+    assert result["tags"] == [f"{project.name}/committed:v1"]
+    image = docker_client.images.get(f"{project.name}/committed:v1")
+    assert image.id == result["ids"][0]
+    assert image.attrs["Comment"] == "a fix" and image.attrs["Author"] == "Ops <ops@x>"
+    # Not the build dockyard made, and not a container: those labels are cleared.
+    assert image.labels["dockyard.key"] == "" and image.labels["dockyard.owner"] == ""
+    assert docker_client.containers.run(image.id, remove=True) == b"committed-change\n"
+    default = project.inv("httpd.commit").stdout
+    assert f"as {project.name}/httpd:20" in default  # a timestamped tag of the repository
+
+
+def test_rm_refuses_a_running_container_without_force(project, docker_client):
+    project.inv("httpd.run", "--quiet-build")
+    assert_clean_failure(project.inv("httpd.rm", check=False), "is running", "--force")
+    assert docker_client.containers.get(project.container("httpd")).status == "running"
+    assert project.inv("httpd.rm", "--force").stdout.strip() == f"removed {project.container('httpd')}"
+    assert project.inv("httpd.rm").stdout.strip() == f"no container named {project.container('httpd')}"
+
+
+def test_clean_removes_only_this_projects_stopped_containers_and_dangling_images(project, docker_client):
+    project.inv("my-app.run", "--quiet-build")  # a one-shot: leaves a stopped container of ours
+    project.inv("httpd.run", "--quiet-build")
+    old_image = docker_client.images.get(project.tags["httpd"]).id
+    index = project.root / "images" / "busybox-httpd" / "index.html"
+    index.write_text("<p>new</p>\n")
+    project.inv("httpd.build")  # the old image is still used by the running container: kept
+    assert old_image in {i.id for i in docker_client.images.list(all=True)}
+    project.inv("httpd.rm", "--force")  # now the old image is dangling and ours
+    foreign = docker_client.containers.create(project.tags["busybox"], "true", name=f"{project.name}-foreign")
+    other = docker_client.containers.create(project.tags["busybox"], "true", labels={"dockyard.owner": "someone"})
+    try:
+        dry = project.inv("clean", "--dry-run").stdout
+        assert f"would remove container {project.container('my-app')}" in dry
+        assert f"would remove image {old_image[7:19]}" in dry
+        assert "foreign" not in dry
+        assert docker_client.containers.get(project.container("my-app"))  # dry run removed nothing
+        result = json.loads(project.inv("clean", "--json").stdout)
+        assert [c["name"] for c in result["containers"]] == [project.container("my-app")]
+        assert [i["id"] for i in result["images"]] == [old_image]
+        assert result["space_reclaimed"] > 0
+        assert old_image not in {i.id for i in docker_client.images.list(all=True)}
+        foreign.reload()
+        other.reload()  # other people's stopped containers are still there
+        everything = project.inv("clean", "--all", "--dry-run").stdout
+        assert f"{project.name}-foreign" in everything
+        refused = project.inv("clean", "--all", check=False)
+        assert_clean_failure(refused, "confirm with --yes")
+        foreign.reload()
+        assert "removed 0 stopped containers and 0 dangling images" in project.inv("clean").stdout
+    finally:
+        foreign.remove(force=True)
+        other.remove(force=True)
+
+
+def test_image_clean_is_scoped_to_that_image(project, docker_client):
+    project.inv("my-app.run", "--quiet-build")
+    project.inv("httpd.run", "--quiet-build")
+    project.inv("httpd.stop")
+    result = project.inv("httpd.clean").stdout
+    assert f"removed container {project.container('httpd')}" in result
+    assert docker_client.containers.get(project.container("my-app"))
+
+
+def test_artifact_bad_input_is_one_clear_message(project, tmp_path):
+    project.inv("httpd.run", "--quiet-build")
+    missing = tmp_path / "missing.tar"
+    assert_clean_failure(project.inv("httpd.import", str(missing), check=False), str(missing))
+    assert_clean_failure(project.inv("httpd.load", str(tmp_path), check=False), str(tmp_path))
+    not_tar = tmp_path / "notes.tar"
+    not_tar.write_text("this is not a tar archive\n" * 100)
+    assert_clean_failure(project.inv("httpd.load", str(not_tar), check=False), str(not_tar))
+    assert_clean_failure(project.inv("httpd.export", "-o", str(tmp_path / "no" / "dir.tar"), check=False),
+                         str(tmp_path / "no"))
+    existing = tmp_path / "existing.tar"
+    existing.write_text("keep me")
+    assert_clean_failure(project.inv("httpd.save", "-o", str(existing), check=False), "--force")
+    assert existing.read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.tar", "notes.tar", "project"]
