@@ -117,23 +117,28 @@ ready = {{ url = "http://127.0.0.1:{port}/cgi-bin/hello-world", timeout = 30 }}
 
 
 def remove_project_objects(client, name: str) -> None:
-    """Force-remove every container and image the project made: by label, then by tag prefix."""
+    """Force-remove every container and image the project made: by label, then by tag prefix.
+
+    Low-level calls only: listing through the models inspects each object again, which
+    races with anything else removing objects on the same engine.
+    """
     import docker
 
+    api = client.api
     for label in ("dockyard.owner", "dockyard.project"):  # ours, and any made from our images
-        for container in client.containers.list(all=True, filters={"label": f"{label}={name}"}):
+        for container in api.containers(all=True, filters={"label": f"{label}={name}"}):
             try:
-                container.remove(force=True)
+                api.remove_container(container["Id"], force=True)
             except docker.errors.NotFound:
                 pass
-    images = client.images.list(all=True, filters={"label": f"dockyard.project={name}"})
-    images += [i for i in client.images.list() if any(t.startswith(f"{name}/") for t in i.tags)]
+    images = [i["Id"] for i in api.images(all=True, filters={"label": f"dockyard.project={name}"})]
+    images += [i["Id"] for i in api.images() if any(t.startswith(f"{name}/") for t in i.get("RepoTags") or [])]
     # Children before parents: retry until nothing more can go.
     for _ in range(4):
         remaining = []
-        for image in images:
+        for image in dict.fromkeys(images):
             try:
-                client.images.remove(image.id, force=True)
+                api.remove_image(image, force=True)
             except docker.errors.NotFound:
                 pass
             except docker.errors.APIError:
