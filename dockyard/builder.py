@@ -313,6 +313,11 @@ def _import_rootfs(session: _Session, spec: ImageSpec, key: str) -> str:
     return imported.ids[0]
 
 
+def failures(outcomes: list[Outcome]) -> list[Outcome]:
+    """The images that failed, or were skipped because a prerequisite failed."""
+    return [o for o in outcomes if o.status in (FAILED, SKIPPED)]
+
+
 def summary(outcomes: list[Outcome]) -> str:
     width = max(len(o.key) for o in outcomes)
     lines = [f"  {o.key:<{width}}  {o.status:<10}  {o.seconds:6.1f}s  {o.detail}".rstrip() for o in outcomes]

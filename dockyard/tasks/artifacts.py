@@ -16,6 +16,16 @@ from ..errors import DockyardError
 from .image import spec_of
 
 
+def archive_help(default: str) -> dict[str, str]:
+    """Help for the flags every archive-writing task shares."""
+    return {
+        "output": f"The tar file to write ('.gz' compresses; '-' is stdout). Default: {default}.",
+        "force": "Replace the file if it exists.",
+        "json": "Print the result as JSON.",
+        "no-progress": "No progress bar.",
+    }
+
+
 def report(result, line: str, as_json: bool) -> None:
     print(json.dumps(result.to_json(), indent=2) if as_json else line)
 
@@ -52,12 +62,7 @@ def commit(c, tag=None, message=None, author=None, change=None, json_=False):
                    f"{size_text(result.size_bytes)})", json_)
 
 
-@task(help={
-    "output": "The tar file to write ('.gz' compresses; '-' is stdout). Default: NAME.tar.",
-    "force": "Replace the file if it exists.",
-    "json": "Print the result as JSON.",
-    "no-progress": "No progress bar.",
-})
+@task(help=archive_help("CONTAINER-NAME.tar"))
 def export(c, output=None, force=False, json_=False, no_progress=False):
     """Write this image's container's filesystem to a tar file, streamed."""
     from .. import engine
@@ -93,12 +98,7 @@ def import_(c, source, tag=None, change=None, message=None, json_=False, no_prog
     report(result, f"imported {source} as {result.tags[0]} ({result.ids[0][7:19]})", json_)
 
 
-@task(help={
-    "output": "The tar file to write ('.gz' compresses; '-' is stdout). Default: NAME.tar.",
-    "force": "Replace the file if it exists.",
-    "json": "Print the result as JSON.",
-    "no-progress": "No progress bar.",
-})
+@task(help=archive_help("IMAGE.tar"))
 def save(c, output=None, force=False, json_=False, no_progress=False):
     """Write this image, its layers and tags to a tar file (like `docker save`), streamed."""
     from .. import engine

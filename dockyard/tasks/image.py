@@ -41,27 +41,30 @@ def parse_port(value: str | None) -> int | None:
 
 def ensure_built(project: ProjectSpec, spec: ImageSpec, *, quiet: bool) -> None:
     """Make's prerequisite step: build the image (and its parents) if missing or out of date."""
-    from ..builder import FAILED, SKIPPED, BuildOptions, Output, build
+    from ..builder import BuildOptions, Output, build, failures
 
     outcomes = build(project, [spec.key], BuildOptions(quiet=quiet), Output(stream=sys.stderr))
-    failed = [o for o in outcomes if o.status in (FAILED, SKIPPED)]
+    failed = failures(outcomes)
     if failed:
         raise DockyardError(f"cannot run {spec.key}: {failed[0].detail}")
 
 
-@task(help={
-    "force": "Rebuild even when the image is up to date.",
+BUILD_HELP = {
+    "force": "Rebuild even when up to date (the images asked for, not their prerequisites).",
     "no-cache": "Do not use the engine's layer cache (implies a rebuild).",
     "pull": "Pull newer versions of external base images (implies a rebuild).",
-    "quiet": "Show only the result, not the build output.",
-})
+    "quiet": "Show only the results, not the build output.",
+}
+
+
+@task(help=BUILD_HELP)
 def build(c, force=False, no_cache=False, pull=False, quiet=False):
     """Build this image, after the project images its FROM lines name; skip if up to date."""
-    from ..builder import FAILED, SKIPPED, BuildOptions, build as build_images
+    from ..builder import BuildOptions, build as build_images, failures
 
     project, spec = spec_of(c)
     outcomes = build_images(project, [spec.key], BuildOptions(force=force, no_cache=no_cache, pull=pull, quiet=quiet))
-    failed = [o for o in outcomes if o.status in (FAILED, SKIPPED)]
+    failed = failures(outcomes)
     if failed:
         raise DockyardError(failed[0].detail)
 

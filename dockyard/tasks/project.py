@@ -9,7 +9,8 @@ from invoke import task
 
 from ..config import load as load_config
 from ..errors import DockyardError
-from .artifacts import CLEAN_HELP, load, report, run_clean, size_text
+from .artifacts import CLEAN_HELP, archive_help, load, report, run_clean, size_text
+from .image import BUILD_HELP
 
 
 def project_of(c):
@@ -17,25 +18,22 @@ def project_of(c):
 
 
 @task(help={
+    **BUILD_HELP,
     "only": "Comma-separated image names to build (with their prerequisites); default: all.",
     "jobs": "How many independent images to build at once (default 1).",
-    "force": "Rebuild even images that are up to date.",
-    "no-cache": "Do not use the engine's layer cache (implies a rebuild).",
-    "pull": "Pull newer versions of external base images (implies a rebuild).",
-    "quiet": "Show only results and the summary, not the build output.",
 })
 def build(c, only=None, jobs=1, force=False, no_cache=False, pull=False, quiet=False):
     """Build every image (or --only some) in dependency order; up-to-date ones are skipped."""
-    from ..builder import FAILED, SKIPPED, BuildOptions, build as build_images, summary
+    from ..builder import BuildOptions, build as build_images, failures, summary
 
     project = project_of(c)
     names = [n.strip() for n in only.split(",") if n.strip()] if only else None
     options = BuildOptions(force=force, no_cache=no_cache, pull=pull, jobs=int(jobs), quiet=quiet)
     outcomes = build_images(project, names, options)
     print(summary(outcomes))
-    failed = [o.key for o in outcomes if o.status in (FAILED, SKIPPED)]
+    failed = failures(outcomes)
     if failed:
-        raise DockyardError(f"build failed for {', '.join(failed)}")
+        raise DockyardError(f"build failed for {', '.join(o.key for o in failed)}")
 
 
 @task(help={"json": "Print the rows as JSON."})
@@ -100,12 +98,7 @@ def clean(c, dry_run=False, all_=False, yes=False, json_=False):
     run_clean(project_of(c).name, None, dry_run=dry_run, all_=all_, yes=yes, as_json=json_)
 
 
-@task(name="save", help={
-    "output": "The tar file to write ('.gz' compresses; '-' is stdout). Default: PROJECT.tar.",
-    "force": "Replace the file if it exists.",
-    "json": "Print the result as JSON.",
-    "no-progress": "No progress bar.",
-})
+@task(name="save", help=archive_help("PROJECT.tar"))
 def save_all(c, output=None, force=False, json_=False, no_progress=False):
     """Write every image of the project that exists into one tar file, for `inv load` elsewhere."""
     from .. import engine
