@@ -6,12 +6,13 @@ its Dockerfile, context, build args and parents' image ids hash to now.
 
 from __future__ import annotations
 
+import json
+import queue
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -62,36 +63,55 @@ class Output:
 
 @dataclass
 class _Session:
-    """What one `build` invocation knows: image ids seen so far, by reference."""
+    """What one `build` invocation knows about images: one engine listing, kept current.
+
+    A single `GET /images/json` answers every up-to-date check of a run, where an
+    inspect per image and parent would cost a round trip each.
+    """
 
     project: ProjectSpec
     options: BuildOptions
     output: Output
     targets: set[str] = field(default_factory=set)
-    ids: dict[str, str | None] = field(default_factory=dict)
+    images: dict[str, dict] | None = None  # normalized ref -> {"Id", "Labels"}
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def image_id(self, ref: str) -> str | None:
+    def image(self, ref: str) -> dict | None:
         ref = normalize_ref(ref)
         with self.lock:
-            if ref in self.ids:
-                return self.ids[ref]
-        image = _inspect(ref)
-        found = image["Id"] if image else None
-        with self.lock:
-            self.ids[ref] = found
-        return found
+            if self.images is None:
+                self.images = _list_images()
+            if ref in self.images or "@" not in ref:
+                return self.images.get(ref)
+        image = inspect_image(ref)  # a digest reference is not in the listing
+        return {"Id": image["Id"], "Labels": image["Config"].get("Labels") or {}} if image else None
+
+    def image_id(self, ref: str) -> str | None:
+        image = self.image(ref)
+        return image["Id"] if image else None
 
     def rebuild_asked(self, spec: ImageSpec) -> bool:
         o = self.options
         return spec.key in self.targets and (o.force or o.no_cache or o.pull)
 
-    def record(self, ref: str, image_id: str) -> None:
+    def record(self, ref: str, image_id: str, labels: dict[str, str]) -> None:
+        self.image(ref)  # make sure the listing exists before it is updated
         with self.lock:
-            self.ids[normalize_ref(ref)] = image_id
+            self.images[normalize_ref(ref)] = {"Id": image_id, "Labels": labels}
 
 
-def _inspect(ref: str) -> dict | None:
+def _list_images() -> dict[str, dict]:
+    with engine.engine_errors("list images"):
+        listing = engine.client().api.images()
+    images = {}
+    for image in listing:
+        for tag in image.get("RepoTags") or []:
+            if tag != "<none>:<none>":
+                images[normalize_ref(tag)] = {"Id": image["Id"], "Labels": image.get("Labels") or {}}
+    return images
+
+
+def inspect_image(ref: str) -> dict | None:
     import docker
 
     with engine.engine_errors(f"inspect image {ref}"):
@@ -109,10 +129,15 @@ def build(project: ProjectSpec, names: list[str] | None, options: BuildOptions,
     output.width = max(len(k) for k in keys)
     # --force, --no-cache and --pull apply to the images asked for, not to their prerequisites.
     session = _Session(project, options, output, targets=set(names or keys))
+    session.image(keys[0])  # lists the engine's images once; an unreachable engine fails here, once
+    jobs = max(1, options.jobs)
     outcomes: dict[str, Outcome] = {}
     pending = list(keys)
-    running: dict[Future, str] = {}
-    with ThreadPoolExecutor(max_workers=max(1, options.jobs)) as pool:
+    running: set[str] = set()
+    # Daemon threads, not an executor: on Ctrl-C we leave at once, and the engine cancels a
+    # build whose client went away, so nothing half-built gets tagged.
+    done: queue.Queue = queue.Queue()
+    try:
         while pending or running:
             for key in list(pending):
                 parents = project.images[key].parents
@@ -121,19 +146,33 @@ def build(project: ProjectSpec, names: list[str] | None, options: BuildOptions,
                     pending.remove(key)
                     outcomes[key] = Outcome(key, SKIPPED, detail=f"{failed[0]} failed")
                     output.line(key, f"skipped: {failed[0]} failed")
-                elif all(p in outcomes for p in parents) and len(running) < max(1, options.jobs):
+                elif all(p in outcomes for p in parents) and len(running) < jobs:
                     pending.remove(key)
-                    running[pool.submit(_build_one, session, project.images[key])] = key
-            if not running:
-                continue
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                key = running.pop(future)
-                outcomes[key] = future.result()
+                    running.add(key)
+                    threading.Thread(target=_build_one, args=(session, project.images[key], done),
+                                     name=f"build-{key}", daemon=True).start()
+            if running:
+                key, outcome = _next_done(done)
+                running.discard(key)
+                outcomes[key] = outcome
+    except KeyboardInterrupt:
+        raise DockyardError(f"interrupted: the build of {', '.join(sorted(running))} was abandoned",
+                            code=130) from None
     return [outcomes[k] for k in keys]
 
 
-def _build_one(session: _Session, spec: ImageSpec) -> Outcome:
+def _next_done(done: queue.Queue) -> tuple[str, Outcome]:
+    while True:
+        try:  # a timeout keeps the wait interruptible by Ctrl-C
+            key, outcome = done.get(timeout=0.5)
+        except queue.Empty:
+            continue
+        if isinstance(outcome, BaseException):  # a bug, not a build failure: show it
+            raise outcome
+        return key, outcome
+
+
+def _build_one(session: _Session, spec: ImageSpec, done: queue.Queue) -> None:
     started = time.monotonic()
     try:
         if spec.base is not None:
@@ -143,10 +182,12 @@ def _build_one(session: _Session, spec: ImageSpec) -> Outcome:
     except (DockyardError, OSError) as e:
         # OSError: the context could not be read, or changed while it was being sent.
         detail = str(e) if isinstance(e, DockyardError) else f"build context {spec.dir}: {e}"
-        session.output.line(spec.key, f"error: {detail}")
         outcome = Outcome(spec.key, FAILED, detail=detail)
+    except BaseException as e:  # noqa: BLE001 - handed to the main thread, which raises it
+        done.put((spec.key, e))
+        return
     outcome.seconds = time.monotonic() - started
-    return outcome
+    done.put((spec.key, outcome))
 
 
 def image_key(session: _Session, spec: ImageSpec) -> tuple[str, list]:
@@ -165,15 +206,6 @@ def base_key(spec: ImageSpec) -> str:
                      build_args={"changes": "\n".join(spec.base.changes)}, parent_ids=[])
 
 
-def _up_to_date(session: _Session, spec: ImageSpec, key: str) -> str | None:
-    """The current image's id when its tag already carries this key."""
-    image = _inspect(spec.ref)
-    labels = (image or {}).get("Config", {}).get("Labels") or {}
-    if image and labels.get("dockyard.key") == key:
-        return image["Id"]
-    return None
-
-
 def _labels(session: _Session, spec: ImageSpec, key: str) -> dict[str, str]:
     return {**dict(spec.labels), "dockyard.project": session.project.name,
             "dockyard.image": spec.key, "dockyard.key": key}
@@ -182,25 +214,32 @@ def _labels(session: _Session, spec: ImageSpec, key: str) -> dict[str, str]:
 def _build_dockerfile(session: _Session, spec: ImageSpec) -> Outcome:
     out = session.output
     key, files = image_key(session, spec)
-    current = _up_to_date(session, spec, key)
-    if current and not session.rebuild_asked(spec):
-        session.record(spec.ref, current)
+    previous = session.image(spec.ref)
+    if previous and previous["Labels"].get("dockyard.key") == key and not session.rebuild_asked(spec):
         out.line(spec.key, f"{spec.key} is up to date ({spec.ref})")
-        return Outcome(spec.key, UP_TO_DATE, image_id=current)
-    previous = _inspect(spec.ref)
+        return Outcome(spec.key, UP_TO_DATE, image_id=previous["Id"])
     out.line(spec.key, f"building {spec.ref} from {spec.dir}")
+    labels = _labels(session, spec, key)
+    # Our labels go in as one LABEL line at the end of the Dockerfile sent: the engine's
+    # own `labels` option adds a build step (a container and a commit) per label.
+    label_line = "\nLABEL " + " ".join(f"{_quoted(k)}={_quoted(v)}" for k, v in labels.items()) + "\n"
     with tempfile.TemporaryFile() as context:
-        write_context_tar(spec.dir, files, context)
+        write_context_tar(spec.dir, files, context, appended={spec.dockerfile: label_line.encode()})
         context.seek(0)
-        image_id = _stream_build(session, spec, key, context)
-    session.record(spec.ref, image_id)
+        image_id = _stream_build(session, spec, context)
+    session.record(spec.ref, image_id, labels)
     if previous and previous["Id"] != image_id:
         _remove_replaced(session, spec, previous)
     out.line(spec.key, f"built {spec.ref} ({image_id[7:19]})")
     return Outcome(spec.key, BUILT, image_id=image_id)
 
 
-def _stream_build(session: _Session, spec: ImageSpec, key: str, context) -> str:
+def _quoted(text: str) -> str:
+    """A double-quoted Dockerfile word that the builder takes literally (no $ expansion)."""
+    return json.dumps(text).replace("$", "\\$")
+
+
+def _stream_build(session: _Session, spec: ImageSpec, context) -> str:
     options, out = session.options, session.output
     api = engine.client().api
     image_id = None
@@ -208,7 +247,7 @@ def _stream_build(session: _Session, spec: ImageSpec, key: str, context) -> str:
     with engine.engine_errors(f"build {spec.ref}"):
         stream = api.build(
             fileobj=context, custom_context=True, dockerfile=spec.dockerfile, tag=spec.ref,
-            buildargs=dict(spec.build_args), labels=_labels(session, spec, key),
+            buildargs=dict(spec.build_args),
             nocache=options.no_cache and spec.key in session.targets,
             pull=options.pull and spec.key in session.targets, rm=True, forcerm=True, decode=True,
         )
@@ -224,7 +263,7 @@ def _stream_build(session: _Session, spec: ImageSpec, key: str, context) -> str:
                 if not options.quiet:
                     out.line(spec.key, text.rstrip())
     if image_id is None:  # older engines say it only in the stream
-        image = _inspect(spec.ref)
+        image = inspect_image(spec.ref)
         if not image:
             raise DockyardError(f"build of {spec.ref} produced no image:\n" + "\n".join(last_lines))
         image_id = image["Id"]
@@ -236,8 +275,7 @@ def _remove_replaced(session: _Session, spec: ImageSpec, previous: dict) -> None
     after the new one exists, only if it was ours, and only when nothing else uses it."""
     import docker
 
-    labels = previous.get("Config", {}).get("Labels") or {}
-    if labels.get("dockyard.project") != session.project.name:
+    if previous["Labels"].get("dockyard.project") != session.project.name:
         return
     try:
         engine.client().api.remove_image(previous["Id"], noprune=False)
@@ -251,19 +289,17 @@ def _ensure_base(session: _Session, spec: ImageSpec) -> Outcome:
     assert spec.base is not None
     out = session.output
     files_key = base_key(spec)
-    current = _inspect(spec.ref)
+    current = session.image(spec.ref)
     if current and not session.rebuild_asked(spec):
-        labels = current.get("Config", {}).get("Labels") or {}
         # A pulled base is current until asked to pull again; an imported one until its script changes.
-        if labels.get("dockyard.key") in (None, files_key):
-            session.record(spec.ref, current["Id"])
+        if current["Labels"].get("dockyard.key") in (None, files_key):
             out.line(spec.key, f"{spec.key} is up to date ({spec.ref})")
             return Outcome(spec.key, UP_TO_DATE, image_id=current["Id"])
     pull_error = None
     if spec.base.pull:
         try:
             image_id = _pull(spec)
-            session.record(spec.ref, image_id)
+            session.record(spec.ref, image_id, {})
             out.line(spec.key, f"pulled {spec.base.pull} as {spec.ref} ({image_id[7:19]})")
             return Outcome(spec.key, BUILT, image_id=image_id, detail="pulled")
         except DockyardError as e:
@@ -274,7 +310,7 @@ def _ensure_base(session: _Session, spec: ImageSpec) -> Outcome:
     if pull_error:
         out.line(spec.key, f"cannot pull {spec.base.pull} ({pull_error}); making it offline from {spec.base.rootfs.name}")
     image_id = _import_rootfs(session, spec, files_key)
-    session.record(spec.ref, image_id)
+    session.record(spec.ref, image_id, _labels(session, spec, files_key))
     if current and current["Id"] != image_id:
         _remove_replaced(session, spec, current)
     out.line(spec.key, f"imported {spec.ref} ({image_id[7:19]}) from {spec.base.rootfs.name}")
@@ -308,8 +344,12 @@ def _import_rootfs(session: _Session, spec: ImageSpec, key: str) -> str:
         if result.returncode != 0 or not tarball.is_file():
             reason = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no tarball written"]
             raise DockyardError(f"{spec.base.rootfs} failed (exit {result.returncode}): {reason[0]}")
-        imported = import_image(engine.client(), tarball, tag=spec.ref, changes=list(spec.base.changes),
-                                labels=_labels(session, spec, key), progress=False)
+        try:
+            imported = import_image(engine.client(), tarball, tag=spec.ref, changes=list(spec.base.changes),
+                                    labels=_labels(session, spec, key), progress=False)
+        except DockyardError as e:  # name the script, not the temporary file it wrote
+            raise DockyardError(f"{spec.base.rootfs} wrote an archive the engine rejects: "
+                                f"{str(e).replace(str(tarball), 'its output')}") from None
     return imported.ids[0]
 
 
@@ -329,10 +369,10 @@ def summary(outcomes: list[Outcome]) -> str:
 def freshness(project: ProjectSpec, spec: ImageSpec) -> tuple[str, str | None]:
     """('up to date' | 'out of date' | 'missing', image id) without building anything."""
     session = _Session(project, BuildOptions(), Output())
-    image = _inspect(spec.ref)
+    image = session.image(spec.ref)
     if image is None:
         return "missing", None
-    labels = image.get("Config", {}).get("Labels") or {}
+    labels = image["Labels"]
     if spec.base is not None:
         current = labels.get("dockyard.key") in (None, base_key(spec))
     else:

@@ -26,6 +26,11 @@ RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 # Names the top-level collection uses for its own tasks; an image may not take one.
 RESERVED_NAMES = frozenset({"build", "status", "config", "clean", "save", "load"})
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+# [registry[:port]/]path[:tag]: lower-case path components, tags may have capitals.
+TAG_RE = re.compile(
+    r"^(?:(?:localhost|[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+)(?::\d+)?/)?[a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
+)
 PORT_RE = re.compile(
     r"^(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?"
     r"(?:(?P<host>\d+):)?(?P<container>\d+)(?:/(?P<proto>tcp|udp|sctp))?$"
@@ -149,7 +154,7 @@ class _Validator:
         self.root = path.parent
 
     def fail(self, where: str, message: str) -> DockyardError:
-        return DockyardError(f"{self.path}: {where}: {message}")
+        return DockyardError(f"{self.path}: {where}: {message}" if where else f"{self.path}: {message}")
 
     # -- generic checks ---------------------------------------------------
 
@@ -240,15 +245,23 @@ class _Validator:
         }
         self.table(data, where, allowed, required=("tag", "dir"))
         tag = self.string(data["tag"], f"{where}.tag")
-        if not re.match(r"^[a-z0-9][a-z0-9._/:@-]*$", tag) or tag.endswith((":", "/")):
-            raise self.fail(f"{where}.tag", f"'{tag}' is not a valid image tag")
+        if not TAG_RE.match(tag):
+            raise self.fail(f"{where}.tag", f"'{tag}' is not a valid image tag "
+                                            "(lower-case name, optional registry and ':tag')")
         directory = self.root / self.string(data["dir"], f"{where}.dir")
-        if not directory.is_dir():
+        if not directory.exists():
             raise self.fail(f"{where}.dir", f"directory {directory} does not exist")
+        if not directory.is_dir():
+            raise self.fail(f"{where}.dir", f"{directory} is not a directory")
         base = self.optional(data, "base", where, lambda v, w: self.base(v, w, directory))
         dockerfile = self.optional(data, "dockerfile", where, self.string, "Dockerfile")
-        if base is None and not (directory / dockerfile).is_file():
-            raise self.fail(f"{where}.dockerfile", f"{directory / dockerfile} does not exist")
+        if base is None:
+            path = directory / dockerfile
+            if not path.resolve().is_relative_to(directory.resolve()):
+                raise self.fail(f"{where}.dockerfile", f"{dockerfile} is outside the image's directory {directory}")
+            if not path.is_file():
+                what = "does not exist" if not path.exists() and not path.is_symlink() else "is not a regular file"
+                raise self.fail(f"{where}.dockerfile", f"{path} {what}")
         labels = self.optional(data, "labels", where, self.string_map, ())
         for label, _ in labels:
             if label.startswith("dockyard."):
@@ -312,7 +325,7 @@ class _Validator:
         return RunSpec(
             name=name,
             ports=ports,
-            environment=self.optional(data, "environment", where, self.string_map, ()),
+            environment=self.optional(data, "environment", where, self.environment, ()),
             command=command,
             user=self.optional(data, "user", where, self.string),
             volumes=tuple(self.volume(v, f"{where}.volumes[{i}]") for i, v in
@@ -322,6 +335,13 @@ class _Validator:
             ready=self.optional(data, "ready", where, lambda v, w: self.ready(v, w, ports)),
             init=self.optional(data, "init", where, self.boolean, True),
         )
+
+    def environment(self, value: Any, where: str) -> tuple[tuple[str, str], ...]:
+        items = self.string_map(value, where)
+        for key, _ in items:
+            if not key or "=" in key:
+                raise self.fail(f"{where}.{key}", "an environment variable's name must be non-empty and without '='")
+        return items
 
     def port(self, value: str, where: str) -> PortMapping:
         match = PORT_RE.match(value)
@@ -344,7 +364,10 @@ class _Validator:
         if not target.startswith("/"):
             raise self.fail(where, f"the target '{target}' must be an absolute path in the container")
         if source.startswith((".", "/", "~")):
-            resolved = (self.root / Path(source).expanduser()).resolve()
+            try:
+                resolved = (self.root / Path(source).expanduser()).resolve()
+            except RuntimeError:  # ~user that does not exist, or no HOME
+                raise self.fail(where, f"cannot expand '{source}' to a home directory") from None
             if not resolved.exists():
                 raise self.fail(where, f"the source {resolved} does not exist")
             parts[0] = str(resolved)
@@ -374,7 +397,7 @@ class _Validator:
             if port not in {p.container_port for p in ports}:
                 raise self.fail(f"{where}.port", f"port {port} is not published in ports")
         timeout = data.get("timeout", 30.0)
-        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0:
+        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout < 86400:
             raise self.fail(f"{where}.timeout", f"expected a positive number of seconds, got {timeout!r}")
         return ReadyCheck(url=url, port=port, timeout=float(timeout))
 

@@ -10,6 +10,7 @@ import os
 import select
 import signal
 import socket
+import struct
 import sys
 import time
 import urllib.error
@@ -71,6 +72,17 @@ class RunOverrides:
     env: tuple[tuple[str, str], ...] = ()
 
 
+def ports_of(spec: ImageSpec, container: dict) -> list[PortMapping]:
+    """The configured mappings as this container actually publishes them (after --port)."""
+    bindings = (container.get("HostConfig") or {}).get("PortBindings") or {}
+    ports = []
+    for p in spec.run.ports:
+        bound = (bindings.get(f"{p.container_port}/{p.protocol}") or [{}])[0]
+        host_port = int(bound.get("HostPort") or p.host_port)
+        ports.append(PortMapping(bound.get("HostIp") or p.host_ip, host_port, p.container_port, p.protocol))
+    return ports
+
+
 def published_ports(spec: ImageSpec, overrides: RunOverrides) -> list[PortMapping]:
     ports = list(spec.run.ports)
     if overrides.port is not None:
@@ -130,6 +142,7 @@ def start(spec: ImageSpec, container_id: str, ports: list[PortMapping]) -> None:
                 f"cannot start {spec.run.name}: port {taken} is already in use ({text}). "
                 f"Stop what uses it, or run with --port N"
             ) from None
+        api.remove_container(container_id, force=True)
         raise DockyardError(f"cannot start {spec.run.name}: {text}") from None
     except Exception as e:  # a dropped connection mid-start
         raise engine.unreachable(engine.endpoint(), e) from None
@@ -145,12 +158,14 @@ def wait_ready(spec: ImageSpec, container_id: str, ports: list[PortMapping]) -> 
     url = _ready_url(spec, ports) if ready.url else None
     while True:
         state = _ensure_running(spec, container_id)
-        if state and _answers(url, ready.port, ports):
+        answer = _answers(url, ready.port, ports)
+        if state and answer is True:
             return
         if time.monotonic() > deadline:
             target = url or f"port {ready.port}"
+            said = f" (last answer: {answer})" if isinstance(answer, str) else ""
             raise DockyardError(
-                f"{spec.run.name} did not answer on {target} within {ready.timeout:g}s; "
+                f"{spec.run.name} did not answer on {target} within {ready.timeout:g}s{said}; "
                 f"last log lines:\n{tail_logs(container_id)}"
             )
         time.sleep(0.1)
@@ -178,11 +193,15 @@ def _ready_url(spec: ImageSpec, ports: list[PortMapping]) -> str:
     return url
 
 
-def _answers(url: str | None, port: int | None, ports: list[PortMapping]) -> bool:
+def _answers(url: str | None, port: int | None, ports: list[PortMapping]) -> bool | str:
+    """True when ready; False, or what the server said (e.g. 'HTTP 404'), when not."""
     if url:
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
-                return 200 <= response.status < 400
+                return 200 <= response.status < 400 or f"HTTP {response.status}"
+        except urllib.error.HTTPError as e:
+            e.close()
+            return f"HTTP {e.code}"
         except (urllib.error.URLError, ConnectionError, OSError):
             return False
     mapping = next(p for p in ports if p.container_port == port)
@@ -224,9 +243,13 @@ def start_attached(container_id: str) -> int:
     with engine.engine_errors("start"):
         stream = api.attach(container_id, stdout=True, stderr=True, stream=True, logs=False)
         api.start(container_id)
-        for chunk in stream:
-            out.write(chunk)
-            out.flush()
+        try:
+            for chunk in stream:
+                out.write(chunk)
+                out.flush()
+        except KeyboardInterrupt:
+            print("\nstopping the container", file=sys.stderr)
+            api.stop(container_id, timeout=10)
         return api.wait(container_id).get("StatusCode", 0)
 
 
@@ -251,7 +274,9 @@ def interactive(container_id: str, *, started: bool = False) -> int:
     import tty
 
     api = engine.client().api
-    sock = api.attach_socket(container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+    with engine.engine_errors("attach"):
+        tty_mode = bool(api.inspect_container(container_id)["Config"].get("Tty"))
+        sock = api.attach_socket(container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
     raw = getattr(sock, "_sock", sock)
     stdin = sys.stdin.fileno()
     is_tty = os.isatty(stdin)
@@ -267,12 +292,13 @@ def interactive(container_id: str, *, started: bool = False) -> int:
 
     try:
         if not started:
-            api.start(container_id)
+            with engine.engine_errors("start"):
+                api.start(container_id)
         if is_tty:
             tty.setraw(stdin, termios.TCSANOW)  # TCSAFLUSH would drop typed-ahead input
             resize()
             signal.signal(signal.SIGWINCH, resize)
-        _pump(raw, stdin)
+        _pump(raw, stdin, framed=not tty_mode)
     finally:
         if saved is not None:
             termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
@@ -280,8 +306,14 @@ def interactive(container_id: str, *, started: bool = False) -> int:
     return api.wait(container_id).get("StatusCode", 0)
 
 
-def _pump(sock: socket.socket, stdin: int) -> None:
-    stdout = sys.stdout.fileno()
+def _pump(sock: socket.socket, stdin: int, *, framed: bool) -> None:
+    """Copy stdin to the socket and the socket to stdout (and stderr) until it closes.
+
+    Without a TTY the engine multiplexes the container's output: frames of an 8-byte
+    header (stream 1 or 2, then a big-endian length) before each piece.
+    """
+    outputs = {1: sys.stdout.fileno(), 2: sys.stderr.fileno()}
+    pending = b""
     stdin_open = True
     while True:
         readable, _, _ = select.select([sock] + ([stdin] if stdin_open else []), [], [])
@@ -289,7 +321,16 @@ def _pump(sock: socket.socket, stdin: int) -> None:
             data = sock.recv(65536)
             if not data:
                 return
-            os.write(stdout, data)
+            if not framed:
+                os.write(outputs[1], data)
+            else:
+                pending += data
+                while len(pending) >= 8:
+                    size = struct.unpack(">I", pending[4:8])[0]
+                    if len(pending) < 8 + size:
+                        break
+                    os.write(outputs.get(pending[0], outputs[1]), pending[8:8 + size])
+                    pending = pending[8 + size:]
         if stdin_open and stdin in readable:
             data = os.read(stdin, 65536)
             if data:

@@ -23,6 +23,7 @@ hashing must stay cheap, and ``inv --list`` must not pull in docker-py.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import posixpath
@@ -92,11 +93,15 @@ def build_key(context_dir: Path, files: list[ContextFile], *, dockerfile: str,
     return key.hexdigest()
 
 
-def write_context_tar(context_dir: Path, files: list[ContextFile], out: BinaryIO) -> None:
+def write_context_tar(context_dir: Path, files: list[ContextFile], out: BinaryIO,
+                      appended: dict[str, bytes] | None = None) -> None:
     """Stream an uncompressed tar of exactly ``files`` to ``out``, owned by root.
 
+    ``appended`` adds bytes to the end of named small files as they go into the tar
+    (the builder's LABEL line on the Dockerfile); the files on disk are not touched.
     ``out`` is only written to, so it may be a pipe; it is left open.
     """
+    appended = appended or {}
     root = os.fspath(context_dir)
     # Plain "w" mode writes straight through; stream mode ("w|") re-copies its whole buffer
     # on every small write, which made 20,000 small files take seconds.
@@ -104,7 +109,12 @@ def write_context_tar(context_dir: Path, files: list[ContextFile], out: BinaryIO
         tar.copybufsize = CHUNK_SIZE
         for entry in sorted(files, key=lambda entry: entry.path):
             info = _tar_info(entry)
-            if stat.S_ISREG(entry.mode):
+            if stat.S_ISREG(entry.mode) and entry.path in appended:
+                with _open_listed(root, entry) as content:
+                    data = content.read() + appended[entry.path]
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            elif stat.S_ISREG(entry.mode):
                 with _open_listed(root, entry) as content:
                     tar.addfile(info, content)
             else:

@@ -22,12 +22,12 @@ def endpoint() -> str:
     """The engine address docker-py will use: DOCKER_HOST, else the current context, else the socket."""
     if os.environ.get("DOCKER_HOST"):
         return os.environ["DOCKER_HOST"]
-    context = _current_context_host()
-    return context or "unix:///var/run/docker.sock"
+    context = _current_context()
+    return context.Host if context else "unix:///var/run/docker.sock"
 
 
-def _current_context_host() -> str | None:
-    """The endpoint of the Docker CLI's current context, when it is not the default one."""
+def _current_context():
+    """The Docker CLI's current context, when it is not the default one."""
     try:
         from docker.context import ContextAPI
 
@@ -36,7 +36,7 @@ def _current_context_host() -> str | None:
         return None
     if context is None or context.name == "default":
         return None
-    return context.Host
+    return context
 
 
 def client() -> "docker.DockerClient":
@@ -45,18 +45,31 @@ def client() -> "docker.DockerClient":
     if _client is None:
         import docker
 
-        where = endpoint()
+        options = {"timeout": 300, "max_pool_size": 16}
+        context = None if os.environ.get("DOCKER_HOST") else _current_context()
         try:
-            _client = docker.DockerClient(base_url=where, timeout=300, max_pool_size=16)
+            if context is not None:
+                _client = docker.DockerClient(base_url=context.Host, tls=context.TLSConfig or False, **options)
+            else:  # DOCKER_HOST with DOCKER_TLS_VERIFY / DOCKER_CERT_PATH, or the default socket
+                _client = docker.from_env(**options)
         except docker.errors.DockerException as e:
-            raise unreachable(where, e) from None
+            raise unreachable(endpoint(), e) from None
     return _client
 
 
 def unreachable(where: str, error: BaseException) -> DockyardError:
-    reason = str(error).split(": ", 1)[-1] if "Error while fetching server API version" in str(error) else str(error)
-    if len(reason) > 200:
-        reason = reason[:200] + "..."
+    text = str(error)
+    if "No such file or directory" in text or "FileNotFoundError" in text:
+        reason = "no such socket"
+    elif "Connection refused" in text or "ConnectionRefused" in text:
+        reason = "connection refused"
+    elif "Permission denied" in text or "PermissionError" in text:
+        reason = "permission denied: add yourself to the docker group or use sudo"
+    elif "timed out" in text or "Timeout" in text:
+        reason = "timed out"
+    else:
+        reason = text.split(": ", 1)[-1] if "Error while fetching server API version" in text else text
+        reason = reason if len(reason) <= 200 else reason[:200] + "..."
     return DockyardError(
         f"cannot reach the Docker engine at {where} ({reason}). "
         "Start it (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at a running engine."

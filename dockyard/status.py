@@ -11,7 +11,10 @@ def image_status(project: ProjectSpec, spec: ImageSpec) -> dict:
     from .builder import freshness
     from .containers import inspect, is_ours, uptime
 
-    build, image_id = freshness(project, spec)
+    try:
+        build, image_id = freshness(project, spec)
+    except OSError as e:  # an unreadable build context: say so in the row
+        build, image_id = f"unknown ({e})", None
     row = {"image": spec.key, "container": spec.run.name, "state": "absent", "ports": "",
            "uptime": "", "image_id": (image_id or "")[7:19], "build": build}
     container = inspect(spec.run.name)

@@ -120,6 +120,14 @@ def test_port_mappings_publish_on_loopback_unless_told(tmp_path, mapping, expect
     (('[images.app]', '[images.app]\nlabels = { "dockyard.key" = "x" }'), "images.app.labels.dockyard.key",
      "dockyard's own"),
     (("[images.app]", "[images.build]"), "images.build", "taken by the top-level task"),
+    (("HTTPD_PORT = 8000", '"A=B" = "1"'), "images.app.run.environment.A=B", "without '='"),
+    (('[images.app]', '[images.app]\ndockerfile = "../base/rootfs.sh"'), "images.app.dockerfile",
+     "outside the image's directory"),
+    (('dir = "app"', 'dir = "base/rootfs.sh"'), "images.app.dir", "is not a directory"),
+    (("[images.app.run]", '[images.app.run]\nvolumes = ["~no-such-user-here/x:/a"]'), "images.app.run.volumes[0]",
+     "cannot expand"),
+    (("timeout = 5", "timeout = nan"), "images.app.run.ready.timeout", "positive number"),
+    (('tag = "demo/app"', 'tag = "x/two:a:b"'), "images.app.tag", "not a valid image tag"),
 ])
 def test_config_errors_name_the_key_path(tmp_path, change, where, words):
     old, new = change
@@ -136,7 +144,13 @@ def test_missing_dockerfile_is_named(tmp_path):
 
 
 def test_missing_project_table(tmp_path):
-    assert "missing required key 'project'" in load_error(tmp_path, "[images]\n")
+    message = load_error(tmp_path, "[images]\n")
+    assert message.endswith("containers.toml: missing required key 'project' (the [project] table)")
+
+
+def test_tags_may_have_capitals_after_the_colon(tmp_path):
+    toml = BASIC.replace('tag = "demo/app"', 'tag = "registry.example.com:5000/demo/app:V1"')
+    assert config.load(write_project(tmp_path, toml)).image("app").ref == "registry.example.com:5000/demo/app:V1"
 
 
 def test_unknown_top_level_key(tmp_path):

@@ -143,7 +143,7 @@ def test_run_times_out_with_the_last_log_lines(project):
     config = project.config.read_text().replace("/cgi-bin/hello-world\", timeout = 30", "/missing\", timeout = 2")
     project.config.write_text(config)
     result = project.inv("httpd.run", "--quiet-build", check=False)
-    assert_clean_failure(result, "did not answer on", "within 2s", "last log lines")
+    assert_clean_failure(result, "did not answer on", "within 2s", "(last answer: HTTP 404)", "last log lines")
 
 
 def test_run_reports_a_container_that_exits(project):
@@ -285,3 +285,56 @@ def test_unreachable_engine_is_one_clear_line(project):
         assert_clean_failure(result, "cannot reach the Docker engine at unix:///nonexistent/docker.sock",
                              "DOCKER_HOST")
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_bad_flag_values_are_one_clear_line(project):
+    for argv, words in ((["build", "--jobs", "x"], "--jobs 'x'"), (["build", "--jobs", "0"], "--jobs '0'"),
+                        (["build", "--only", ","], "--only: name at least one image"),
+                        (["build", "--only", "nosuch"], "no image named 'nosuch'"),
+                        (["httpd.run", "--attach", "--detach"], "contradict"),
+                        (["httpd.logs", "--tail", "x"], "--tail 'x'")):
+        result = project.inv(*argv, check=False)
+        assert_clean_failure(result, words)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_restart_waits_on_the_port_the_container_publishes(project):
+    other = free_port()
+    project.inv("httpd.run", "--quiet-build", "--port", str(other))
+    assert project.inv("httpd.restart").stdout.strip() == f"restarted {project.container('httpd')}"
+    assert get(f"http://127.0.0.1:{other}/cgi-bin/hello-world")[0] == 200
+    assert_clean_failure(project.inv("httpd.stop", "--timeout", "x", check=False), "--timeout 'x'")
+
+
+def test_shell_and_exec_without_a_terminal_keep_stdout_and_stderr_apart(project):
+    result = project.inv("httpd.shell", input="echo out; echo err >&2\n")
+    assert result.stdout == "out\n"
+    assert result.stderr.endswith("err\n")
+    project.inv("httpd.run", "--quiet-build")
+    result = project.inv("httpd.exec", "echo out; echo err >&2")
+    assert (result.stdout, result.stderr) == ("out\n", "err\n")
+    assert_clean_failure(project.inv("httpd.shell", "--command", "no-such-shell", input="", check=False),
+                         "no-such-shell")
+
+
+def test_ctrl_c_during_a_build_stops_at_once_and_tags_nothing(project, docker_client):
+    project.inv("build", "--quiet")
+    old = docker_client.images.get(project.tags["httpd"]).id
+    dockerfile = project.root / "images" / "busybox-httpd" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text() + "RUN sleep 30\n")
+    with subprocess.Popen([sys.executable, "-m", "invoke", "httpd.build"], cwd=project.root, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as build:
+        seen = ""
+        while "RUN sleep 30" not in seen:
+            line = build.stdout.readline()
+            assert line, "the build ended before it reached the slow step"
+            seen += line
+        time.sleep(1)
+        started = time.monotonic()
+        build.send_signal(signal.SIGINT)
+        _, errors = build.communicate(timeout=20)
+    assert time.monotonic() - started < 10
+    assert build.returncode == 130
+    assert "interrupted: the build of httpd was abandoned" in errors and "Traceback" not in errors
+    time.sleep(2)  # the engine cancels the build when its client goes away
+    assert docker_client.images.get(project.tags["httpd"]).id == old

@@ -12,6 +12,7 @@ import time
 
 from invoke import task
 
+from ..config import normalize_ref
 from ..errors import DockyardError
 from .image import spec_of
 
@@ -51,11 +52,11 @@ def commit(c, tag=None, message=None, author=None, change=None, json_=False):
 
     project, spec = spec_of(c)
     container = owned(project, spec)
-    target = tag or f"{spec.repository}:{time.strftime('%Y%m%d-%H%M%S')}"
-    repository, _, version = target.rpartition(":") if ":" in target.rsplit("/", 1)[-1] else (target, "", "latest")
+    target = normalize_ref(tag.rstrip(":")) if tag else f"{spec.repository}:{time.strftime('%Y%m%d-%H%M%S')}"
+    repository, _, version = target.rpartition(":")
     # The container carries its image's build key and our ownership label; a commit is
     # neither that build nor a container, so both are cleared on the new image.
-    result = commit_container(engine.client(), container["Id"], repository=repository, tag=version,
+    result = commit_container(engine.client(), spec.run.name, repository=repository, tag=version,
                               message=message, author=author, changes=list(change or []),
                               labels={"dockyard.key": "", OWNER_LABEL: ""})
     report(result, f"committed {spec.run.name} as {result.tags[0]} ({result.ids[0][7:19]}, "

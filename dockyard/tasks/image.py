@@ -31,11 +31,12 @@ def parse_env(pairs: list[str]) -> tuple[tuple[str, str], ...]:
     return tuple(parsed)
 
 
-def parse_port(value: str | None) -> int | None:
+def parse_number(flag: str, value: str | None, low: int, high: int) -> int | None:
+    """A whole-number flag, checked here: Invoke's own int() would end in a traceback."""
     if value is None:
         return None
-    if not str(value).isdigit() or not 1 <= int(value) <= 65535:
-        raise DockyardError(f"--port {value!r}: expected a port number from 1 to 65535")
+    if not str(value).isdigit() or not low <= int(value) <= high:
+        raise DockyardError(f"--{flag} {value!r}: expected a whole number from {low} to {high}")
     return int(value)
 
 
@@ -83,11 +84,13 @@ def run(c, port=None, env=None, attach=False, detach=False, no_build=False, quie
     from .. import containers
 
     project, spec = spec_of(c)
-    overrides = containers.RunOverrides(port=parse_port(port), env=parse_env(env or []))
+    if attach and detach:
+        raise DockyardError("--attach and --detach contradict each other; give one")
+    overrides = containers.RunOverrides(port=parse_number("port", port, 1, 65535), env=parse_env(env or []))
     if no_build:
-        from ..builder import _inspect
+        from ..builder import inspect_image
 
-        if _inspect(spec.ref) is None:
+        if inspect_image(spec.ref) is None:
             raise DockyardError(f"image {spec.ref} does not exist; build it with `inv {spec.key}.build` or drop --no-build")
     else:
         ensure_built(project, spec, quiet=quiet_build)
@@ -100,7 +103,11 @@ def run(c, port=None, env=None, attach=False, detach=False, no_build=False, quie
         if code:
             raise DockyardError(f"{spec.run.name} exited with code {code}", code=code)
         return
-    containers.wait_ready(spec, container_id, ports)
+    try:
+        containers.wait_ready(spec, container_id, ports)
+    except KeyboardInterrupt:
+        raise DockyardError(f"interrupted while waiting for {spec.run.name}; it is left running "
+                            f"(`inv {spec.key}.logs`, `inv {spec.key}.stop`)", code=130) from None
     print(f"\nContainer id: {container_id}\n")
     if ports:
         print(f"Point your browser to: http://localhost:{ports[0].host_port}\n")
@@ -108,18 +115,19 @@ def run(c, port=None, env=None, attach=False, detach=False, no_build=False, quie
 
 
 @task(help={"timeout": "Seconds to wait before the engine kills it (default 10)."})
-def stop(c, timeout=10):
+def stop(c, timeout=None):
     """Stop this image's container (ours only); a stopped or absent one is fine."""
     from .. import engine
     from ..containers import owned
 
+    seconds = parse_number("timeout", timeout, 0, 3600)
     project, spec = spec_of(c)
     container = owned(project, spec, required=False)
     if container is None or not container["State"]["Running"]:
         print(f"{spec.run.name} is not running")
         return
     with engine.engine_errors(f"stop {spec.run.name}"):
-        engine.client().api.stop(container["Id"], timeout=int(timeout))
+        engine.client().api.stop(container["Id"], timeout=10 if seconds is None else seconds)
     print(f"stopped {spec.run.name}")
 
 
@@ -157,8 +165,7 @@ def restart(c):
     container = containers.owned(project, spec)
     with engine.engine_errors(f"restart {spec.run.name}"):
         engine.client().api.restart(container["Id"], timeout=10)
-    ports = containers.published_ports(spec, containers.RunOverrides())
-    containers.wait_ready(spec, container["Id"], ports)
+    containers.wait_ready(spec, container["Id"], containers.ports_of(spec, container))
     print(f"restarted {spec.run.name}")
 
 
@@ -167,24 +174,26 @@ def logs(c, follow=False, tail=None):
     """Print this image's container output."""
     from ..containers import owned, stream_logs
 
+    lines = parse_number("tail", tail, 0, 10**9)
     project, spec = spec_of(c)
     container = owned(project, spec)
     try:
-        if tail is not None and not str(tail).isdigit():
-            raise DockyardError(f"--tail {tail!r}: expected a number of lines")
-        stream_logs(container["Id"], follow=follow, tail=int(tail) if tail is not None else "all")
+        stream_logs(container["Id"], follow=follow, tail="all" if lines is None else lines)
     except KeyboardInterrupt:
         pass
 
 
 @task(help={"user": "Run the shell as this user (default: the image's).",
-            "command": "The shell to run (default: sh)."})
-def shell(c, user=None, command="sh"):
+            "command": "The shell to run (default: sh).",
+            "no-build": "Do not build the image first, even if it is missing or out of date."})
+def shell(c, user=None, command="sh", no_build=False):
     """An interactive shell in a fresh, throwaway container of this image."""
     from .. import engine
     from ..containers import container_labels, interactive
 
     project, spec = spec_of(c)
+    if not no_build:
+        ensure_built(project, spec, quiet=True)
     api = engine.client().api
     with engine.engine_errors(f"create a shell container from {spec.ref}"):
         created = api.create_container(
@@ -214,9 +223,11 @@ def exec_(c, command, user=None):
     api = engine.client().api
     with engine.engine_errors(f"exec in {spec.run.name}"):
         created = api.exec_create(container["Id"], ["sh", "-c", command], user=user or "")
-        for chunk in api.exec_start(created["Id"], stream=True):
-            sys.stdout.buffer.write(chunk)
-            sys.stdout.flush()
+        for out, err in api.exec_start(created["Id"], stream=True, demux=True):
+            for data, stream in ((out, sys.stdout), (err, sys.stderr)):
+                if data:
+                    stream.buffer.write(data)
+                    stream.flush()
         code = api.exec_inspect(created["Id"])["ExitCode"]
     if code:
         raise DockyardError(f"`{command}` exited with code {code} in {spec.run.name}", code=code)

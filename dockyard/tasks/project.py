@@ -10,7 +10,7 @@ from invoke import task
 from ..config import load as load_config
 from ..errors import DockyardError
 from .artifacts import CLEAN_HELP, archive_help, load, report, run_clean, size_text
-from .image import BUILD_HELP
+from .image import BUILD_HELP, parse_number
 
 
 def project_of(c):
@@ -22,13 +22,18 @@ def project_of(c):
     "only": "Comma-separated image names to build (with their prerequisites); default: all.",
     "jobs": "How many independent images to build at once (default 1).",
 })
-def build(c, only=None, jobs=1, force=False, no_cache=False, pull=False, quiet=False):
+def build(c, only=None, jobs=None, force=False, no_cache=False, pull=False, quiet=False):
     """Build every image (or --only some) in dependency order; up-to-date ones are skipped."""
     from ..builder import BuildOptions, build as build_images, failures, summary
 
     project = project_of(c)
-    names = [n.strip() for n in only.split(",") if n.strip()] if only else None
-    options = BuildOptions(force=force, no_cache=no_cache, pull=pull, jobs=int(jobs), quiet=quiet)
+    names = None
+    if only is not None:
+        names = [n.strip() for n in only.split(",") if n.strip()]
+        if not names:
+            raise DockyardError("--only: name at least one image, e.g. --only httpd,my-app")
+    jobs = parse_number("jobs", jobs, 1, 64) or 1
+    options = BuildOptions(force=force, no_cache=no_cache, pull=pull, jobs=jobs, quiet=quiet)
     outcomes = build_images(project, names, options)
     print(summary(outcomes))
     failed = failures(outcomes)
@@ -103,10 +108,10 @@ def save_all(c, output=None, force=False, json_=False, no_progress=False):
     """Write every image of the project that exists into one tar file, for `inv load` elsewhere."""
     from .. import engine
     from ..artifacts import save_image
-    from ..builder import _inspect
+    from ..builder import inspect_image
 
     project = project_of(c)
-    refs = [spec.ref for spec in project.images.values() if _inspect(spec.ref)]
+    refs = [spec.ref for spec in project.images.values() if inspect_image(spec.ref)]
     if not refs:
         raise DockyardError(f"no image of project {project.name} exists yet; build them with `inv build`")
     target = output or f"{project.name}.tar"
