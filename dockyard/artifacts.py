@@ -6,8 +6,9 @@ fetch, ``load_image`` reports a broken tar as HTTP 200 plus an ``error`` line,
 and ``get_image`` gives up if the daemon's first byte takes longer than the
 client's timeout (60 s by default; a big save takes that long). So this module talks
 to the endpoints itself: downloads go chunk by chunk into a ``.part`` file that
-is renamed into place only when complete, uploads stream from disk, and every
-failure becomes one DockyardError that names the file or object.
+is renamed into place only when complete (a symlink is followed, never
+replaced; a device or fifo is written into as it comes), uploads stream from
+disk, and every failure becomes one DockyardError that names the file or object.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
 import struct
 import sys
 import time
@@ -25,7 +27,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from dockyard.engine import engine_errors
 from dockyard.errors import DockyardError
@@ -86,10 +88,8 @@ def export_container(
             engine_errors(f"cannot export container {container} to {target}"):
         container_id = client.api.inspect_container(container)["Id"]
         response = _download(client, f"/containers/{container_id}/export", {})
-        received = _pump(response, out, total=None, desc=f"export {container}",
-                         progress=progress)
-    size = destination.stat().st_size if destination else received
-    return ArtifactResult("export", str(target), [container_id], [], size,
+        _pump(response, out.writer, total=None, desc=f"export {container}", progress=progress)
+    return ArtifactResult("export", str(target), [container_id], [], out.size,
                           time.monotonic() - started)
 
 
@@ -113,12 +113,10 @@ def save_image(
         # Sizes of the distinct images: a fair estimate of the archive for the bar.
         sizes = {info["Id"]: info.get("Size") or 0 for info in inspected.values()}
         response = _download(client, "/images/get", {"names": names})
-        received = _pump(response, out, total=sum(sizes.values()) or None,
-                         desc=f"save {names[0]}" + (" ..." if len(names) > 1 else ""),
-                         progress=progress)
-    size = destination.stat().st_size if destination else received
+        _pump(response, out.writer, total=sum(sizes.values()) or None,
+              desc=f"save {names[0]}" + (" ..." if len(names) > 1 else ""), progress=progress)
     tags = [tag for name, info in inspected.items() for tag in _saved_tags(name, info)]
-    return ArtifactResult("save", str(target), list(sizes), tags, size,
+    return ArtifactResult("save", str(target), list(sizes), tags, out.size,
                           time.monotonic() - started)
 
 
@@ -151,65 +149,157 @@ def _pump(response: Response, out: _Writer, *, total: int | None, desc: str,
     return received
 
 
+@dataclass(frozen=True)
+class _Target:
+    """Where an archive goes, decided before the engine is asked for anything."""
+
+    kind: str  # "stdout" | "file" (created or replaced atomically) | "stream" (written in place)
+    path: Path | None  # "file": the real file, symlinks resolved; "stream": the node as named
+    name: str  # as the user gave it: for messages and the gzip choice
+
+
+class _Output:
+    """The writer the archive goes through, and how many bytes reached the target."""
+
+    def __init__(self, raw: _ByteSink, gzip: bool) -> None:
+        self._counter = _CountingSink(raw)
+        self.writer: _Writer = _GzipWriter(self._counter) if gzip else _PlainWriter(self._counter)
+
+    @property
+    def size(self) -> int:
+        return self._counter.size
+
+
 @contextmanager
-def _output(destination: Path | None, force: bool) -> Iterator[_Writer]:
-    """A writer on stdout (None) or on an atomic file at ``destination``."""
-    if destination is not None:
-        with _atomic_file(destination, force) as writer:
-            yield writer
-        return
-    sys.stdout.flush()  # text printed earlier must not land inside the archive
-    try:
-        yield _PlainWriter(sys.stdout.buffer)
-        sys.stdout.buffer.flush()
-    except BrokenPipeError:
-        raise DockyardError("stdout was closed before the archive was complete") from None
+def _output(target: _Target, force: bool) -> Iterator[_Output]:
+    """An output on stdout, on an atomic file, or straight into a device or fifo."""
+    if target.kind == "file":
+        with _atomic_file(target, force) as out:
+            yield out
+    elif target.kind == "stream":
+        with _stream_into(target) as out:
+            yield out
+    else:
+        sys.stdout.flush()  # text printed earlier must not land inside the archive
+        try:
+            yield _Output(sys.stdout.buffer, gzip=False)
+            sys.stdout.buffer.flush()
+        except BrokenPipeError:
+            raise DockyardError("stdout was closed before the archive was complete") from None
 
 
-def _check_target(target: str | Path, force: bool) -> Path | None:
-    """Refuse a target we cannot or must not write, before asking the engine for anything."""
-    if str(target) == "-":
+def _check_target(target: str | Path, force: bool) -> _Target:
+    """Refuse a target we cannot or must not write, before asking the engine for anything.
+
+    A symlink is judged by what it points to and is never replaced itself. An
+    existing device, fifo or socket is written into like shell ``>`` does
+    (``-o /dev/null`` is a sink), never renamed over.
+    """
+    name = str(target)
+    if name == "-":
         if sys.stdout.isatty():
             raise DockyardError(
                 "refusing to write a tar archive to a terminal; give a file name or redirect stdout")
-        return None
+        return _Target("stdout", None, name)
     path = Path(target)
-    if path.is_dir():
+    try:
+        info: os.stat_result | None = path.stat()  # follows symlinks
+    except (FileNotFoundError, NotADirectoryError):
+        info = None  # absent, a dangling symlink, or a bad parent (reported below)
+    except OSError as error:  # a symlink loop, no permission
+        raise DockyardError(f"cannot write {path}: {error.strerror or error}") from error
+    if info is not None and stat.S_ISDIR(info.st_mode):
         raise DockyardError(f"{path} is a directory; give a file name for the archive")
-    if (path.exists() or path.is_symlink()) and not force:
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        return _Target("stream", path, name)
+    if info is not None and not force:
         raise DockyardError(f"{path} already exists; use --force to overwrite it")
-    parent = path.parent
+    # The part file must sit beside the real file for the rename to replace it.
+    real = Path(os.path.realpath(path)) if path.is_symlink() else path
+    if info is not None and not _is_same_file(real, info):
+        # e.g. /proc/<pid>/fd/N of a deleted file: no name to rename onto
+        raise DockyardError(f"cannot replace {path}: it leads to a file with no reachable name "
+                            f"({real}); give the file's own path")
+    parent = real.parent
     if not parent.exists():
         raise DockyardError(f"cannot write {path}: directory {parent} does not exist")
     if not parent.is_dir():
         raise DockyardError(f"cannot write {path}: {parent} is not a directory")
-    return path
+    return _Target("file", real, name)
+
+
+def _is_same_file(path: Path, info: os.stat_result) -> bool:
+    try:
+        found = path.stat()
+    except OSError:
+        return False
+    return (found.st_dev, found.st_ino) == (info.st_dev, info.st_ino)
 
 
 @contextmanager
-def _atomic_file(path: Path, force: bool) -> Iterator[_Writer]:
-    """Yield a writer on ``.name.XXXX.part`` beside ``path``; move it into place on success.
+def _stream_into(target: _Target) -> Iterator[_Output]:
+    """Write into an existing device or fifo as it comes; no atomicity is possible there."""
+    assert target.path is not None
+    name = target.name
+    # No O_CREAT and no O_TRUNC: if the node was swapped for a regular file
+    # since the check, nothing is created or cut; the fstat below refuses it.
+    flags = os.O_WRONLY | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(target.path, flags)  # a fifo blocks here until it has a reader
+    except OSError as error:
+        raise DockyardError(f"cannot write {name}: {error.strerror or error}") from error
+    raw = os.fdopen(fd, "wb")
+    out: _Output | None = None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+            raise DockyardError(f"{name} changed while dockyard was checking it; try again")
+        if os.isatty(fd):
+            raise DockyardError(f"refusing to write a tar archive to a terminal ({name}); "
+                                "give a file name or redirect stdout")
+        try:
+            out = _Output(raw, gzip=_wants_gzip(Path(name)))
+            yield out
+            out.writer.finish()
+            raw.flush()
+        except OSError as error:
+            raise DockyardError(f"cannot write {name}: {error.strerror or error}; "
+                                "what it received is incomplete") from error
+    except BaseException:
+        if out is not None:
+            out.writer.abort()
+        raise
+    finally:
+        with suppress(OSError):  # after a failed write, close retries the flush
+            raw.close()
+
+
+@contextmanager
+def _atomic_file(target: _Target, force: bool) -> Iterator[_Output]:
+    """Yield an output on ``.name.XXXX.part`` beside the file; move it into place on success.
 
     On any error, KeyboardInterrupt included, the part file is removed and
-    ``path`` is left as it was.
+    the target is left as it was.
     """
-    part, fd = _create_part_file(path)
+    assert target.path is not None
+    path, name = target.path, target.name
+    part, fd = _create_part_file(path, name)
     raw = os.fdopen(fd, "wb")
-    writer: _Writer | None = None
+    out: _Output | None = None
     try:
         try:
-            writer = _GzipWriter(raw) if _wants_gzip(path) else _PlainWriter(raw)
-            yield writer
-            writer.finish()
+            out = _Output(raw, gzip=_wants_gzip(Path(name)))
+            yield out
+            out.writer.finish()
             raw.flush()
             os.fsync(raw.fileno())
             raw.close()
             _move_into_place(part, path, force)
         except OSError as error:
-            raise DockyardError(f"cannot write {path}: {error.strerror or error}") from error
+            raise DockyardError(f"cannot write {name}: {error.strerror or error}") from error
     except BaseException:
-        if writer is not None:
-            writer.abort()
+        if out is not None:
+            out.writer.abort()
         with suppress(OSError):  # a failing flush must not keep the part file alive
             raw.close()
         part.unlink(missing_ok=True)
@@ -220,7 +310,7 @@ def _wants_gzip(path: Path) -> bool:
     return path.suffix in (".gz", ".tgz")
 
 
-def _create_part_file(path: Path) -> tuple[Path, int]:
+def _create_part_file(path: Path, name: str) -> tuple[Path, int]:
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     while True:
         part = path.parent / f".{path.name}.{secrets.token_hex(4)}.part"
@@ -230,12 +320,13 @@ def _create_part_file(path: Path) -> tuple[Path, int]:
         except FileExistsError:
             continue
         except OSError as error:
-            raise DockyardError(f"cannot write {path}: cannot create a file in "
+            raise DockyardError(f"cannot write {name}: cannot create a file in "
                                 f"{path.parent} ({error.strerror})") from error
 
 
 def _move_into_place(part: Path, path: Path, force: bool) -> None:
     if force:
+        _refuse_non_regular(path)
         os.replace(part, path)
     else:
         # link() refuses to clobber, so a file that appeared meanwhile survives.
@@ -244,12 +335,22 @@ def _move_into_place(part: Path, path: Path, force: bool) -> None:
         except FileExistsError:
             raise DockyardError(f"{path} already exists; use --force to overwrite it") from None
         except OSError:  # filesystems without hard links
-            if path.exists():
+            if os.path.lexists(path):
                 raise DockyardError(f"{path} already exists; use --force to overwrite it") from None
             os.replace(part, path)
         else:
             part.unlink()
     _fsync_dir(path.parent)
+
+
+def _refuse_non_regular(path: Path) -> None:
+    """Last look before the rename: a link, device or fifo put there since the check survives."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise DockyardError(f"{path} is no longer a regular file; not replacing it")
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -265,6 +366,22 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+class _ByteSink(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
+class _CountingSink:
+    """Passes writes on and counts the bytes, for the result's size (devices report none)."""
+
+    def __init__(self, raw: _ByteSink) -> None:
+        self._raw = raw
+        self.size = 0
+
+    def write(self, data: bytes) -> None:
+        self._raw.write(data)
+        self.size += len(data)
+
+
 class _Writer:
     def write(self, data: bytes) -> None:
         raise NotImplementedError
@@ -277,7 +394,7 @@ class _Writer:
 
 
 class _PlainWriter(_Writer):
-    def __init__(self, out: BinaryIO) -> None:
+    def __init__(self, out: _ByteSink) -> None:
         self.write = out.write  # type: ignore[method-assign]  # no per-chunk indirection
 
 
@@ -292,7 +409,7 @@ class _GzipWriter(_Writer):
     blocks in flight.
     """
 
-    def __init__(self, out: BinaryIO, level: int = GZIP_LEVEL) -> None:
+    def __init__(self, out: _ByteSink, level: int = GZIP_LEVEL) -> None:
         self._out = out
         self._level = level
         workers = max(1, min(4, os.cpu_count() or 1))

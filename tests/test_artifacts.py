@@ -12,11 +12,14 @@ import os
 import random
 import secrets
 import signal
+import stat
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from collections.abc import Iterator
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -501,6 +504,117 @@ def test_save_of_a_missing_image_names_it_and_writes_nothing(client, prefix, tmp
     with pytest.raises(DockyardError, match=f"{prefix}/nothere:1"):
         artifacts.save_image(client, f"{prefix}/nothere:1", tmp_path / "x.tar", progress=False)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- targets that are not plain files: devices, fifos, symlinks ---------------------
+# Only /dev/null is used as a real device: writing into any other node could harm the host.
+
+
+def _is_docker_save(data: bytes) -> bool:
+    with tarfile.open(fileobj=io.BytesIO(data)) as archive:
+        return "manifest.json" in archive.getnames()
+
+
+def _dev_null_identity() -> tuple[int, int]:
+    info = os.lstat("/dev/null")
+    assert stat.S_ISCHR(info.st_mode)
+    return info.st_ino, info.st_rdev
+
+
+@pytest.mark.parametrize("force", [False, True])
+@pytest.mark.parametrize("operation", ["export", "save"])
+def test_dev_null_is_a_sink_and_stays_a_character_device(
+        client, tracker, base_image, operation, force):
+    before = _dev_null_identity()
+    if operation == "export":
+        container = tracker.container(base_image, ["sh", "-c", ":"])
+        result = artifacts.export_container(client, container, "/dev/null", force=force,
+                                            progress=False)
+    else:
+        result = artifacts.save_image(client, base_image, "/dev/null", force=force,
+                                      progress=False)
+
+    assert result.path == "/dev/null" and result.size_bytes > 10_000
+    assert _dev_null_identity() == before
+    assert list(Path("/dev").glob(".null.*.part")) == []
+
+
+def test_symlink_to_dev_null_is_written_through_and_stays_a_symlink(
+        client, base_image, tmp_path):
+    link = tmp_path / "sink.tar"
+    link.symlink_to("/dev/null")
+    before = _dev_null_identity()
+
+    result = artifacts.save_image(client, base_image, link, progress=False)
+
+    assert result.size_bytes > 10_000
+    assert link.is_symlink() and os.readlink(link) == "/dev/null"
+    assert _dev_null_identity() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sink.tar"]
+
+
+def test_save_through_a_symlink_replaces_the_file_it_points_to_and_keeps_the_link(
+        client, base_image, tmp_path):
+    files, links = tmp_path / "files", tmp_path / "links"
+    files.mkdir()
+    links.mkdir()
+    real = files / "real.tar"
+    real.write_bytes(b"precious")
+    link = links / "out.tar"
+    link.symlink_to(real)
+
+    with pytest.raises(DockyardError, match="--force"):
+        artifacts.save_image(client, base_image, link, progress=False)
+    assert real.read_bytes() == b"precious" and link.is_symlink()
+
+    result = artifacts.save_image(client, base_image, link, force=True, progress=False)
+
+    assert link.is_symlink() and os.readlink(link) == str(real)
+    assert _is_docker_save(real.read_bytes())
+    assert result.size_bytes == real.stat().st_size
+    assert [p.name for p in files.iterdir()] == ["real.tar"]
+    assert [p.name for p in links.iterdir()] == ["out.tar"]
+
+
+def test_save_through_a_dangling_symlink_creates_the_file_it_names(client, base_image, tmp_path):
+    link = tmp_path / "out.tar"
+    link.symlink_to("made.tar")
+
+    artifacts.save_image(client, base_image, link, progress=False)
+
+    assert link.is_symlink() and os.readlink(link) == "made.tar"
+    assert _is_docker_save((tmp_path / "made.tar").read_bytes())
+    assert part_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["pipe.tar", "pipe.tar.gz"])
+def test_fifo_target_receives_the_archive_and_stays_a_fifo(client, base_image, tmp_path, name):
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+
+    def drain() -> None:
+        with open(fifo, "rb") as reader:
+            received.append(reader.read())
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        result = artifacts.save_image(client, base_image, fifo, progress=False)
+    finally:
+        if reader.is_alive():  # save never opened the fifo: hand the reader an EOF
+            with suppress(OSError):
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(timeout=60)
+
+    assert not reader.is_alive() and len(received) == 1
+    data = received[0]
+    assert result.size_bytes == len(data)
+    if name.endswith(".gz"):
+        data = gzip.decompress(data)
+    assert _is_docker_save(data)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
 
 
 # --- interrupted downloads, memory -------------------------------------------------
