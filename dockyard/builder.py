@@ -22,6 +22,7 @@ from .config import ImageSpec, ProjectSpec, normalize_ref
 from .context import build_key, context_files, write_context_tar
 from .errors import DockyardError
 from .graph import build_order, from_refs
+from .labels import image_is_ours
 
 BUILT, UP_TO_DATE, FAILED, SKIPPED = "built", "up to date", "failed", "skipped"
 
@@ -74,6 +75,7 @@ class _Session:
     output: Output
     targets: set[str] = field(default_factory=set)
     images: dict[str, dict] | None = None  # normalized ref -> {"Id", "Labels"}
+    replaced: list[tuple[str, str]] = field(default_factory=list)  # (image key, old id)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def image(self, ref: str) -> dict | None:
@@ -158,6 +160,7 @@ def build(project: ProjectSpec, names: list[str] | None, options: BuildOptions,
     except KeyboardInterrupt:
         raise DockyardError(f"interrupted: the build of {', '.join(sorted(running))} was abandoned",
                             code=130) from None
+    _remove_replaced(session)
     return [outcomes[k] for k in keys]
 
 
@@ -229,7 +232,7 @@ def _build_dockerfile(session: _Session, spec: ImageSpec) -> Outcome:
         image_id = _stream_build(session, spec, context)
     session.record(spec.ref, image_id, labels)
     if previous and previous["Id"] != image_id:
-        _remove_replaced(session, spec, previous)
+        session.replaced.append((spec.key, previous["Id"]))
     out.line(spec.key, f"built {spec.ref} ({image_id[7:19]})")
     return Outcome(spec.key, BUILT, image_id=image_id)
 
@@ -270,18 +273,21 @@ def _stream_build(session: _Session, spec: ImageSpec, context) -> str:
     return image_id
 
 
-def _remove_replaced(session: _Session, spec: ImageSpec, previous: dict) -> None:
-    """Remove the image this build replaced, as build-httpd.sh's `docker rmi` did, but only
-    after the new one exists, only if it was ours, and only when nothing else uses it."""
+def _remove_replaced(session: _Session) -> None:
+    """Remove the images this run replaced, as build-httpd.sh's `docker rmi` did, but only
+    after every build has finished (the engine's cache lookup trips over an image removed
+    under a running build), only if they were ours, and only when nothing else uses them."""
     import docker
 
-    if previous["Labels"].get("dockyard.project") != session.project.name:
-        return
-    try:
-        engine.client().api.remove_image(previous["Id"], noprune=False)
-    except docker.errors.APIError:
-        return  # still tagged elsewhere, or a container or child image uses it: keep it
-    session.output.line(spec.key, f"removed the replaced image {previous['Id'][7:19]}")
+    api = engine.client().api
+    for key, image_id in session.replaced:
+        try:
+            if not image_is_ours(api, api.inspect_image(image_id), session.project.name):
+                continue
+            api.remove_image(image_id, noprune=False)
+        except docker.errors.APIError:
+            continue  # gone, still tagged elsewhere, or a container or child image uses it: keep it
+        session.output.line(key, f"removed the replaced image {image_id[7:19]}")
 
 
 def _ensure_base(session: _Session, spec: ImageSpec) -> Outcome:
@@ -312,7 +318,7 @@ def _ensure_base(session: _Session, spec: ImageSpec) -> Outcome:
     image_id = _import_rootfs(session, spec, files_key)
     session.record(spec.ref, image_id, _labels(session, spec, files_key))
     if current and current["Id"] != image_id:
-        _remove_replaced(session, spec, current)
+        session.replaced.append((spec.key, current["Id"]))
     out.line(spec.key, f"imported {spec.ref} ({image_id[7:19]}) from {spec.base.rootfs.name}")
     return Outcome(spec.key, BUILT, image_id=image_id, detail="imported")
 

@@ -6,15 +6,14 @@ dockyard can, by its labels, so its cleanup never touches other people's work.
 
 from __future__ import annotations
 
-import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import engine
-from .errors import DockyardError
-from .containers import OWNER_LABEL
+from .labels import IMAGE, OWNER, PROJECT, image_is_ours
 
 STOPPED = ("created", "exited", "dead")
+WORKERS = engine.POOL_SIZE  # one connection each
 
 
 @dataclass
@@ -27,14 +26,14 @@ class Scope:
     def container_labels(self) -> list[str]:
         if self.project is None:
             return []
-        labels = [f"{OWNER_LABEL}={self.project}"]
-        return labels + ([f"dockyard.image={self.image}"] if self.image else [])
+        labels = [f"{OWNER}={self.project}"]
+        return labels + ([f"{IMAGE}={self.image}"] if self.image else [])
 
     def image_labels(self) -> list[str]:
         if self.project is None:
             return []
-        labels = [f"dockyard.project={self.project}"]
-        return labels + ([f"dockyard.image={self.image}"] if self.image else [])
+        labels = [f"{PROJECT}={self.project}"]
+        return labels + ([f"{IMAGE}={self.image}"] if self.image else [])
 
 
 @dataclass
@@ -65,68 +64,72 @@ def plan(scope: Scope) -> Plan:
             found.containers.append({"id": c["Id"], "name": c["Names"][0].lstrip("/"),
                                      "size": c.get("SizeRw") or 0})
     with engine.engine_errors("list images"):
-        for image in api.images(filters={"dangling": True, "label": scope.image_labels()}):
-            found.images.append({"id": image["Id"], "size": image.get("Size", 0)})
+        for listed in api.images(filters={"dangling": True, "label": scope.image_labels()}):
+            image = _inspect(api, listed["Id"])
+            if image is None or (scope.project and not image_is_ours(api, image, scope.project)):
+                continue  # gone, or someone's image built FROM ours (it inherited our labels)
+            found.images.append({"id": image["Id"], "size": _own_size(api, image)})
     return found
+
+
+def _own_size(api, image: dict) -> int:
+    """What removing the image frees: its size less its nearest tagged ancestor's, since
+    the untagged build steps between them go with it."""
+    ancestor = image
+    while ancestor.get("Parent"):
+        ancestor = _inspect(api, ancestor["Parent"])
+        if ancestor is None or ancestor.get("RepoTags"):
+            break
+    kept = ancestor.get("Size", 0) if ancestor is not None and ancestor is not image else 0
+    return max(image.get("Size", 0) - kept, 0)
+
+
+def _inspect(api, image_id: str) -> dict | None:
+    import docker
+
+    try:
+        return api.inspect_image(image_id)
+    except docker.errors.ImageNotFound:
+        return None
 
 
 def clean(scope: Scope, *, dry_run: bool) -> CleanResult:
     """Remove (or, dry, list) the scope's stopped containers, then its dangling images.
 
-    The engine's prune endpoints do it in one call each, with the same filters as `plan`,
-    so the space reported is the engine's own count.
+    Exactly what `plan` listed is removed, several at a time; not the engine's prune
+    endpoints, which hold an engine-wide lock, go one by one, and cannot tell an image
+    of ours from one that merely inherited our labels.
     """
+    found = plan(scope)
     if dry_run:
-        found = plan(scope)
         return CleanResult(found.containers, found.images, sum(i["size"] for i in found.images), True)
-    api = engine.client().api
-    before = plan(scope)
-    containers = _remove_containers(before.containers)
-    images = _prune(api.prune_images, "remove dangling images",
-                    filters={"dangling": True, "label": scope.image_labels()} if scope.project
-                    else {"dangling": True})
-    deleted = {d.get("Deleted") for d in images.get("ImagesDeleted") or [] if d.get("Deleted")}
-    image_rows = [i for i in before.images if i["id"] in deleted]
-    space = sum(c.get("size", 0) for c in containers) + (images.get("SpaceReclaimed") or 0)
-    return CleanResult(containers, image_rows, space, False)
+    containers = _remove_all(found.containers, "container")
+    images = _remove_all(found.images, "image")
+    space = sum(c["size"] for c in containers) + sum(i["size"] for i in images)
+    return CleanResult(containers, images, space, False)
 
 
-def _remove_containers(containers: list[dict]) -> list[dict]:
-    """Remove exactly the listed containers, several at a time as `docker rm` does.
-
-    Not the prune endpoint: it works one container after another, holds an engine-wide
-    lock, and would also take a container that stopped after we listed.
-    """
+def _remove_all(objects: list[dict], kind: str) -> list[dict]:
+    """Remove the listed containers or images, WORKERS at a time as `docker rm` does;
+    returns those removed. One that is gone already, or in use again, is left out."""
     import docker
 
     api = engine.client().api
+    remove = api.remove_container if kind == "container" else api.remove_image
 
-    def remove(container: dict) -> dict | None:
+    def one(obj: dict) -> dict | None:
         try:
-            api.remove_container(container["id"])
+            remove(obj["id"])
         except docker.errors.NotFound:
-            return None  # gone already
+            return None
         except docker.errors.APIError as e:
-            if e.status_code == 409:  # started again since we listed it: it stays
+            if e.status_code == 409:  # started again, or now used by a container or child image
                 return None
             raise
-        return container
+        return obj
 
-    with engine.engine_errors("remove stopped containers"), ThreadPoolExecutor(max_workers=16) as pool:
-        return [c for c in pool.map(remove, containers) if c is not None]
-
-
-def _prune(call, what: str, *, filters: dict | None, wait: float = 30.0) -> dict:
-    """One prune call; the engine runs one prune at a time host-wide, so wait our turn."""
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            with engine.engine_errors(what):
-                return call(filters=filters)
-        except DockyardError as e:
-            if "prune operation is already running" not in str(e) or time.monotonic() > deadline:
-                raise
-        time.sleep(0.2)
+    with engine.engine_errors(f"remove {kind}s"), ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        return [obj for obj in pool.map(one, objects) if obj is not None]
 
 
 def human_size(size: int) -> str:

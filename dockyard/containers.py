@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from . import engine
 from .config import ImageSpec, PortMapping, ProjectSpec
 from .errors import DockyardError
+from .labels import IMAGE, OWNER
 
 
 def inspect(name: str) -> dict | None:
@@ -33,18 +34,13 @@ def inspect(name: str) -> dict | None:
             return None
 
 
-# Set on containers only. Containers inherit their image's labels, so the images' own
-# ``dockyard.project`` label would make anyone's container of our image look like ours.
-OWNER_LABEL = "dockyard.owner"
-
-
 def container_labels(project: ProjectSpec, spec: ImageSpec) -> dict[str, str]:
-    return {OWNER_LABEL: project.name, "dockyard.image": spec.key}
+    return {OWNER: project.name, IMAGE: spec.key}
 
 
 def is_ours(container: dict, project: ProjectSpec) -> bool:
     labels = container.get("Config", {}).get("Labels") or {}
-    return labels.get(OWNER_LABEL) == project.name
+    return labels.get(OWNER) == project.name
 
 
 def owned(project: ProjectSpec, spec: ImageSpec, *, required: bool = True) -> dict | None:
@@ -56,7 +52,7 @@ def owned(project: ProjectSpec, spec: ImageSpec, *, required: bool = True) -> di
         return None
     if not is_ours(container, project):
         labels = container.get("Config", {}).get("Labels") or {}
-        owner = labels.get(OWNER_LABEL)
+        owner = labels.get(OWNER)
         who = f"dockyard project '{owner}'" if owner else "something other than dockyard"
         raise DockyardError(
             f"a container named '{spec.run.name}' exists and was made by {who}, not project "

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     import docker
 
 _client: "docker.DockerClient | None" = None
+# Connections kept open: enough for parallel builds and for `clean` removing many at once
+# (the docker CLI's `rm` runs up to 50 removals together).
+POOL_SIZE = 32
 
 
 def endpoint() -> str:
@@ -45,7 +48,7 @@ def client() -> "docker.DockerClient":
     if _client is None:
         import docker
 
-        options = {"timeout": 300, "max_pool_size": 16}
+        options = {"timeout": 300, "max_pool_size": POOL_SIZE}
         context = None if os.environ.get("DOCKER_HOST") else _current_context()
         try:
             if context is not None:

@@ -135,3 +135,25 @@ def test_artifact_bad_input_is_one_clear_message(project, tmp_path):
     assert_clean_failure(project.inv("httpd.save", "-o", str(existing), check=False), "--force")
     assert existing.read_text() == "keep me"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["existing.tar", "notes.tar", "project"]
+
+
+def test_clean_leaves_images_others_built_from_ours(project, docker_client, tmp_path):
+    """An image built FROM one of ours inherits our labels; it is still not ours to remove."""
+    project.inv("build", "--quiet")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    ids = []
+    for version in ("1", "2"):  # the second build leaves the first dangling
+        (theirs / "Dockerfile").write_text(f"FROM {project.tags['httpd']}\nRUN echo {version} > /v\n")
+        image, _ = docker_client.images.build(path=str(theirs), tag=f"{project.name}-user/mine", rm=True)
+        ids.append(image.id)
+    dangling = {i.id for i in docker_client.images.list(filters={"dangling": True})}
+    assert ids[0] in dangling
+    assert docker_client.images.get(ids[0]).labels["dockyard.project"] == project.name  # inherited
+    try:
+        assert ids[0][7:19] not in project.inv("clean", "--dry-run").stdout
+        project.inv("clean")
+        assert docker_client.images.get(ids[0]).id == ids[0]
+    finally:
+        for image_id in reversed(ids):
+            docker_client.images.remove(image_id, force=True)

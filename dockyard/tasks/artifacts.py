@@ -48,7 +48,8 @@ def commit(c, tag=None, message=None, author=None, change=None, json_=False):
     """Save this image's container (running or stopped) as a new image."""
     from .. import engine
     from ..artifacts import commit_container
-    from ..containers import OWNER_LABEL, owned
+    from ..containers import owned
+    from ..labels import KEY, OWNER
 
     project, spec = spec_of(c)
     container = owned(project, spec)
@@ -58,7 +59,7 @@ def commit(c, tag=None, message=None, author=None, change=None, json_=False):
     # neither that build nor a container, so both are cleared on the new image.
     result = commit_container(engine.client(), spec.run.name, repository=repository, tag=version,
                               message=message, author=author, changes=list(change or []),
-                              labels={"dockyard.key": "", OWNER_LABEL: ""})
+                              labels={KEY: "", OWNER: ""})
     report(result, f"committed {spec.run.name} as {result.tags[0]} ({result.ids[0][7:19]}, "
                    f"{size_text(result.size_bytes)})", json_)
 
