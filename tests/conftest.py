@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from example_project import ISOLATED_TOML
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -85,34 +87,7 @@ def make_project(root: Path, name: str | None = None, port: int | None = None) -
         dockerfile = root / "images" / directory / "Dockerfile"
         text = re.sub(rf"^FROM {old}\b", f"FROM {new}", dockerfile.read_text(), flags=re.MULTILINE)
         dockerfile.write_text(text)
-    (root / "containers.toml").write_text(f"""
-[project]
-name = "{name}"
-
-[images.busybox]
-tag = "{tags['busybox']}"
-dir = "images/busybox"
-run = {{ name = "{name}-busybox" }}
-
-[images.busybox.base]
-rootfs = "rootfs.sh"
-changes = ['CMD ["sh"]']
-
-[images.my-app]
-tag = "{tags['my-app']}"
-dir = "images/my-app"
-run = {{ name = "{name}-my-app" }}
-
-[images.httpd]
-tag = "{tags['httpd']}"
-dir = "images/busybox-httpd"
-
-[images.httpd.run]
-name = "{name}-httpd"
-ports = ["{port}:{port}"]
-environment = {{ HTTPD_PORT = "{port}" }}
-ready = {{ url = "http://127.0.0.1:{port}/cgi-bin/hello-world", timeout = 30 }}
-""")
+    (root / "containers.toml").write_text(ISOLATED_TOML.format(name=name, port=port))
     return Project(root=root, name=name, port=port, tags=tags)
 
 
