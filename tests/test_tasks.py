@@ -338,3 +338,38 @@ def test_ctrl_c_during_a_build_stops_at_once_and_tags_nothing(project, docker_cl
     assert "interrupted: the build of httpd was abandoned" in errors and "Traceback" not in errors
     time.sleep(2)  # the engine cancels the build when its client goes away
     assert docker_client.images.get(project.tags["httpd"]).id == old
+
+
+def test_ctrl_c_in_start_attach_stops_the_container(project, docker_client):
+    project.inv("httpd.run", "--quiet-build")
+    project.inv("httpd.stop")
+    with subprocess.Popen([sys.executable, "-m", "invoke", "httpd.start", "--attach"], cwd=project.root,
+                          text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as attached:
+        deadline = time.monotonic() + 30
+        while docker_client.containers.get(project.container("httpd")).status != "running":
+            assert time.monotonic() < deadline, "the container never started"
+            time.sleep(0.2)
+        attached.send_signal(signal.SIGINT)
+        _, errors = attached.communicate(timeout=30)
+    assert "stopping the container" in errors and "Traceback" not in errors
+    assert attached.returncode != 0
+    assert docker_client.containers.get(project.container("httpd")).status == "exited"
+
+
+def test_ctrl_c_while_run_waits_says_what_is_left(project, docker_client):
+    config = project.config.read_text().replace("/cgi-bin/hello-world\", timeout = 30", "/missing\", timeout = 60")
+    project.config.write_text(config)
+    project.inv("build", "--quiet")
+    with subprocess.Popen([sys.executable, "-m", "invoke", "httpd.run"], cwd=project.root,
+                          text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as run:
+        deadline = time.monotonic() + 30
+        while not docker_client.containers.list(filters={"name": project.container("httpd")}):
+            assert time.monotonic() < deadline, "the container never started"
+            time.sleep(0.2)
+        time.sleep(0.5)
+        run.send_signal(signal.SIGINT)
+        _, errors = run.communicate(timeout=30)
+    assert run.returncode == 130
+    assert f"interrupted while waiting for {project.container('httpd')}; it is left running" in errors
+    assert "Traceback" not in errors
+    assert docker_client.containers.get(project.container("httpd")).status == "running"
