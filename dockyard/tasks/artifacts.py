@@ -52,7 +52,7 @@ def commit(c, tag=None, message=None, author=None, change=None, json_=False):
     from ..labels import KEY, OWNER
 
     project, spec = spec_of(c)
-    container = owned(project, spec)
+    owned(project, spec)  # refuses a container of that name that is not ours
     target = normalize_ref(tag.rstrip(":")) if tag else f"{spec.repository}:{time.strftime('%Y%m%d-%H%M%S')}"
     repository, _, version = target.rpartition(":")
     # The container carries its image's build key and our ownership label; a commit is
