@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 _client: "docker.DockerClient | None" = None
 # Connections kept open: enough for parallel builds and for `clean` removing many at once
 # (the docker CLI's `rm` runs up to 50 removals together).
-POOL_SIZE = 32
+POOL_SIZE = 50
 
 
 def endpoint() -> str:
