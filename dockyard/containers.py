@@ -222,12 +222,12 @@ def tail_logs(container_id: str, lines: int = 20) -> str:
     return "\n".join(f"  {line}" for line in text.rstrip().splitlines()) or "  (no output)"
 
 
-def stream_logs(container_id: str, *, follow: bool, tail: str | int = "all", since: float | None = None) -> None:
+def stream_logs(container_id: str, *, follow: bool, tail: str | int = "all") -> None:
     """Copy the container's output to ours as it comes; Ctrl-C ends a follow quietly."""
     api = engine.client().api
     out = sys.stdout.buffer
     with engine.engine_errors("logs"):
-        for chunk in api.logs(container_id, stream=True, follow=follow, tail=tail, since=since):
+        for chunk in api.logs(container_id, stream=True, follow=follow, tail=tail):
             out.write(chunk)
             out.flush()
 

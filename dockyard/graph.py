@@ -118,16 +118,3 @@ def build_order(images: dict, names: Iterable[str] | None = None) -> list[str]:
             raise DockyardError(f"no image named '{key}'; known: {', '.join(images)}")
         visit(key)
     return order
-
-
-def dependents(images: dict, key: str) -> set[str]:
-    """Every image that builds on ``key``, directly or through others."""
-    found: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for other, spec in images.items():
-            if other not in found and (key in spec.parents or found.intersection(spec.parents)):
-                found.add(other)
-                changed = True
-    return found

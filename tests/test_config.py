@@ -9,7 +9,7 @@ import pytest
 
 from dockyard import config
 from dockyard.errors import DockyardError
-from dockyard.graph import build_order, dependents, from_refs
+from dockyard.graph import build_order, from_refs
 
 BASIC = """
 [project]
@@ -209,12 +209,6 @@ def test_build_order_puts_parents_first_and_keeps_file_order():
 def test_build_order_unknown_name():
     with pytest.raises(DockyardError, match="no image named 'x'"):
         build_order(make_images({"a": ()}), ["x"])
-
-
-def test_dependents_are_transitive():
-    images = make_images({"a": (), "b": ("a",), "c": ("b",), "d": ()})
-    assert dependents(images, "a") == {"b", "c"}
-    assert dependents(images, "d") == set()
 
 
 @pytest.mark.parametrize("ref, normal", [
