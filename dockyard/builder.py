@@ -22,7 +22,7 @@ from .config import ImageSpec, ProjectSpec, normalize_ref
 from .context import build_key, context_files, write_context_tar
 from .errors import DockyardError
 from .graph import build_order, from_refs
-from .labels import image_is_ours
+from .labels import IMAGE, KEY, PROJECT, image_is_ours
 
 BUILT, UP_TO_DATE, FAILED, SKIPPED = "built", "up to date", "failed", "skipped"
 
@@ -48,17 +48,15 @@ class BuildOptions:
 class Output:
     """Line-prefixed, thread-safe output so parallel builds stay readable."""
 
-    def __init__(self, stream: TextIO | None = None, prefix: bool = True) -> None:
+    def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream or sys.stdout
-        self.prefix = prefix
         self.lock = threading.Lock()
         self.width = 0
 
     def line(self, key: str, text: str) -> None:
         with self.lock:
             for part in text.rstrip("\n").split("\n"):
-                lead = f"{key:<{self.width}} | " if self.prefix else ""
-                self.stream.write(f"{lead}{part}\n")
+                self.stream.write(f"{key:<{self.width}} | {part}\n")
             self.stream.flush()
 
 
@@ -210,15 +208,21 @@ def base_key(spec: ImageSpec) -> str:
 
 
 def _labels(session: _Session, spec: ImageSpec, key: str) -> dict[str, str]:
-    return {**dict(spec.labels), "dockyard.project": session.project.name,
-            "dockyard.image": spec.key, "dockyard.key": key}
+    return {**dict(spec.labels), PROJECT: session.project.name, IMAGE: spec.key, KEY: key}
+
+
+def _is_current(spec: ImageSpec, image: dict, key: str) -> bool:
+    """The image carries the key it would get now. A base with no key was pulled, and is
+    current until asked to pull again; an imported one is current until its script changes."""
+    found = image["Labels"].get(KEY)
+    return found == key or (spec.base is not None and found is None)
 
 
 def _build_dockerfile(session: _Session, spec: ImageSpec) -> Outcome:
     out = session.output
     key, files = image_key(session, spec)
     previous = session.image(spec.ref)
-    if previous and previous["Labels"].get("dockyard.key") == key and not session.rebuild_asked(spec):
+    if previous and _is_current(spec, previous, key) and not session.rebuild_asked(spec):
         out.line(spec.key, f"{spec.key} is up to date ({spec.ref})")
         return Outcome(spec.key, UP_TO_DATE, image_id=previous["Id"])
     out.line(spec.key, f"building {spec.ref} from {spec.dir}")
@@ -296,11 +300,9 @@ def _ensure_base(session: _Session, spec: ImageSpec) -> Outcome:
     out = session.output
     files_key = base_key(spec)
     current = session.image(spec.ref)
-    if current and not session.rebuild_asked(spec):
-        # A pulled base is current until asked to pull again; an imported one until its script changes.
-        if current["Labels"].get("dockyard.key") in (None, files_key):
-            out.line(spec.key, f"{spec.key} is up to date ({spec.ref})")
-            return Outcome(spec.key, UP_TO_DATE, image_id=current["Id"])
+    if current and _is_current(spec, current, files_key) and not session.rebuild_asked(spec):
+        out.line(spec.key, f"{spec.key} is up to date ({spec.ref})")
+        return Outcome(spec.key, UP_TO_DATE, image_id=current["Id"])
     pull_error = None
     if spec.base.pull:
         try:
@@ -378,9 +380,5 @@ def freshness(project: ProjectSpec, spec: ImageSpec) -> tuple[str, str | None]:
     image = session.image(spec.ref)
     if image is None:
         return "missing", None
-    labels = image["Labels"]
-    if spec.base is not None:
-        current = labels.get("dockyard.key") in (None, base_key(spec))
-    else:
-        current = labels.get("dockyard.key") == image_key(session, spec)[0]
-    return ("up to date" if current else "out of date"), image["Id"]
+    key = base_key(spec) if spec.base is not None else image_key(session, spec)[0]
+    return ("up to date" if _is_current(spec, image, key) else "out of date"), image["Id"]

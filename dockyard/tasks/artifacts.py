@@ -92,11 +92,12 @@ def import_(c, source, tag=None, change=None, message=None, json_=False, no_prog
     """Make an image from a filesystem tar (like `docker import`), streamed from disk."""
     from .. import engine
     from ..artifacts import import_image
+    from ..labels import IMAGE, PROJECT
 
     project, spec = spec_of(c)
     result = import_image(engine.client(), source, tag=tag or spec.ref, changes=list(change or []),
                           message=message, progress=not no_progress,
-                          labels={"dockyard.project": project.name, "dockyard.image": spec.key})
+                          labels={PROJECT: project.name, IMAGE: spec.key})
     report(result, f"imported {source} as {result.tags[0]} ({result.ids[0][7:19]})", json_)
 
 
