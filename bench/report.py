@@ -1,0 +1,76 @@
+"""The markdown report: the machine, the hot-path ratios, every case's row, notes and samples."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import os
+import platform
+import sys
+from pathlib import Path
+
+from bench.harness import Row, docker, run
+from bench.workspace import REPO
+
+
+def machine() -> dict[str, str]:
+    mem = "?"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f"{int(line.split()[1]) / (1 << 20):.1f} GiB"
+    server = docker("version", "--format", "{{.Server.Version}} (API {{.Server.APIVersion}})", check=False).strip()
+    commit = run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], check=False).strip()
+    dirty = run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"], check=False).strip()
+    try:
+        from importlib.metadata import version
+
+        libs = f"invoke {version('invoke')}, docker-py {version('docker')}"
+    except Exception:  # noqa: BLE001 - informational only
+        libs = "?"
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    return {"nproc": str(os.cpu_count()), "RAM": mem, "load avg (1/5/15 min, at the end)": load, "kernel": platform.release(),
+            "docker server": server or "?", "python": platform.python_version(), "libraries": libs,
+            "dockyard commit": f"{commit}{' (modified)' if dirty else ''}" or "?"}
+
+
+def hot_path_table(rows: list[Row], hot_paths: dict[str, str]) -> list[str]:
+    """The ratios the issue tracks, on their own above the full table: {case name: label}."""
+    picked = [(hot_paths[row.case], row) for row in rows if row.case in hot_paths]
+    if not picked:
+        return []
+    lines = ["Hot paths (the ratios the issue tracks; every case is in the table below):", "",
+             "| hot path | ratio | target | met? |", "|---|---|---|---|"]
+    for label, row in picked:
+        _, _, _, ratio, target, met, _ = row.cells()
+        lines.append(f"| {label} | {ratio} | {target} | {met} |")
+    return lines + [""]
+
+
+def report(rows: list[Row], args: argparse.Namespace, started: datetime.datetime, elapsed: float,
+           hot_paths: dict[str, str]) -> str:
+    info = machine()
+    head = ["case", "dockyard median", "baseline median", "ratio", "target", "met?", "dockyard peak RSS"]
+    lines = ["# dockyard benchmark", "",
+             f"- date: {started.isoformat(timespec='seconds')} (took {elapsed / 60:.1f} min)",
+             "- machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
+             f"- command: `{' '.join(['python', 'bench/run.py', *sys.argv[1:]])}`"
+             f" (rounds {args.rounds}, size {args.size_mib} MiB)", ""]
+    lines += hot_path_table(rows, hot_paths)
+    lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+    lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
+    lines += ["", "Notes:",
+              "- Wall times are medians of the measured rounds; rounds alternate dockyard, baseline, dockyard, ...; "
+              "the first round of each side is a warm-up, left out of the medians (it is in the samples below).",
+              "- ratio = dockyard median / baseline median; met? = ratio <= target (and peak RSS under its limit).",
+              "- Peak RSS: ru_maxrss of the `inv` process itself (os.wait4), the highest of its runs.", ""]
+    lines += [f"- {row.case}: {row.note}" for row in rows if row.note]
+    lines += ["", "Samples (seconds; first = warm-up):", ""]
+    for row in rows:
+        if row.dockyard or row.baseline:
+            d = ", ".join(f"{s.seconds:.3f}" for s in row.dockyard)
+            b = ", ".join(f"{s.seconds:.3f}" for s in row.baseline)
+            lines.append(f"- {row.case}: dockyard [{d}]; baseline [{b}]")
+    return "\n".join(lines) + "\n"
+
