@@ -22,7 +22,7 @@ from .config import ImageSpec, ProjectSpec, normalize_ref
 from .context import build_key, context_files, write_context_tar
 from .errors import DockyardError
 from .graph import build_order, from_refs
-from .labels import IMAGE, KEY, PROJECT, image_is_ours
+from .labels import IMAGE, KEY, PROJECT, image_is_ours, label_instruction
 
 BUILT, UP_TO_DATE, FAILED, SKIPPED = "built", "up to date", "failed", "skipped"
 
@@ -57,7 +57,7 @@ class Output:
         with self.lock:
             for part in text.rstrip("\n").split("\n"):
                 self.stream.write(f"{key:<{self.width}} | {part}\n")
-            self.stream.flush()
+            self.stream.flush()  # a closed pipe raises BrokenPipeError here, as for any print
 
 
 @dataclass
@@ -74,6 +74,7 @@ class _Session:
     targets: set[str] = field(default_factory=set)
     images: dict[str, dict] | None = None  # normalized ref -> {"Id", "Labels"}
     replaced: list[tuple[str, str]] = field(default_factory=list)  # (image key, old id)
+    in_flight: list = field(default_factory=list)  # the engine's answers to running builds
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def image(self, ref: str) -> dict | None:
@@ -101,8 +102,7 @@ class _Session:
 
 
 def _list_images() -> dict[str, dict]:
-    with engine.engine_errors("list images"):
-        listing = engine.client().api.images()
+    listing = engine.get_json("/images/json", "list images")
     images = {}
     for image in listing:
         for tag in image.get("RepoTags") or []:
@@ -111,14 +111,7 @@ def _list_images() -> dict[str, dict]:
     return images
 
 
-def inspect_image(ref: str) -> dict | None:
-    import docker
-
-    with engine.engine_errors(f"inspect image {ref}"):
-        try:
-            return engine.client().api.inspect_image(ref)
-        except docker.errors.ImageNotFound:
-            return None
+inspect_image = engine.inspect_image
 
 
 def build(project: ProjectSpec, names: list[str] | None, options: BuildOptions,
@@ -156,6 +149,11 @@ def build(project: ProjectSpec, names: list[str] | None, options: BuildOptions,
                 running.discard(key)
                 outcomes[key] = outcome
     except KeyboardInterrupt:
+        # Closing their connections makes the engine cancel the builds now, also when the
+        # process lives on (a release script that catches the error).
+        for response in session.in_flight:
+            engine.cut(response)
+        engine.close()
         raise DockyardError(f"interrupted: the build of {', '.join(sorted(running))} was abandoned",
                             code=130) from None
     _remove_replaced(session)
@@ -180,6 +178,9 @@ def _build_one(session: _Session, spec: ImageSpec, done: queue.Queue) -> None:
             outcome = _ensure_base(session, spec)
         else:
             outcome = _build_dockerfile(session, spec)
+    except BrokenPipeError as e:  # our own output was closed: not the image's failure
+        done.put((spec.key, e))
+        return
     except (DockyardError, OSError) as e:
         # OSError: the context could not be read, or changed while it was being sent.
         detail = str(e) if isinstance(e, DockyardError) else f"build context {spec.dir}: {e}"
@@ -196,7 +197,7 @@ def image_key(session: _Session, spec: ImageSpec) -> tuple[str, list]:
     files = context_files(spec.dir, spec.dockerfile)
     parent_ids = [session.image_id(ref) or normalize_ref(ref) for ref in from_refs(spec.dir / spec.dockerfile)]
     key = build_key(spec.dir, files, dockerfile=spec.dockerfile, build_args=dict(spec.build_args),
-                    parent_ids=parent_ids)
+                    parent_ids=parent_ids, labels=dict(spec.labels))
     return key, files
 
 
@@ -229,7 +230,9 @@ def _build_dockerfile(session: _Session, spec: ImageSpec) -> Outcome:
     labels = _labels(session, spec, key)
     # Our labels go in as one LABEL line at the end of the Dockerfile sent: the engine's
     # own `labels` option adds a build step (a container and a commit) per label.
-    label_line = "\nLABEL " + " ".join(f"{_quoted(k)}={_quoted(v)}" for k, v in labels.items()) + "\n"
+    label_line = "\n" + label_instruction(labels) + "\n"
+    if session.rebuild_asked(spec) and session.options.pull:
+        _pull_external_parents(session, spec)
     with tempfile.TemporaryFile() as context:
         write_context_tar(spec.dir, files, context, appended={spec.dockerfile: label_line.encode()})
         context.seek(0)
@@ -237,27 +240,19 @@ def _build_dockerfile(session: _Session, spec: ImageSpec) -> Outcome:
     session.record(spec.ref, image_id, labels)
     if previous and previous["Id"] != image_id:
         session.replaced.append((spec.key, previous["Id"]))
-    out.line(spec.key, f"built {spec.ref} ({image_id[7:19]})")
+    out.line(spec.key, f"built {spec.ref} ({engine.short_id(image_id)})")
     return Outcome(spec.key, BUILT, image_id=image_id)
-
-
-def _quoted(text: str) -> str:
-    """A double-quoted Dockerfile word that the builder takes literally (no $ expansion)."""
-    return json.dumps(text).replace("$", "\\$")
 
 
 def _stream_build(session: _Session, spec: ImageSpec, context) -> str:
     options, out = session.options, session.output
-    api = engine.client().api
     image_id = None
     last_lines: list[str] = []
+    params = {"t": spec.ref, "dockerfile": spec.dockerfile, "buildargs": json.dumps(dict(spec.build_args)),
+              "nocache": options.no_cache and spec.key in session.targets,
+              "pull": False, "rm": True, "forcerm": True}  # --pull: see _pull_external_parents
     with engine.engine_errors(f"build {spec.ref}"):
-        stream = api.build(
-            fileobj=context, custom_context=True, dockerfile=spec.dockerfile, tag=spec.ref,
-            buildargs=dict(spec.build_args),
-            nocache=options.no_cache and spec.key in session.targets,
-            pull=options.pull and spec.key in session.targets, rm=True, forcerm=True, decode=True,
-        )
+        stream = engine.build_stream(context, params, session.in_flight.append)
         for chunk in stream:
             if "error" in chunk:
                 detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
@@ -277,21 +272,34 @@ def _stream_build(session: _Session, spec: ImageSpec, context) -> str:
     return image_id
 
 
+def _pull_external_parents(session: _Session, spec: ImageSpec) -> None:
+    """--pull, for the FROM images that are not the project's own: the engine's own pull
+    option would also try to pull our parents from a registry, where they are not."""
+    ours = {session.project.images[key].ref for key in session.project.images}
+    for ref in dict.fromkeys(normalize_ref(r) for r in from_refs(spec.dir / spec.dockerfile)):
+        if ref not in ours:
+            session.output.line(spec.key, f"pulling {ref}")
+            _pull_ref(ref)
+
+
 def _remove_replaced(session: _Session) -> None:
     """Remove the images this run replaced, as build-httpd.sh's `docker rmi` did, but only
     after every build has finished (the engine's cache lookup trips over an image removed
     under a running build), only if they were ours, and only when nothing else uses them."""
-    import docker
-
-    api = engine.client().api
     for key, image_id in session.replaced:
+        import docker
+
+        api = engine.client().api
+        image = inspect_image(image_id)
+        if image is None or not image_is_ours(image, session.project.name, inspect_image):
+            continue
         try:
-            if not image_is_ours(api, api.inspect_image(image_id), session.project.name):
-                continue
             api.remove_image(image_id, noprune=False)
-        except docker.errors.APIError:
-            continue  # gone, still tagged elsewhere, or a container or child image uses it: keep it
-        session.output.line(key, f"removed the replaced image {image_id[7:19]}")
+        except docker.errors.APIError as e:
+            if e.status_code not in (404, 409):
+                raise
+            continue  # gone, or still tagged elsewhere, or a container or child image uses it: keep it
+        session.output.line(key, f"removed the replaced image {engine.short_id(image_id)}")
 
 
 def _ensure_base(session: _Session, spec: ImageSpec) -> Outcome:
@@ -308,7 +316,7 @@ def _ensure_base(session: _Session, spec: ImageSpec) -> Outcome:
         try:
             image_id = _pull(spec)
             session.record(spec.ref, image_id, {})
-            out.line(spec.key, f"pulled {spec.base.pull} as {spec.ref} ({image_id[7:19]})")
+            out.line(spec.key, f"pulled {spec.base.pull} as {spec.ref} ({engine.short_id(image_id)})")
             return Outcome(spec.key, BUILT, image_id=image_id, detail="pulled")
         except DockyardError as e:
             pull_error = str(e)
@@ -321,23 +329,29 @@ def _ensure_base(session: _Session, spec: ImageSpec) -> Outcome:
     session.record(spec.ref, image_id, _labels(session, spec, files_key))
     if current and current["Id"] != image_id:
         session.replaced.append((spec.key, current["Id"]))
-    out.line(spec.key, f"imported {spec.ref} ({image_id[7:19]}) from {spec.base.rootfs.name}")
+    out.line(spec.key, f"imported {spec.ref} ({engine.short_id(image_id)}) from {spec.base.rootfs.name}")
     return Outcome(spec.key, BUILT, image_id=image_id, detail="imported")
 
 
 def _pull(spec: ImageSpec) -> str:
     assert spec.base is not None and spec.base.pull
+    pulled = _pull_ref(spec.base.pull)
+    if normalize_ref(spec.base.pull) != spec.ref:
+        target_repo, _, target_tag = spec.ref.rpartition(":")
+        with engine.engine_errors(f"tag {spec.base.pull} as {spec.ref}"):
+            engine.client().api.tag(pulled, target_repo, target_tag)
+    return pulled
+
+
+def _pull_ref(ref: str) -> str:
+    """Pull an image by reference; its id."""
     api = engine.client().api
-    repository, _, tag = normalize_ref(spec.base.pull).rpartition(":")
-    with engine.engine_errors(f"pull {spec.base.pull}"):
+    repository, _, tag = normalize_ref(ref).rpartition(":")
+    with engine.engine_errors(f"pull {ref}"):
         for chunk in api.pull(repository, tag=tag, stream=True, decode=True):
             if "error" in chunk:
-                raise DockyardError(chunk["error"])
-        pulled = api.inspect_image(f"{repository}:{tag}")
-        if normalize_ref(spec.base.pull) != spec.ref:
-            target_repo, _, target_tag = spec.ref.rpartition(":")
-            api.tag(pulled["Id"], target_repo, target_tag)
-    return pulled["Id"]
+                raise DockyardError(f"pull {ref}: {chunk['error']}")
+        return api.inspect_image(f"{repository}:{tag}")["Id"]
 
 
 def _import_rootfs(session: _Session, spec: ImageSpec, key: str) -> str:
@@ -353,7 +367,7 @@ def _import_rootfs(session: _Session, spec: ImageSpec, key: str) -> str:
             reason = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no tarball written"]
             raise DockyardError(f"{spec.base.rootfs} failed (exit {result.returncode}): {reason[0]}")
         try:
-            imported = import_image(engine.client(), tarball, tag=spec.ref, changes=list(spec.base.changes),
+            imported = import_image(tarball, tag=spec.ref, changes=list(spec.base.changes),
                                     labels=_labels(session, spec, key), progress=False)
         except DockyardError as e:  # name the script, not the temporary file it wrote
             raise DockyardError(f"{spec.base.rootfs} wrote an archive the engine rejects: "
@@ -364,14 +378,6 @@ def _import_rootfs(session: _Session, spec: ImageSpec, key: str) -> str:
 def failures(outcomes: list[Outcome]) -> list[Outcome]:
     """The images that failed, or were skipped because a prerequisite failed."""
     return [o for o in outcomes if o.status in (FAILED, SKIPPED)]
-
-
-def summary(outcomes: list[Outcome]) -> str:
-    width = max(len(o.key) for o in outcomes)
-    lines = [f"  {o.key:<{width}}  {o.status:<10}  {o.seconds:6.1f}s  {o.detail}".rstrip() for o in outcomes]
-    counts = {s: sum(o.status == s for o in outcomes) for s in (BUILT, UP_TO_DATE, FAILED, SKIPPED)}
-    head = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    return "\n".join([f"build summary: {head}"] + lines)
 
 
 def freshness(project: ProjectSpec, spec: ImageSpec) -> tuple[str, str | None]:

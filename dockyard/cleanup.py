@@ -65,32 +65,23 @@ def plan(scope: Scope) -> Plan:
                                      "size": c.get("SizeRw") or 0})
     with engine.engine_errors("list images"):
         for listed in api.images(filters={"dangling": True, "label": scope.image_labels()}):
-            image = _inspect(api, listed["Id"])
-            if image is None or (scope.project and not image_is_ours(api, image, scope.project)):
+            image = engine.inspect_image(listed["Id"])
+            if image is None or (scope.project and not image_is_ours(image, scope.project, engine.inspect_image)):
                 continue  # gone, or someone's image built FROM ours (it inherited our labels)
-            found.images.append({"id": image["Id"], "size": _own_size(api, image)})
+            found.images.append({"id": image["Id"], "size": _own_size(image)})
     return found
 
 
-def _own_size(api, image: dict) -> int:
+def _own_size(image: dict) -> int:
     """What removing the image frees: its size less its nearest tagged ancestor's, since
     the untagged build steps between them go with it."""
     ancestor = image
     while ancestor.get("Parent"):
-        ancestor = _inspect(api, ancestor["Parent"])
+        ancestor = engine.inspect_image(ancestor["Parent"])
         if ancestor is None or ancestor.get("RepoTags"):
             break
     kept = ancestor.get("Size", 0) if ancestor is not None and ancestor is not image else 0
     return max(image.get("Size", 0) - kept, 0)
-
-
-def _inspect(api, image_id: str) -> dict | None:
-    import docker
-
-    try:
-        return api.inspect_image(image_id)
-    except docker.errors.ImageNotFound:
-        return None
 
 
 def clean(scope: Scope, *, dry_run: bool) -> CleanResult:

@@ -6,6 +6,7 @@ replaces or removes only those, and says so when a name is taken by someone else
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -16,31 +17,13 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from . import engine
 from .config import ImageSpec, PortMapping, ProjectSpec
 from .errors import DockyardError
-from .labels import IMAGE, OWNER
+from .labels import container_is_ours, container_labels, container_owner
 
-
-def inspect(name: str) -> dict | None:
-    import docker
-
-    with engine.engine_errors(f"inspect container {name}"):
-        try:
-            return engine.client().api.inspect_container(name)
-        except docker.errors.NotFound:
-            return None
-
-
-def container_labels(project: ProjectSpec, spec: ImageSpec) -> dict[str, str]:
-    return {OWNER: project.name, IMAGE: spec.key}
-
-
-def is_ours(container: dict, project: ProjectSpec) -> bool:
-    labels = container.get("Config", {}).get("Labels") or {}
-    return labels.get(OWNER) == project.name
+inspect = engine.inspect_container
 
 
 def owned(project: ProjectSpec, spec: ImageSpec, *, required: bool = True) -> dict | None:
@@ -50,12 +33,9 @@ def owned(project: ProjectSpec, spec: ImageSpec, *, required: bool = True) -> di
         if required:
             raise DockyardError(f"no container named '{spec.run.name}'; start one with `inv {spec.key}.run`")
         return None
-    if not is_ours(container, project):
-        labels = container.get("Config", {}).get("Labels") or {}
-        owner = labels.get(OWNER)
-        who = f"dockyard project '{owner}'" if owner else "something other than dockyard"
+    if not container_is_ours(container, project.name):
         raise DockyardError(
-            f"a container named '{spec.run.name}' exists and was made by {who}, not project "
+            f"a container named '{spec.run.name}' exists and was made by {container_owner(container)}, not project "
             f"'{project.name}'; dockyard leaves it alone. Remove it yourself, or set "
             f"images.{spec.key}.run.name in {project.path.name}"
         )
@@ -64,8 +44,12 @@ def owned(project: ProjectSpec, spec: ImageSpec, *, required: bool = True) -> di
 
 @dataclass
 class RunOverrides:
+    """What one `run` changes from the configuration: a host port, more environment, the
+    arguments given after `--` (they replace the configured command)."""
+
     port: int | None = None
     env: tuple[tuple[str, str], ...] = ()
+    args: tuple[str, ...] = ()
 
 
 def ports_of(spec: ImageSpec, container: dict) -> list[PortMapping]:
@@ -89,18 +73,34 @@ def published_ports(spec: ImageSpec, overrides: RunOverrides) -> list[PortMappin
     return ports
 
 
-def create(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, interactive: bool = False) -> str:
+def create(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides) -> str:
     """Create (not start) the container for ``spec``, replacing our old one of the same name."""
-    api = engine.client().api
     old = owned(project, spec, required=False)
     if old is not None:
         with engine.engine_errors(f"remove the old container {spec.run.name}"):
-            api.remove_container(old["Id"], force=True)
+            engine.client().api.remove_container(old["Id"], force=True)
     ports = published_ports(spec, overrides)
+    return _create(project, spec, overrides, name=spec.run.name, ports=ports, interactive=False)
+
+
+def create_throwaway(project: ProjectSpec, spec: ImageSpec, command: list[str] | str,
+                     user: str | None) -> str:
+    """A nameless container of the image with its run settings (environment, user, workdir,
+    volumes) but no published ports, for `shell`: removed by the caller when done."""
+    overrides = RunOverrides(args=tuple(command) if isinstance(command, list) else ())
+    return _create(project, spec, overrides, name=None, ports=[], interactive=True,
+                   command=command, user=user)
+
+
+def _create(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, name: str | None,
+            ports: list[PortMapping], interactive: bool, command: list[str] | str | None = None,
+            user: str | None = None) -> str:
+    """The one place a container of ours is made: run's and shell's share every setting."""
+    api = engine.client().api
     environment = dict(spec.run.environment)
     environment.update(overrides.env)
     restart = None
-    if spec.run.restart != "no":
+    if spec.run.restart != "no" and not interactive:
         policy, _, count = spec.run.restart.partition(":")
         restart = {"Name": policy, "MaximumRetryCount": int(count or 0)}
     host_config = api.create_host_config(
@@ -108,16 +108,19 @@ def create(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, in
         binds=list(spec.run.volumes) or None,
         restart_policy=restart,
         # A server as PID 1 (busybox httpd) ignores SIGTERM; an init forwards it, so stop is quick.
-        init=spec.run.init or None,
+        init=(spec.run.init and not interactive) or None,
     )
-    command = list(spec.run.command) if isinstance(spec.run.command, tuple) else spec.run.command
-    with engine.engine_errors(f"create container {spec.run.name} from {spec.ref}"):
+    if command is None:
+        command = list(overrides.args) if overrides.args else \
+            list(spec.run.command) if isinstance(spec.run.command, tuple) else spec.run.command
+    what = f"create container {name} from {spec.ref}" if name else f"create a container from {spec.ref}"
+    with engine.engine_errors(what):
         created = api.create_container(
-            spec.ref, command=command, name=spec.run.name, environment=environment,
-            user=spec.run.user, working_dir=spec.run.workdir,
+            spec.ref, command=command, name=name, environment=environment,
+            user=user or spec.run.user, working_dir=spec.run.workdir,
             ports=[(p.container_port, p.protocol) for p in ports], host_config=host_config,
-            labels=container_labels(project, spec),
-            detach=not interactive, stdin_open=interactive, tty=interactive,
+            labels=container_labels(project.name, spec.key),
+            detach=not interactive, stdin_open=interactive, tty=interactive and sys.stdin.isatty(),
         )
     return created["Id"]
 
@@ -127,30 +130,35 @@ def start(spec: ImageSpec, container_id: str, ports: list[PortMapping]) -> None:
     import docker
 
     api = engine.client().api
-    try:
-        api.start(container_id)
-    except docker.errors.APIError as e:
-        text = engine.explanation(e)
-        if engine.port_in_use(text):
+    with engine.engine_errors(f"start {spec.run.name}"):  # a dropped connection: unreachable
+        try:
+            api.start(container_id)
+            return
+        except docker.errors.APIError as e:
+            refusal = engine.explanation(e)
+        # Remove what we just made before saying why the engine refused; if that fails too,
+        # the refusal is still what the user needs to read (the leftover is ours: `clean`).
+        with contextlib.suppress(docker.errors.APIError):
             api.remove_container(container_id, force=True)
-            taken = ", ".join(f"{p.host_ip}:{p.host_port}" for p in ports)
-            raise DockyardError(
-                f"cannot start {spec.run.name}: port {taken} is already in use ({text}). "
-                f"Stop what uses it, or run with --port N"
-            ) from None
-        api.remove_container(container_id, force=True)
-        raise DockyardError(f"cannot start {spec.run.name}: {text}") from None
-    except Exception as e:  # a dropped connection mid-start
-        raise engine.unreachable(engine.endpoint(), e) from None
+    if engine.port_in_use(refusal):
+        taken = ", ".join(f"{p.host_ip}:{p.host_port}" for p in ports)
+        raise DockyardError(
+            f"cannot start {spec.run.name}: port {taken} is already in use ({refusal}). "
+            f"Stop what uses it, or run with --port N"
+        )
+    raise DockyardError(f"cannot start {spec.run.name}: {refusal}")
 
 
-def wait_ready(spec: ImageSpec, container_id: str, ports: list[PortMapping]) -> None:
-    """Wait for the readiness check; on timeout or exit, show the last log lines and fail."""
+def wait_ready(spec: ImageSpec, container_id: str, ports: list[PortMapping],
+               timeout: float | None = None) -> None:
+    """Wait for the readiness check (``timeout`` replaces the configured one); on timeout or
+    exit, show the last log lines and fail."""
     ready = spec.run.ready
     if ready is None:
         _ensure_running(spec, container_id)
         return
-    deadline = time.monotonic() + ready.timeout
+    seconds = ready.timeout if timeout is None else timeout
+    deadline = time.monotonic() + seconds
     url = _ready_url(spec, ports) if ready.url else None
     while True:
         state = _ensure_running(spec, container_id)
@@ -161,7 +169,7 @@ def wait_ready(spec: ImageSpec, container_id: str, ports: list[PortMapping]) -> 
             target = url or f"port {ready.port}"
             said = f" (last answer: {answer})" if isinstance(answer, str) else ""
             raise DockyardError(
-                f"{spec.run.name} did not answer on {target} within {ready.timeout:g}s{said}; "
+                f"{spec.run.name} did not answer on {target} within {seconds:g}s{said}; "
                 f"last log lines:\n{tail_logs(container_id)}"
             )
         time.sleep(0.1)
@@ -169,7 +177,10 @@ def wait_ready(spec: ImageSpec, container_id: str, ports: list[PortMapping]) -> 
 
 def _ensure_running(spec: ImageSpec, container_id: str) -> bool:
     container = inspect(container_id)
-    state = (container or {}).get("State", {})
+    if container is None:
+        raise DockyardError(f"{spec.run.name} was removed while dockyard waited for it to answer "
+                            "(by another run or a `docker rm`?)")
+    state = container["State"]
     if not state.get("Running"):
         code = state.get("ExitCode")
         raise DockyardError(
@@ -214,11 +225,61 @@ def _answers(url: str | None, port: int | None, ports: list[PortMapping]) -> boo
         return False
 
 
+def stop(spec: ImageSpec, container_id: str, timeout: int) -> None:
+    with engine.engine_errors(f"stop {spec.run.name}"):
+        engine.client().api.stop(container_id, timeout=timeout)
+
+
+def start_again(spec: ImageSpec, container_id: str) -> None:
+    with engine.engine_errors(f"start {spec.run.name}"):
+        engine.client().api.start(container_id)
+
+
+def restart(spec: ImageSpec, container_id: str, timeout: int) -> None:
+    with engine.engine_errors(f"restart {spec.run.name}"):
+        engine.client().api.restart(container_id, timeout=timeout)
+
+
+def remove(spec: ImageSpec, container_id: str, *, force: bool) -> None:
+    with engine.engine_errors(f"remove {spec.run.name}"):
+        engine.client().api.remove_container(container_id, force=force)
+
+
+def remove_throwaway(container_id: str) -> None:
+    """Remove a `shell` container; a failure here must not hide how the shell ended."""
+    import docker
+
+    with contextlib.suppress(docker.errors.APIError, DockyardError):
+        with engine.engine_errors("remove the shell's container"):
+            engine.client().api.remove_container(container_id, force=True)
+
+
+def exec_in(spec: ImageSpec, container_id: str, argv: list[str], *, user: str | None,
+            capture: bool) -> tuple[int, bytes, bytes]:
+    """Run ``argv`` in the running container: its exit code, and its output when captured
+    (else it goes to our stdout and stderr as it comes)."""
+    api = engine.client().api
+    captured = {sys.stdout: bytearray(), sys.stderr: bytearray()}
+    with engine.engine_errors(f"exec in {spec.run.name}"):
+        created = api.exec_create(container_id, argv, user=user or "")
+        for out, err in api.exec_start(created["Id"], stream=True, demux=True):
+            for data, stream in ((out, sys.stdout), (err, sys.stderr)):
+                if data and capture:
+                    captured[stream] += data
+                elif data:
+                    stream.buffer.write(data)
+                    stream.flush()
+        code = api.exec_inspect(created["Id"])["ExitCode"]
+    return code, bytes(captured[sys.stdout]), bytes(captured[sys.stderr])
+
+
 def tail_logs(container_id: str, lines: int = 20) -> str:
+    """The last lines of output, indented, for a failure message; never itself an error."""
     try:
-        text = engine.client().api.logs(container_id, tail=lines).decode("utf-8", "replace")
-    except Exception:
-        return "  (no logs)"
+        with engine.engine_errors("logs"):
+            text = engine.client().api.logs(container_id, tail=lines).decode("utf-8", "replace")
+    except DockyardError as e:  # gone, or the engine went away: the message says so
+        return f"  (no logs: {e})"
     return "\n".join(f"  {line}" for line in text.rstrip().splitlines()) or "  (no output)"
 
 
@@ -337,13 +398,3 @@ def _pump(sock: socket.socket, stdin: int, *, framed: bool) -> None:
                     sock.shutdown(socket.SHUT_WR)
                 except OSError:
                     pass
-
-
-def uptime(started_at: str) -> str:
-    """'3m', '2h', '5d' since the engine's RFC 3339 timestamp."""
-    started = datetime.fromisoformat(started_at[:19] + "+00:00")
-    seconds = max(0, int((datetime.now(timezone.utc) - started).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"

@@ -79,8 +79,10 @@ def context_files(context_dir: Path, dockerfile: str = "Dockerfile") -> list[Con
 
 
 def build_key(context_dir: Path, files: list[ContextFile], *, dockerfile: str,
-              build_args: dict[str, str], parent_ids: list[str]) -> str:
-    """A sha256 over everything a build reads: files (path, mode, content), args, parents.
+              build_args: dict[str, str], parent_ids: list[str],
+              labels: dict[str, str] | None = None) -> str:
+    """A sha256 over everything a build reads: files (path, mode, content), args, parents,
+    and the labels the image is given.
 
     Not mtimes, not owners: the engine ignores them too, and a fresh checkout must not rebuild.
     """
@@ -88,6 +90,8 @@ def build_key(context_dir: Path, files: list[ContextFile], *, dockerfile: str,
     buffer = bytearray(CHUNK_SIZE)  # one read buffer for all files: small files stay cheap
     key = hashlib.sha256()
     _feed(key, [KEY_VERSION, dockerfile, sorted(build_args.items()), list(parent_ids)])
+    if labels:  # only when there are some, so that keys without labels stay as they were
+        _feed(key, ["labels", sorted(labels.items())])
     for entry in sorted(files, key=lambda entry: entry.path):
         _feed(key, [entry.path, entry.mode, _content_digest(root, entry, buffer)])
     return key.hexdigest()

@@ -7,18 +7,25 @@ never pay for it.
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import os
-from typing import TYPE_CHECKING, Iterator
+import socket
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .errors import DockyardError
 
 if TYPE_CHECKING:
     import docker
+    import requests
 
 _client: "docker.DockerClient | None" = None
 # Connections kept open: enough for parallel builds and for `clean` removing many at once
 # (the docker CLI's `rm` runs up to 50 removals together).
 POOL_SIZE = 50
+DEFAULT_SOCKET = "/var/run/docker.sock"
+FAST_PATH_TIMEOUT = 10
 
 
 def endpoint() -> str:
@@ -26,20 +33,77 @@ def endpoint() -> str:
     if os.environ.get("DOCKER_HOST"):
         return os.environ["DOCKER_HOST"]
     context = _current_context()
-    return context.Host if context else "unix:///var/run/docker.sock"
+    return context.Host if context else f"unix://{DEFAULT_SOCKET}"
 
 
 def _current_context():
-    """The Docker CLI's current context, when it is not the default one."""
+    """The Docker CLI's context (DOCKER_CONTEXT, else its config's current one), when it is
+    not the default one."""
+    name = os.environ.get("DOCKER_CONTEXT")
+    if name == "default":
+        return None
     try:
         from docker.context import ContextAPI
 
-        context = ContextAPI.get_current_context()
+        context = ContextAPI.get_context(name) if name else ContextAPI.get_current_context()
     except Exception:  # a broken CLI config must not stop us using the default socket
-        return None
+        context = None
+    if name and context is None:
+        raise DockyardError(f"DOCKER_CONTEXT names a Docker context '{name}' that does not exist "
+                            "(see `docker context ls`)")
     if context is None or context.name == "default":
         return None
     return context
+
+
+def _local_socket() -> str | None:
+    """The engine's unix socket, when finding it needs no docker-py: DOCKER_HOST names one,
+    or no Docker context other than the default is chosen."""
+    host = os.environ.get("DOCKER_HOST")
+    if host:
+        return host.removeprefix("unix://") if host.startswith("unix://") else None
+    if os.environ.get("DOCKER_CONTEXT", "default") != "default":
+        return None
+    cli_config = Path(os.environ.get("DOCKER_CONFIG") or "~/.docker").expanduser() / "config.json"
+    try:
+        current = json.loads(cli_config.read_text(encoding="utf-8")).get("currentContext")
+    except FileNotFoundError:
+        current = None
+    except (OSError, ValueError, AttributeError):
+        return None
+    return DEFAULT_SOCKET if current in (None, "", "default") else None
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    def __init__(self, path: str, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
+def get_json(path: str, what: str):
+    """A read-only GET answered in JSON. On a local engine it goes over the socket with the
+    standard library, so a no-op build never loads docker-py (a tenth of a second); on any
+    other engine, or if that fails, through docker-py, whose errors say what is wrong."""
+    socket_path = _local_socket()
+    if socket_path and _client is None:
+        connection = _UnixConnection(socket_path, timeout=FAST_PATH_TIMEOUT)
+        try:
+            connection.request("GET", path)
+            response = connection.getresponse()
+            if response.status == 200:
+                return json.loads(response.read())
+        except (OSError, http.client.HTTPException, ValueError):
+            pass
+        finally:
+            connection.close()
+    with engine_errors(what):
+        api = client().api
+        return api._result(api._get(api._url(path)), json=True)
 
 
 def client() -> "docker.DockerClient":
@@ -58,6 +122,15 @@ def client() -> "docker.DockerClient":
         except docker.errors.DockerException as e:
             raise unreachable(endpoint(), e) from None
     return _client
+
+
+def close() -> None:
+    """Close the client's connections. The engine cancels a build whose client went away, so
+    this is how an interrupted build stops when the process lives on (library use)."""
+    global _client
+    if _client is not None:
+        _client.close()
+        _client = None
 
 
 def unreachable(where: str, error: BaseException) -> DockyardError:
@@ -82,8 +155,11 @@ def unreachable(where: str, error: BaseException) -> DockyardError:
 @contextlib.contextmanager
 def engine_errors(what: str) -> Iterator[None]:
     """Turn the daemon's refusals into one line that says what failed and why."""
+    import http.client
+
     import docker
     import requests
+    import urllib3
 
     try:
         yield
@@ -97,6 +173,10 @@ def engine_errors(what: str) -> Iterator[None]:
         if isinstance(e, docker.errors.DockerException) and not _is_connection_error(e):
             raise DockyardError(f"{what}: {e}") from None
         raise unreachable(endpoint(), e) from None
+    except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
+            http.client.HTTPException) as e:  # the engine went away mid-answer
+        raise DockyardError(f"{what}: the connection to the Docker engine at {endpoint()} broke "
+                            f"({type(e).__name__}); is the engine still running?") from None
 
 
 def _is_connection_error(error: BaseException) -> bool:
@@ -110,6 +190,81 @@ def explanation(error: "docker.errors.APIError") -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", "replace")
     return str(text).strip()
+
+
+def inspect_container(ref: str) -> dict | None:
+    """The engine's inspect result for a container, or None when there is none of that name."""
+    import docker
+
+    with engine_errors(f"inspect container {ref}"):
+        try:
+            return client().api.inspect_container(ref)
+        except docker.errors.NotFound:
+            return None
+
+
+def inspect_image(ref: str) -> dict | None:
+    """The engine's inspect result for an image, or None when there is none of that name."""
+    import docker
+
+    with engine_errors(f"inspect image {ref}"):
+        try:
+            return client().api.inspect_image(ref)
+        except docker.errors.NotFound:
+            return None
+
+
+def short_id(object_id: str) -> str:
+    """The 12 characters `docker ps` and `docker images` show."""
+    return object_id.removeprefix("sha256:")[:12]
+
+
+def stream_get(path: str, params: dict) -> "requests.Response":
+    """GET an endpoint whose body is streamed (an export, a save), with no read timeout:
+    the daemon may take minutes before its first byte. docker-py's private request methods
+    are used here and nowhere else."""
+    api = client().api
+    response = api._get(api._url(path), params=params, stream=True, timeout=None)
+    api._raise_for_status(response)
+    return response
+
+
+def stream_post(path: str, params: dict, body, headers: dict) -> "requests.Response":
+    """POST a streamed request body (an import, a load) and return the streamed answer."""
+    api = client().api
+    response = api._post(api._url(path), params=params, data=body, headers=headers,
+                         stream=True, timeout=None)
+    api._raise_for_status(response)
+    return response
+
+
+def build_stream(context, params: dict, on_response: Callable[[Any], object]) -> Iterator[dict]:
+    """POST /build with a tar context; the engine's JSON messages as they come. The live
+    response goes to ``on_response`` first: closing it makes the engine cancel the build
+    (docker-py's own ``build`` keeps it out of reach). No read timeout: builds take long."""
+    api = client().api
+    headers = {"Content-Type": "application/tar"}
+    api._set_auth_headers(headers)  # credentials for the registries FROM lines pull from
+    response = api._post(api._url("/build"), data=context, params=params, headers=headers,
+                         stream=True, timeout=None)
+    on_response(response)
+    api._raise_for_status(response)
+    return api._stream_helper(response, decode=True)
+
+
+def cut(response) -> None:
+    """Cut a streamed answer's connection from another thread. Closing the response would
+    wait for the thread that reads it; a shutdown ends that read, and the engine sees its
+    client gone (and cancels a build)."""
+    raw = getattr(response, "raw", None)
+    sock = getattr(getattr(raw, "_connection", None), "sock", None)
+    if sock is None:
+        try:
+            sock = raw._fp.fp.raw._sock
+        except AttributeError:
+            return
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def port_in_use(error_text: str) -> bool:

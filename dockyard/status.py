@@ -1,43 +1,83 @@
-"""What `status` reports for an image's container, as a row and as a table."""
+"""What `status` reports for an image's container: plain data, and a table for people."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
+from . import engine
 from .config import ImageSpec, ProjectSpec
+from .labels import container_is_ours
 
 COLUMNS = ("image", "container", "state", "ports", "uptime", "image_id", "build")
 
 
 def image_status(project: ProjectSpec, spec: ImageSpec) -> dict:
+    """One row: numbers as numbers (ports, exit code, restarts), times in ISO 8601."""
     from .builder import freshness
-    from .containers import inspect, is_ours, uptime
 
     try:
         build, image_id = freshness(project, spec)
     except OSError as e:  # an unreadable build context: say so in the row
         build, image_id = f"unknown ({e})", None
-    row = {"image": spec.key, "container": spec.run.name, "state": "absent", "ports": "",
-           "uptime": "", "image_id": (image_id or "")[7:19], "build": build}
-    container = inspect(spec.run.name)
+    row = {"image": spec.key, "container": spec.run.name, "state": "absent", "exit_code": None,
+           "ports": [], "started_at": None, "uptime_seconds": None, "restart_count": None,
+           "image_id": image_id, "build": build, "container_image_current": None}
+    container = engine.inspect_container(spec.run.name)
     if container is None:
         return row
-    if not is_ours(container, project):
+    if not container_is_ours(container, project.name):
         row["state"] = "name taken by another owner"
         return row
     state = container["State"]
-    row["state"] = state["Status"] if not state.get("ExitCode") or state["Running"] \
-        else f"{state['Status']} ({state['ExitCode']})"
+    row["state"] = state["Status"]
+    row["exit_code"] = None if state["Running"] else state.get("ExitCode")
+    row["restart_count"] = container.get("RestartCount", 0)
     bindings = (container.get("HostConfig") or {}).get("PortBindings") or {}
-    row["ports"] = ", ".join(f"{b['HostIp'] or '0.0.0.0'}:{b['HostPort']}->{port}"
-                             for port, binds in bindings.items() for b in binds or [])
+    for port, binds in bindings.items():
+        number, _, protocol = port.partition("/")
+        for bind in binds or []:
+            row["ports"].append({"host_ip": bind.get("HostIp") or "0.0.0.0",
+                                 "host_port": int(bind["HostPort"]) if bind.get("HostPort") else None,
+                                 "container_port": int(number), "protocol": protocol or "tcp"})
     if state["Running"]:
-        row["uptime"] = uptime(state["StartedAt"])
-    if container["Image"] != image_id and image_id:
-        row["build"] += ", container runs an older image"
+        started = _parse_time(state["StartedAt"])
+        row["started_at"] = started.isoformat()
+        row["uptime_seconds"] = max(0, int((datetime.now(timezone.utc) - started).total_seconds()))
+    row["container_image_current"] = bool(image_id) and container["Image"] == image_id
     return row
 
 
+def _parse_time(text: str) -> datetime:
+    """The engine's RFC 3339 time, nanoseconds and all, as an aware datetime (to the second)."""
+    return datetime.fromisoformat(text[:19] + "+00:00")
+
+
+def display(row: dict) -> dict[str, str]:
+    """The row as the table shows it."""
+    state = row["state"]
+    if row["exit_code"]:
+        state = f"{state} ({row['exit_code']})"
+    ports = ", ".join(f"{p['host_ip']}:{p['host_port']}->{p['container_port']}/{p['protocol']}"
+                      for p in row["ports"])
+    build = row["build"]
+    if row["container_image_current"] is False and row["image_id"]:
+        build += ", container runs an older image"
+    return {"image": row["image"], "container": row["container"], "state": state, "ports": ports,
+            "uptime": "" if row["uptime_seconds"] is None else duration(row["uptime_seconds"]),
+            "image_id": engine.short_id(row["image_id"]) if row["image_id"] else "", "build": build}
+
+
+def duration(seconds: int) -> str:
+    """'3m', '2h', '5d'."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def format_rows(rows: list[dict]) -> str:
-    widths = {c: max(len(c), *(len(str(r[c])) for r in rows)) for c in COLUMNS}
+    shown = [display(row) for row in rows]
+    widths = {c: max(len(c), *(len(r[c]) for r in shown)) for c in COLUMNS}
     lines = ["  ".join(c.upper().ljust(widths[c]) for c in COLUMNS)]
-    lines += ["  ".join(str(r[c]).ljust(widths[c]) for c in COLUMNS) for r in rows]
+    lines += ["  ".join(r[c].ljust(widths[c]) for c in COLUMNS) for r in shown]
     return "\n".join(line.rstrip() for line in lines)

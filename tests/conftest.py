@@ -1,7 +1,9 @@
-"""Fixtures shared by the tests: the real engine, and throwaway copies of the example project.
+"""Fixtures and helpers shared by the tests: the real engine, throwaway copies of the example
+project, and the checks every test module uses.
 
-Integration tests talk to the engine that DOCKER_HOST (or the default socket) names. If
-none answers they fail, loudly: they never skip.
+Integration tests (marked ``integration``) talk to the engine that DOCKER_HOST (or the
+default socket) names. If none answers they fail, loudly: they never skip. Every other test
+runs with DOCKER_HOST pointing nowhere, so one that touches an engine by mistake fails.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +23,45 @@ import pytest
 from example_project import ISOLATED_TOML
 
 REPO = Path(__file__).resolve().parent.parent
+NO_ENGINE = "unix:///nonexistent/dockyard-tests-use-no-engine.sock"
+
+
+@pytest.fixture(autouse=True)
+def no_engine_outside_integration(request, monkeypatch):
+    """Engine-free tests must stay engine-free: point them at an engine that is not there."""
+    if request.node.get_closest_marker("integration") is None:
+        monkeypatch.setenv("DOCKER_HOST", NO_ENGINE)
+
+
+def assert_clean_failure(result: subprocess.CompletedProcess, *words: str) -> None:
+    """A user error: non-zero exit, a message with these words, and no traceback."""
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    for word in words:
+        assert word in result.stderr, f"{word!r} not in:\n{result.stderr}"
+
+
+def get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=5) as response:
+        return response.status, response.read().decode()
+
+
+def statuses(summary: str) -> dict[str, str]:
+    """{'busybox': 'up to date', ...} from the summary `inv build` prints last."""
+    rows = summary.split("build summary:")[-1].splitlines()[1:]
+    matches = (re.match(r"\s+(\S+)\s+(built|up to date|failed|skipped)\s", r) for r in rows)
+    return {m[1]: m[2] for m in matches if m}
+
+
+def inv(root: Path, *args: str, env: dict | None = None, **options) -> subprocess.CompletedProcess:
+    """The real `inv` program in ``root``, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=root, capture_output=True,
+                          text=True, env=env, **options)
 
 
 @pytest.fixture(scope="session")
 def docker_client():
+    # Tests that need an engine say so with the integration marker.
     import docker
 
     try:
@@ -57,10 +95,7 @@ class Project:
     def inv(self, *args: str, check: bool = True, timeout: float = 300, input: str | None = None,
             env: dict | None = None) -> subprocess.CompletedProcess:
         """Run the real `inv` program in the project, as a user would."""
-        result = subprocess.run(
-            [sys.executable, "-m", "invoke", *args], cwd=self.root, capture_output=True, text=True,
-            timeout=timeout, input=input, env=env,
-        )
+        result = inv(self.root, *args, timeout=timeout, input=input, env=env)
         if check and result.returncode != 0:
             raise AssertionError(f"inv {' '.join(args)} exited {result.returncode}\n"
                                  f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
@@ -104,8 +139,9 @@ def remove_project_objects(client, name: str) -> None:
         for container in api.containers(all=True, filters={"label": f"{label}={name}"}):
             try:
                 api.remove_container(container["Id"], force=True)
-            except docker.errors.NotFound:
-                pass
+            except docker.errors.APIError as e:
+                if e.status_code not in (404, 409):  # gone, or its removal already under way
+                    raise
     images = [i["Id"] for i in api.images(all=True, filters={"label": f"dockyard.project={name}"})]
     images += [i["Id"] for i in api.images() if any(t.startswith(f"{name}/") for t in i.get("RepoTags") or [])]
     # Children before parents: retry until nothing more can go.

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
-from test_build import statuses
-from test_tasks import assert_clean_failure, get
+import pytest
+
+from conftest import assert_clean_failure, get, statuses
+
+pytestmark = pytest.mark.integration
 
 
 def test_export_then_import_then_run_gives_the_same_files(project, docker_client, tmp_path):

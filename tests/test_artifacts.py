@@ -26,7 +26,8 @@ import pytest
 
 from dockyard import artifacts
 from dockyard.errors import DockyardError
-from dockyard.progress import meter
+
+pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 APPLETS = ["sh", "ls", "cat", "echo", "sleep", "httpd", "head", "mkdir", "rm"]
@@ -70,16 +71,8 @@ class Tracker:
 
 
 @pytest.fixture(scope="module")
-def client():
-    import docker
-
-    try:
-        engine = docker.from_env()
-        engine.ping()
-    except Exception as error:  # never skip: a missing engine is a failure
-        pytest.fail(f"Docker engine unreachable, these tests need it: {error}")
-    yield engine
-    engine.close()
+def client(docker_client):
+    return docker_client
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +162,7 @@ def test_export_then_import_keeps_files_written_in_the_container(
     container = tracker.container(base_image, ["sh", "-c", "echo exported-$((6*7)) > /marker.txt"])
     target = tmp_path / name
 
-    exported = artifacts.export_container(client, container, target, progress=False)
+    exported = artifacts.export_container(container, target, progress=False)
 
     assert exported.kind == "export" and exported.ids == [container]
     assert exported.size_bytes == target.stat().st_size > 0
@@ -179,7 +172,7 @@ def test_export_then_import_keeps_files_written_in_the_container(
         subprocess.run(["gzip", "-t", str(target)], check=True)
     reference = f"{prefix}/exported-{name.replace('.', '-')}:1"
     imported = artifacts.import_image(
-        client, target, tag=reference, changes=['CMD ["cat", "/marker.txt"]'],
+        target, tag=reference, changes=['CMD ["cat", "/marker.txt"]'],
         message="from dockyard", labels={"dytest.run": prefix, "dytest.note": 'a "b" c'},
         progress=False)
     image_id = tracker.image(reference)
@@ -198,13 +191,13 @@ def test_save_remove_load_restores_image_with_its_tag_and_id(
     image_id = make_image(client, tracker, base_image, reference, "saved-content")
     target = tmp_path / name
 
-    saved = artifacts.save_image(client, reference, target, progress=False)
+    saved = artifacts.save_image(reference, target, progress=False)
     assert saved.ids == [image_id] and saved.tags == [reference]
     assert saved.size_bytes == target.stat().st_size > 0
     client.api.remove_image(reference)
     assert reference not in str(cli("images", "--format", "{{.Repository}}:{{.Tag}}"))
 
-    loaded = artifacts.load_image(client, target, progress=False)
+    loaded = artifacts.load_image(target, progress=False)
 
     assert loaded.tags == [reference] and loaded.ids == [image_id]
     assert client.images.get(reference).id == image_id
@@ -219,11 +212,11 @@ def test_save_several_images_into_one_archive_and_load_them_all(
            make_image(client, tracker, base_image, second, "b")}
     target = tmp_path / "two.tar"
 
-    saved = artifacts.save_image(client, [first, second], target, progress=False)
+    saved = artifacts.save_image([first, second], target, progress=False)
     assert set(saved.ids) == ids and sorted(saved.tags) == [first, second]
     client.api.remove_image(first)
     client.api.remove_image(second)
-    loaded = artifacts.load_image(client, target, progress=False)
+    loaded = artifacts.load_image(target, progress=False)
 
     assert sorted(loaded.tags) == [first, second] and set(loaded.ids) == ids
     assert run_output(client, second, ["cat", "/marker.txt"]) == b"b\n"
@@ -234,7 +227,7 @@ def test_commit_keeps_the_change_and_applies_message_author_cmd_and_labels(
     container = tracker.container(base_image, ["sh", "-c", "echo committed > /state.txt"])
 
     result = artifacts.commit_container(
-        client, container, repository=f"{prefix}/committed", tag="v2",
+        container, repository=f"{prefix}/committed", tag="v2",
         message="saved state", author="Dock Yard <dy@example.com>",
         changes=['CMD ["cat", "/state.txt"]'], labels={"dytest.note": "two words"})
 
@@ -256,14 +249,14 @@ def test_export_to_stdout_and_import_from_stdin(client, tracker, prefix, base_im
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     with archive.open("wb") as stdout:
         subprocess.run([sys.executable, "-c", (
-            "import docker; from dockyard.artifacts import export_container; "
-            f"export_container(docker.from_env(), {container!r}, '-')")],
+            "from dockyard.artifacts import export_container; "
+            f"export_container({container!r}, '-')")],
             stdout=stdout, env=env, check=True)
     assert tarfile.is_tarfile(archive)
     with archive.open("rb") as stdin:
         subprocess.run([sys.executable, "-c", (
-            "import docker; from dockyard.artifacts import import_image; "
-            f"import_image(docker.from_env(), '-', tag={reference!r}, "
+            "from dockyard.artifacts import import_image; "
+            f"import_image('-', tag={reference!r}, "
             f"labels={{'dytest.run': {prefix!r}}})")],
             stdin=stdin, env=env, check=True)
     tracker.image(reference)
@@ -277,7 +270,7 @@ def test_export_to_stdout_and_import_from_stdin(client, tracker, prefix, base_im
 def test_docker_import_accepts_our_export(client, tracker, prefix, base_image, tmp_path, name):
     container = tracker.container(base_image, ["sh", "-c", "echo ours > /marker.txt"])
     target = tmp_path / name
-    artifacts.export_container(client, container, target, progress=False)
+    artifacts.export_container(container, target, progress=False)
     reference = f"{prefix}/cli-imported-{name.replace('.', '-')}:1"
 
     cli("import", "--change", f"LABEL dytest.run={prefix}", str(target), reference)
@@ -292,7 +285,7 @@ def test_our_import_accepts_docker_export(client, tracker, prefix, base_image, t
     cli("export", "-o", str(target), container)
     reference = f"{prefix}/from-cli-export:1"
 
-    artifacts.import_image(client, target, tag=reference, labels={"dytest.run": prefix},
+    artifacts.import_image(target, tag=reference, labels={"dytest.run": prefix},
                            progress=False)
 
     tracker.image(reference)
@@ -304,7 +297,7 @@ def test_docker_load_accepts_our_save(client, tracker, prefix, base_image, tmp_p
     reference = f"{prefix}/for-cli-load-{name.replace('.', '-')}:1"
     image_id = make_image(client, tracker, base_image, reference, "x")
     target = tmp_path / name
-    artifacts.save_image(client, reference, target, progress=False)
+    artifacts.save_image(reference, target, progress=False)
     client.api.remove_image(reference)
 
     output = cli("load", "-i", str(target))
@@ -320,7 +313,7 @@ def test_our_load_accepts_docker_save(client, tracker, prefix, base_image, tmp_p
     cli("save", "-o", str(target), reference)
     client.api.remove_image(reference)
 
-    loaded = artifacts.load_image(client, target, progress=False)
+    loaded = artifacts.load_image(target, progress=False)
 
     assert loaded.tags == [reference] and loaded.ids == [image_id]
     assert run_output(client, reference, ["cat", "/marker.txt"]) == b"y\n"
@@ -384,7 +377,7 @@ def test_import_rejects_bad_input_naming_the_file_and_leaves_no_image(
     reference = f"{prefix}/bad-import:{kind}"
 
     with pytest.raises(DockyardError) as caught:
-        artifacts.import_image(client, source, tag=reference, labels={"dytest.run": prefix},
+        artifacts.import_image(source, tag=reference, labels={"dytest.run": prefix},
                                progress=False)
 
     assert str(source) in str(caught.value)
@@ -400,7 +393,7 @@ def test_load_rejects_bad_input_naming_the_file_and_leaves_no_image(
     before = our_images(client, prefix)
 
     with pytest.raises(DockyardError) as caught:
-        artifacts.load_image(client, source, progress=False)
+        artifacts.load_image(source, progress=False)
 
     assert str(source) in str(caught.value)
     assert reason in str(caught.value)
@@ -412,14 +405,14 @@ def test_load_of_a_cut_short_save_brings_back_nothing(
     reference = f"{prefix}/victim:1"
     make_image(client, tracker, base_image, reference, "victim")
     whole = tmp_path / "victim.tar"
-    artifacts.save_image(client, reference, whole, progress=False)
+    artifacts.save_image(reference, whole, progress=False)
     client.api.remove_image(reference)
     before = our_images(client, prefix)
     cut = tmp_path / "victim-cut.tar.gz"  # gzip hides the cut from the pre-check
     cut.write_bytes(gzip.compress(whole.read_bytes(), 1)[: whole.stat().st_size // 4])
 
     with pytest.raises(DockyardError, match="victim-cut.tar.gz"):
-        artifacts.load_image(client, cut, progress=False)
+        artifacts.load_image(cut, progress=False)
 
     assert our_images(client, prefix) == before
     assert not client.images.list(name=reference)
@@ -429,11 +422,11 @@ def test_load_of_an_export_archive_says_it_is_not_a_save(
         client, tracker, base_image, prefix, tmp_path):
     container = tracker.container(base_image, ["sh", "-c", ":"])
     target = tmp_path / "fs.tar"
-    artifacts.export_container(client, container, target, progress=False)
+    artifacts.export_container(container, target, progress=False)
     before = our_images(client, prefix)
 
     with pytest.raises(DockyardError) as caught:
-        artifacts.load_image(client, target, progress=False)
+        artifacts.load_image(target, progress=False)
 
     assert str(target) in str(caught.value)
     assert our_images(client, prefix) == before
@@ -448,13 +441,13 @@ def test_export_refuses_an_existing_target_without_force(client, tracker, base_i
     target.write_bytes(b"precious")
 
     with pytest.raises(DockyardError) as caught:
-        artifacts.export_container(client, container, target, progress=False)
+        artifacts.export_container(container, target, progress=False)
 
     assert str(target) in str(caught.value) and "--force" in str(caught.value)
     assert target.read_bytes() == b"precious"
     assert part_files(tmp_path) == []
 
-    artifacts.export_container(client, container, target, force=True, progress=False)
+    artifacts.export_container(container, target, force=True, progress=False)
     assert tarfile.is_tarfile(target)
 
 
@@ -463,7 +456,7 @@ def test_save_refuses_an_existing_target_without_force(client, base_image, tmp_p
     target.write_bytes(b"precious")
 
     with pytest.raises(DockyardError, match="--force"):
-        artifacts.save_image(client, base_image, target, progress=False)
+        artifacts.save_image(base_image, target, progress=False)
 
     assert target.read_bytes() == b"precious"
 
@@ -485,9 +478,9 @@ def test_unwritable_target_is_refused_naming_it(
     with pytest.raises(DockyardError) as caught:
         if operation == "export":
             container = tracker.container(base_image, ["sh", "-c", ":"])
-            artifacts.export_container(client, container, target, progress=False)
+            artifacts.export_container(container, target, progress=False)
         else:
-            artifacts.save_image(client, base_image, target, progress=False)
+            artifacts.save_image(base_image, target, progress=False)
 
     assert named in str(caught.value)
     assert our_images(client, prefix) == before
@@ -496,13 +489,13 @@ def test_unwritable_target_is_refused_naming_it(
 
 def test_export_of_a_missing_container_names_it_and_writes_nothing(client, prefix, tmp_path):
     with pytest.raises(DockyardError, match=f"{prefix}-nothere"):
-        artifacts.export_container(client, f"{prefix}-nothere", tmp_path / "x.tar", progress=False)
+        artifacts.export_container(f"{prefix}-nothere", tmp_path / "x.tar", progress=False)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_save_of_a_missing_image_names_it_and_writes_nothing(client, prefix, tmp_path):
     with pytest.raises(DockyardError, match=f"{prefix}/nothere:1"):
-        artifacts.save_image(client, f"{prefix}/nothere:1", tmp_path / "x.tar", progress=False)
+        artifacts.save_image(f"{prefix}/nothere:1", tmp_path / "x.tar", progress=False)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -528,10 +521,10 @@ def test_dev_null_is_a_sink_and_stays_a_character_device(
     before = _dev_null_identity()
     if operation == "export":
         container = tracker.container(base_image, ["sh", "-c", ":"])
-        result = artifacts.export_container(client, container, "/dev/null", force=force,
+        result = artifacts.export_container(container, "/dev/null", force=force,
                                             progress=False)
     else:
-        result = artifacts.save_image(client, base_image, "/dev/null", force=force,
+        result = artifacts.save_image(base_image, "/dev/null", force=force,
                                       progress=False)
 
     assert result.path == "/dev/null" and result.size_bytes > 10_000
@@ -545,7 +538,7 @@ def test_symlink_to_dev_null_is_written_through_and_stays_a_symlink(
     link.symlink_to("/dev/null")
     before = _dev_null_identity()
 
-    result = artifacts.save_image(client, base_image, link, progress=False)
+    result = artifacts.save_image(base_image, link, progress=False)
 
     assert result.size_bytes > 10_000
     assert link.is_symlink() and os.readlink(link) == "/dev/null"
@@ -564,10 +557,10 @@ def test_save_through_a_symlink_replaces_the_file_it_points_to_and_keeps_the_lin
     link.symlink_to(real)
 
     with pytest.raises(DockyardError, match="--force"):
-        artifacts.save_image(client, base_image, link, progress=False)
+        artifacts.save_image(base_image, link, progress=False)
     assert real.read_bytes() == b"precious" and link.is_symlink()
 
-    result = artifacts.save_image(client, base_image, link, force=True, progress=False)
+    result = artifacts.save_image(base_image, link, force=True, progress=False)
 
     assert link.is_symlink() and os.readlink(link) == str(real)
     assert _is_docker_save(real.read_bytes())
@@ -580,7 +573,7 @@ def test_save_through_a_dangling_symlink_creates_the_file_it_names(client, base_
     link = tmp_path / "out.tar"
     link.symlink_to("made.tar")
 
-    artifacts.save_image(client, base_image, link, progress=False)
+    artifacts.save_image(base_image, link, progress=False)
 
     assert link.is_symlink() and os.readlink(link) == "made.tar"
     assert _is_docker_save((tmp_path / "made.tar").read_bytes())
@@ -600,7 +593,7 @@ def test_fifo_target_receives_the_archive_and_stays_a_fifo(client, base_image, t
     reader = threading.Thread(target=drain, daemon=True)
     reader.start()
     try:
-        result = artifacts.save_image(client, base_image, fifo, progress=False)
+        result = artifacts.save_image(base_image, fifo, progress=False)
     finally:
         if reader.is_alive():  # save never opened the fifo: hand the reader an EOF
             with suppress(OSError):
@@ -621,7 +614,7 @@ def test_fifo_target_receives_the_archive_and_stays_a_fifo(client, base_image, t
 
 
 def _start(call: str) -> subprocess.Popen:
-    code = f"import docker; from dockyard import artifacts; artifacts.{call}"
+    code = f"from dockyard import artifacts; artifacts.{call}"
     return subprocess.Popen([sys.executable, "-c", code], stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
 
@@ -640,7 +633,7 @@ def _interrupt_once_writing(process: subprocess.Popen, directory: Path) -> None:
 @pytest.mark.parametrize("name", ["big.tar", "big.tar.gz"])
 def test_sigint_during_export_leaves_no_file(client, big_container, tmp_path, name):
     target = tmp_path / name
-    process = _start(f"export_container(docker.from_env(), {big_container!r}, "
+    process = _start(f"export_container({big_container!r}, "
                      f"{str(target)!r}, progress=False)")
 
     _interrupt_once_writing(process, tmp_path)
@@ -655,7 +648,7 @@ def test_sigint_during_export_leaves_no_file(client, big_container, tmp_path, na
 def test_sigint_during_save_leaves_no_file(client, big_image, tmp_path):
     target = tmp_path / "big-image.tar"
     image_id = client.images.get(big_image).id
-    process = _start(f"save_image(docker.from_env(), {big_image!r}, {str(target)!r}, "
+    process = _start(f"save_image({big_image!r}, {str(target)!r}, "
                      "progress=False)")
 
     _interrupt_once_writing(process, tmp_path)
@@ -670,9 +663,9 @@ def test_memory_stays_flat_for_a_200_mib_image(client, big_image, big_container,
     """Each operation in its own process; a whole-archive read would need >= 200 MiB."""
     saved, exported = tmp_path / "big.tar", tmp_path / "big-fs.tar.gz"
     calls = [
-        f"export_container(docker.from_env(), {big_container!r}, {str(exported)!r}, progress=False)",
-        f"save_image(docker.from_env(), {big_image!r}, {str(saved)!r}, progress=False)",
-        f"load_image(docker.from_env(), {str(saved)!r}, progress=False)",
+        f"export_container({big_container!r}, {str(exported)!r}, progress=False)",
+        f"save_image({big_image!r}, {str(saved)!r}, progress=False)",
+        f"load_image({str(saved)!r}, progress=False)",
     ]
     for call in calls:
         process = _start(call)
@@ -684,50 +677,3 @@ def test_memory_stays_flat_for_a_200_mib_image(client, big_image, big_container,
         peak_mib = usage.ru_maxrss / 1024
         assert peak_mib < 100, f"{call}: peak RSS {peak_mib:.0f} MiB"
     assert saved.stat().st_size > BIG_FILE_BYTES
-
-
-# --- pieces without the engine ----------------------------------------------------
-
-
-def test_gzip_writer_output_is_one_ordinary_gzip_stream():
-    rng = random.Random(3)
-    data = rng.randbytes(3 * artifacts.GZIP_BLOCK) + b"repetitive " * 300_000 + b"tail"
-    raw = io.BytesIO()
-    writer = artifacts._GzipWriter(raw)
-    for start in range(0, len(data), 70_001):
-        writer.write(data[start:start + 70_001])
-    writer.finish()
-
-    assert gzip.decompress(raw.getvalue()) == data
-    assert len(raw.getvalue()) < len(data)
-
-
-def test_gzip_writer_handles_empty_input():
-    raw = io.BytesIO()
-    writer = artifacts._GzipWriter(raw)
-    writer.finish()
-    assert gzip.decompress(raw.getvalue()) == b""
-
-
-def test_meter_prints_nothing_when_stderr_is_not_a_terminal(capsys):
-    with meter(1000, "export x", enabled=True) as bar:
-        bar.update(500)
-    assert capsys.readouterr().err == ""
-
-
-def test_meter_draws_bytes_and_percent_on_a_terminal(monkeypatch):
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    terminal = Terminal()
-    monkeypatch.setattr(sys, "stderr", terminal)
-    with meter(2048, "save x", enabled=True) as bar:
-        bar.update(1024)
-    assert "save x" in terminal.getvalue() and "50%" in terminal.getvalue()
-
-    quiet = Terminal()
-    monkeypatch.setattr(sys, "stderr", quiet)
-    with meter(2048, "save x", enabled=False) as bar:
-        bar.update(1024)
-    assert quiet.getvalue() == ""

@@ -5,18 +5,15 @@ from __future__ import annotations
 import os
 import re
 
-from conftest import make_project, remove_project_objects
-from test_tasks import assert_clean_failure
+import pytest
+
+from conftest import assert_clean_failure, make_project, remove_project_objects, statuses
+
+pytestmark = pytest.mark.integration
 
 
 def image_id(client, tag: str) -> str:
     return client.images.get(tag).id
-
-
-def statuses(summary: str) -> dict[str, str]:
-    """{'busybox': 'up to date', ...} from the summary `inv build` prints last."""
-    rows = summary.split("build summary:")[-1].splitlines()[1:]
-    return {m[1]: m[2] for m in (re.match(r"\s+(\S+)\s+(built|up to date|failed|skipped)\s", r) for r in rows) if m}
 
 
 def test_up_to_date_twice_in_a_row(project, docker_client):
@@ -53,7 +50,7 @@ def test_touching_a_file_without_changing_it_rebuilds_nothing(project):
     project.inv("build")
     script = project.root / "images" / "my-app" / "hello-world"
     os.utime(script, (1, 1))
-    assert "up to date" in project.inv("my-app.build").stdout
+    assert "my-app is up to date" in project.inv("my-app.build").stdout
 
 
 def test_a_parent_edit_rebuilds_its_children_and_nothing_else(project, docker_client):

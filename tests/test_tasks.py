@@ -10,63 +10,12 @@ import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
 
-from conftest import REPO, free_port
+from conftest import REPO, assert_clean_failure, free_port, get
 
-
-def get(url: str) -> tuple[int, str]:
-    with urllib.request.urlopen(url, timeout=5) as response:
-        return response.status, response.read().decode()
-
-
-def assert_clean_failure(result: subprocess.CompletedProcess, *words: str) -> None:
-    """A user error: non-zero exit, a message with these words, and no traceback."""
-    assert result.returncode != 0, result.stdout + result.stderr
-    assert "Traceback" not in result.stderr + result.stdout, result.stderr
-    for word in words:
-        assert word in result.stderr, f"{word!r} not in:\n{result.stderr}"
-
-
-def test_list_and_help_do_not_import_docker():
-    code = (
-        "import sys\n"
-        "from invoke import Program, Collection\n"
-        "import invoke\n"
-        "program = invoke.Program(namespace=None, version='0')\n"
-        "for argv in (['inv', '--list'], ['inv', '-h', 'httpd.run']):\n"
-        "    try:\n"
-        "        program.run(argv)\n"
-        "    except SystemExit:\n"
-        "        pass\n"
-        "assert 'docker' not in sys.modules, 'docker was imported'\n"
-        "assert 'requests' not in sys.modules, 'requests was imported'\n"
-        "print('clean')\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert "httpd.run" in result.stdout and "--no-build" in result.stdout
-    assert result.stdout.strip().endswith("clean")
-
-
-IMAGE_TASKS = ["build", "run", "stop", "start", "restart", "logs", "shell", "exec", "status"]
-
-
-@pytest.mark.parametrize("name", IMAGE_TASKS)
-def test_every_image_task_is_listed_and_documents_each_flag(name):
-    listing = subprocess.run([sys.executable, "-m", "invoke", "--list"], cwd=REPO, capture_output=True, text=True)
-    assert f"httpd.{name} " in listing.stdout
-    result = subprocess.run([sys.executable, "-m", "invoke", "-h", f"httpd.{name}"], cwd=REPO,
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    options = result.stdout.split("Options:")[-1].splitlines()
-    for line in options:
-        stripped = line.strip()
-        if stripped.startswith("-"):
-            # "  -p STRING, --port=STRING   Publish on ..." : every flag has its help text.
-            assert "  " in stripped, f"flag without help in `inv -h httpd.{name}`: {line}"
+pytestmark = pytest.mark.integration
 
 
 def test_tutorial_flow_serves_the_cgi_page_and_index(project):
@@ -286,16 +235,6 @@ def test_unreachable_engine_is_one_clear_line(project):
                              "DOCKER_HOST")
         assert len(result.stderr.strip().splitlines()) == 1
 
-
-def test_bad_flag_values_are_one_clear_line(project):
-    for argv, words in ((["build", "--jobs", "x"], "--jobs 'x'"), (["build", "--jobs", "0"], "--jobs '0'"),
-                        (["build", "--only", ","], "--only: name at least one image"),
-                        (["build", "--only", "nosuch"], "no image named 'nosuch'"),
-                        (["httpd.run", "--attach", "--detach"], "contradict"),
-                        (["httpd.logs", "--tail", "x"], "--tail 'x'")):
-        result = project.inv(*argv, check=False)
-        assert_clean_failure(result, words)
-        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 def test_restart_waits_on_the_port_the_container_publishes(project):

@@ -1,251 +1,173 @@
 """Tasks of one image's namespace: ``inv httpd.build``, ``inv httpd.run``, ...
 
-Each task is thin: it finds its image from the collection config, calls the engine
-layer and prints. docker-py is imported only when a task body runs.
+Generic functions of ``(c, target, flags...)``; ``collection.namespace`` binds them to each
+image. Each parses its flags, calls the Project API and prints; docker-py is imported only
+when a task body runs.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 
-from invoke import Context, task
-
-from ..config import ImageSpec, ProjectSpec, load
 from ..errors import DockyardError
-
-
-def spec_of(c: Context) -> tuple[ProjectSpec, ImageSpec]:
-    """The project and this namespace's image, from the collection's config."""
-    project = load(c.config.dockyard.config)
-    return project, project.image(c.config.dockyard_image)
-
-
-def parse_env(pairs: list[str]) -> tuple[tuple[str, str], ...]:
-    parsed = []
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise DockyardError(f"--env {pair!r}: expected KEY=VALUE")
-        parsed.append((key, value))
-    return tuple(parsed)
-
-
-def parse_number(flag: str, value: str | None, low: int, high: int) -> int | None:
-    """A whole-number flag, checked here: Invoke's own int() would end in a traceback."""
-    if value is None:
-        return None
-    if not str(value).isdigit() or not low <= int(value) <= high:
-        raise DockyardError(f"--{flag} {value!r}: expected a whole number from {low} to {high}")
-    return int(value)
-
-
-def ensure_built(project: ProjectSpec, spec: ImageSpec, *, quiet: bool) -> None:
-    """Make's prerequisite step: build the image (and its parents) if missing or out of date."""
-    from ..builder import BuildOptions, Output, build, failures
-
-    outcomes = build(project, [spec.key], BuildOptions(quiet=quiet), Output(stream=sys.stderr))
-    failed = failures(outcomes)
-    if failed:
-        raise DockyardError(f"cannot run {spec.key}: {failed[0].detail}")
-
+from .core import (choose, number_setting, parse_env, parse_number, print_json, remainder_args,
+                   task_options)
 
 BUILD_HELP = {
     "force": "Rebuild even when up to date (the images asked for, not their prerequisites).",
     "no-cache": "Do not use the engine's layer cache (implies a rebuild).",
-    "pull": "Pull newer versions of external base images (implies a rebuild).",
-    "quiet": "Show only the results, not the build output.",
+    "pull": "Pull newer versions of the external base images its FROM lines name (implies a rebuild).",
+    "quiet": "Show only the results, not the build output (setting: dockyard.quiet).",
+    "json": "Print the outcome of each image as JSON (build output goes to stderr).",
 }
 
 
-@task(help=BUILD_HELP)
-def build(c, force=False, no_cache=False, pull=False, quiet=False):
+def build_outcome_line(outcome: dict) -> str:
+    return f"{outcome['image']}: {outcome['status']}" + (f" ({outcome['detail']})" if outcome["detail"] else "")
+
+
+@task_options(help=BUILD_HELP)
+def build(c, target, force=False, no_cache=False, pull=False, quiet=False, json_=False):
     """Build this image, after the project images its FROM lines name; skip if up to date."""
-    from ..builder import BuildOptions, build as build_images, failures
-
-    project, spec = spec_of(c)
-    outcomes = build_images(project, [spec.key], BuildOptions(force=force, no_cache=no_cache, pull=pull, quiet=quiet))
-    failed = failures(outcomes)
+    project = target.project(c)
+    quiet, _ = choose(c, quiet, "quiet")
+    outcomes = project.build([target.key], force=force, no_cache=no_cache, pull=pull, quiet=bool(quiet),
+                             output=sys.stderr if json_ else None, check=False)
+    if json_:
+        print_json(outcomes)
+    failed = [o for o in outcomes if o["status"] in ("failed", "skipped")]
     if failed:
-        raise DockyardError(failed[0].detail)
+        raise DockyardError(failed[0]["detail"])
 
 
-@task(iterable=["env"], help={
+@task_options(iterable=["env"], help={
     "port": "Publish on this host port instead of the configured one (first mapping).",
     "env": "Add KEY=VALUE to the environment for this run (repeatable).",
     "attach": "Run in the foreground, following the output; Ctrl-C stops the container "
               "(the default for an image that publishes no port and has no readiness check).",
     "detach": "Run in the background even if the image publishes no port.",
     "no-build": "Do not build the image first, even if it is missing or out of date.",
-    "quiet-build": "Hide the build output of the prerequisite build.",
+    "quiet-build": "Hide the build output of the prerequisite build (setting: dockyard.quiet).",
+    "ready-timeout": "Seconds to wait for the readiness check (setting: dockyard.ready_timeout).",
+    "json": "Print the container's id, name, ports and URL as JSON.",
 })
-def run(c, port=None, env=None, attach=False, detach=False, no_build=False, quiet_build=False):
-    """Start the container (replacing our previous one) and wait until it answers."""
-    from .. import containers
+def run(c, target, port=None, env=None, attach=False, detach=False, no_build=False, quiet_build=False,
+        ready_timeout=None, json_=False):
+    """Start the container (replacing our previous one) and wait until it answers.
 
-    project, spec = spec_of(c)
+    Words after `--` replace the image's command: inv tool.run -- a b c.
+    """
+    project = target.project(c)
     if attach and detach:
         raise DockyardError("--attach and --detach contradict each other; give one")
-    overrides = containers.RunOverrides(port=parse_number("port", port, 1, 65535), env=parse_env(env or []))
-    if no_build:
-        from ..builder import inspect_image
-
-        if inspect_image(spec.ref) is None:
-            raise DockyardError(f"image {spec.ref} does not exist; build it with `inv {spec.key}.build` or drop --no-build")
-    else:
-        ensure_built(project, spec, quiet=quiet_build)
-    ports = containers.published_ports(spec, overrides)
-    container_id = containers.create(project, spec, overrides)
-    containers.start(spec, container_id, ports)
-    # A one-shot image (the tutorial's my-app) is run like `docker run`: in the foreground.
-    if attach or (not detach and not ports and spec.run.ready is None):
-        code = containers.attach(spec, container_id)
-        if code:
-            raise DockyardError(f"{spec.run.name} exited with code {code}", code=code)
+    quiet, _ = choose(c, quiet_build, "quiet")
+    result = project.run(
+        target.key, port=parse_number("--port", port, 1, 65535), env=parse_env(env or []),
+        args=remainder_args(c), build=not no_build, quiet_build=bool(quiet),
+        attach=True if attach else False if detach else None,
+        ready_timeout=number_setting(c, ready_timeout, "ready_timeout", 1, 86400),
+    )
+    if "exit_code" in result:
+        if json_:
+            print_json(result)
+        if result["exit_code"]:
+            raise DockyardError(f"{result['name']} exited with code {result['exit_code']}",
+                                code=result["exit_code"])
         return
-    try:
-        containers.wait_ready(spec, container_id, ports)
-    except KeyboardInterrupt:
-        raise DockyardError(f"interrupted while waiting for {spec.run.name}; it is left running "
-                            f"(`inv {spec.key}.logs`, `inv {spec.key}.stop`)", code=130) from None
-    print(f"\nContainer id: {container_id}\n")
-    if ports:
-        print(f"Point your browser to: http://localhost:{ports[0].host_port}\n")
-    print(f"Stop with: inv {spec.key}.stop\n")
+    if json_:
+        print_json(result)
+        return
+    print(f"\nContainer id: {result['id']}\n")
+    if result["url"]:
+        print(f"Point your browser to: {result['url']}\n")
+    print(f"Stop with: inv {target.key}.stop\n")
 
 
-@task(help={"timeout": "Seconds to wait before the engine kills it (default 10)."})
-def stop(c, timeout=None):
+@task_options(help={"timeout": "Seconds to wait before the engine kills it (setting: dockyard.stop_timeout; 10).",
+                    "json": "Print the result as JSON."})
+def stop(c, target, timeout=None, json_=False):
     """Stop this image's container (ours only); a stopped or absent one is fine."""
-    from .. import engine
-    from ..containers import owned
-
-    seconds = parse_number("timeout", timeout, 0, 3600)
-    project, spec = spec_of(c)
-    container = owned(project, spec, required=False)
-    if container is None or not container["State"]["Running"]:
-        print(f"{spec.run.name} is not running")
-        return
-    with engine.engine_errors(f"stop {spec.run.name}"):
-        engine.client().api.stop(container["Id"], timeout=10 if seconds is None else seconds)
-    print(f"stopped {spec.run.name}")
-
-
-@task(help={"attach": "Attach to its output (and input) like `docker start -a -i`."})
-def start(c, attach=False):
-    """Start this image's existing, stopped container again, with its original command."""
-    from .. import engine
-    from ..containers import interactive, owned, start_attached
-
-    project, spec = spec_of(c)
-    container = owned(project, spec)
-    if container["State"]["Running"]:
-        print(f"{spec.run.name} is already running")
-        return
-    api = engine.client().api
-    if not attach:
-        with engine.engine_errors(f"start {spec.run.name}"):
-            api.start(container["Id"])
-        print(f"started {spec.run.name}")
-        return
-    if container["Config"].get("Tty"):
-        code = interactive(container["Id"])
+    seconds = number_setting(c, timeout, "stop_timeout", 0, 3600, "--timeout")
+    result = target.project(c).stop(target.key, timeout=10 if seconds is None else seconds)
+    if json_:
+        print_json(result)
     else:
-        code = start_attached(container["Id"])
-    if code:
-        raise DockyardError(f"{spec.run.name} exited with code {code}", code=code)
+        print(f"stopped {result['name']}" if result["stopped"] else f"{result['name']} is not running")
 
 
-@task
-def restart(c):
+@task_options(help={"attach": "Attach to its output (and input) like `docker start -a -i`.",
+                    "json": "Print the result as JSON."})
+def start(c, target, attach=False, json_=False):
+    """Start this image's existing, stopped container again, with its original command."""
+    result = target.project(c).start(target.key, attach=attach)
+    if json_:
+        print_json(result)
+    elif not result["started"]:
+        print(f"{result['name']} is already running")
+    elif not attach:
+        print(f"started {result['name']}")
+    if result.get("exit_code"):
+        raise DockyardError(f"{result['name']} exited with code {result['exit_code']}", code=result["exit_code"])
+
+
+@task_options(help={"timeout": "Seconds to wait for it to stop (setting: dockyard.stop_timeout; 10).",
+                    "ready-timeout": "Seconds to wait for the readiness check (setting: dockyard.ready_timeout).",
+                    "json": "Print the result as JSON."})
+def restart(c, target, timeout=None, ready_timeout=None, json_=False):
     """Restart this image's container and wait until it answers again."""
-    from .. import containers, engine
-
-    project, spec = spec_of(c)
-    container = containers.owned(project, spec)
-    with engine.engine_errors(f"restart {spec.run.name}"):
-        engine.client().api.restart(container["Id"], timeout=10)
-    containers.wait_ready(spec, container["Id"], containers.ports_of(spec, container))
-    print(f"restarted {spec.run.name}")
+    seconds = number_setting(c, timeout, "stop_timeout", 0, 3600, "--timeout")
+    result = target.project(c).restart(target.key, timeout=10 if seconds is None else seconds,
+                                       ready_timeout=number_setting(c, ready_timeout, "ready_timeout", 1, 86400))
+    print_json(result) if json_ else print(f"restarted {result['name']}")
 
 
-@task(help={"follow": "Keep printing new output until Ctrl-C.", "tail": "Only the last N lines."})
-def logs(c, follow=False, tail=None):
+@task_options(help={"follow": "Keep printing new output until Ctrl-C.", "tail": "Only the last N lines."})
+def logs(c, target, follow=False, tail=None):
     """Print this image's container output."""
-    from ..containers import owned, stream_logs
-
-    lines = parse_number("tail", tail, 0, 10**9)
-    project, spec = spec_of(c)
-    container = owned(project, spec)
-    try:
-        stream_logs(container["Id"], follow=follow, tail="all" if lines is None else lines)
-    except KeyboardInterrupt:
-        pass
+    lines = parse_number("--tail", tail, 0, 10**9)
+    target.project(c).logs(target.key, follow=follow, tail=lines)
 
 
-@task(help={"user": "Run the shell as this user (default: the image's).",
-            "command": "The shell to run (default: sh).",
-            "no-build": "Do not build the image first, even if it is missing or out of date."})
-def shell(c, user=None, command="sh", no_build=False):
-    """An interactive shell in a fresh, throwaway container of this image."""
-    from .. import engine
-    from ..containers import container_labels, interactive
+@task_options(help={"user": "Run the shell as this user (default: the run settings', else the image's).",
+                    "command": "The shell to run (default: sh).",
+                    "no-build": "Do not build the image first, even if it is missing or out of date."})
+def shell(c, target, user=None, command="sh", no_build=False):
+    """An interactive shell in a fresh, throwaway container of this image.
 
-    project, spec = spec_of(c)
-    if not no_build:
-        ensure_built(project, spec, quiet=True)
-    api = engine.client().api
-    with engine.engine_errors(f"create a shell container from {spec.ref}"):
-        created = api.create_container(
-            spec.ref, command=command, user=user, stdin_open=True, tty=sys.stdin.isatty(),
-            labels=container_labels(project, spec),
-            environment=dict(spec.run.environment), host_config=api.create_host_config(auto_remove=False),
-        )
-    try:
-        code = interactive(created["Id"])
-    finally:
-        api.remove_container(created["Id"], force=True)
+    Words after `--` are the command instead: inv httpd.shell -- ls -l /www.
+    """
+    argv = remainder_args(c)
+    code = target.project(c).shell(target.key, command=argv or command, user=user, build=not no_build)
     if code:
         raise DockyardError(f"shell exited with code {code}", code=code)
 
 
-@task(name="exec", help={"command": "The command to run, through `sh -c`.",
-                         "user": "Run it as this user."})
-def exec_(c, command, user=None):
-    """Run a command in this image's running container and print its output."""
-    from .. import engine
-    from ..containers import owned
-
-    project, spec = spec_of(c)
-    container = owned(project, spec)
-    if not container["State"]["Running"]:
-        raise DockyardError(f"{spec.run.name} is not running; start it with `inv {spec.key}.run`")
-    api = engine.client().api
-    with engine.engine_errors(f"exec in {spec.run.name}"):
-        created = api.exec_create(container["Id"], ["sh", "-c", command], user=user or "")
-        for out, err in api.exec_start(created["Id"], stream=True, demux=True):
-            for data, stream in ((out, sys.stdout), (err, sys.stderr)):
-                if data:
-                    stream.buffer.write(data)
-                    stream.flush()
-        code = api.exec_inspect(created["Id"])["ExitCode"]
-    if code:
-        raise DockyardError(f"`{command}` exited with code {code} in {spec.run.name}", code=code)
-
-
-@task(help={"json": "Print the status as JSON."})
-def status(c, json_=False):
-    """State, ports, uptime and image of this image's container; is the image up to date?"""
-    from ..status import image_status
-
-    project, spec = spec_of(c)
-    row = image_status(project, spec)
+@task_options(name="exec", positional=["command"], help={
+    "command": "The command to run, through `sh -c`; words after `--` are its $1, $2, ...",
+    "user": "Run it as this user.",
+    "json": "Capture the output; print the exit code, stdout and stderr as JSON.",
+})
+def exec_(c, target, command, user=None, json_=False):
+    """Run a command in this image's running container; its exit code is ours."""
+    argv = ["sh", "-c", command]
+    args = remainder_args(c)
+    if args:
+        argv += ["sh", *args]  # $0, then $1...
+    result = target.project(c).exec(target.key, argv, user=user, capture=json_)
     if json_:
-        print(json.dumps(row, indent=2))
-    else:
-        from ..status import format_rows
+        print_json(result)
+    if result["exit_code"]:
+        raise DockyardError(f"`{command}` exited with code {result['exit_code']} in {result['name']}",
+                            code=result["exit_code"])
 
-        print(format_rows([row]))
+
+@task_options(help={"json": "Print the status as JSON."})
+def status(c, target, json_=False):
+    """State, ports, uptime and image of this image's container; is the image up to date?"""
+    from ..status import format_rows
+
+    rows = target.project(c).status([target.key])
+    print_json(rows[0]) if json_ else print(format_rows(rows))
 
 
 TASKS = [build, run, stop, start, restart, logs, shell, exec_, status]

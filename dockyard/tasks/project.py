@@ -1,64 +1,69 @@
-"""Top-level tasks that span every image: ``inv build``, ``inv status``, ``inv config``."""
+"""Top-level tasks that span every image: ``inv build``, ``inv status``, ``inv config``, ..."""
 
 from __future__ import annotations
 
 import json
+import sys
 
-from invoke import task
-
-from ..config import load as load_config
 from ..errors import DockyardError
-from .artifacts import CLEAN_HELP, archive_help, load, report, run_clean, size_text
-from .image import BUILD_HELP, parse_number
+from .artifacts import CLEAN_HELP, LOAD_HELP, archive_help, progress_wanted, report, run_clean, written
+from .core import choose, number_setting, print_json, task_options
+from .image import BUILD_HELP
 
 
-def project_of(c):
-    return load_config(c.config.dockyard.config)
-
-
-@task(help={
+@task_options(help={
     **BUILD_HELP,
     "only": "Comma-separated image names to build (with their prerequisites); default: all.",
-    "jobs": "How many independent images to build at once (default 1).",
+    "jobs": "How many independent images to build at once (setting: dockyard.jobs; 1).",
 })
-def build(c, only=None, jobs=None, force=False, no_cache=False, pull=False, quiet=False):
+def build(c, target, only=None, jobs=None, force=False, no_cache=False, pull=False, quiet=False, json_=False):
     """Build every image (or --only some) in dependency order; up-to-date ones are skipped."""
-    from ..builder import BuildOptions, build as build_images, failures, summary
-
-    project = project_of(c)
+    project = target.project(c)
     names = None
     if only is not None:
         names = [n.strip() for n in only.split(",") if n.strip()]
         if not names:
             raise DockyardError("--only: name at least one image, e.g. --only httpd,my-app")
-    jobs = parse_number("jobs", jobs, 1, 64) or 1
-    options = BuildOptions(force=force, no_cache=no_cache, pull=pull, jobs=jobs, quiet=quiet)
-    outcomes = build_images(project, names, options)
-    print(summary(outcomes))
-    failed = failures(outcomes)
+    quiet, _ = choose(c, quiet, "quiet")
+    outcomes = project.build(names, jobs=number_setting(c, jobs, "jobs", 1, 64) or 1, force=force,
+                             no_cache=no_cache, pull=pull, quiet=bool(quiet),
+                             output=sys.stderr if json_ else None, check=False)
+    print_json(outcomes) if json_ else print(summary_table(outcomes))
+    failed = [o["image"] for o in outcomes if o["status"] in ("failed", "skipped")]
     if failed:
-        raise DockyardError(f"build failed for {', '.join(o.key for o in failed)}")
+        raise DockyardError(f"build failed for {', '.join(failed)}")
 
 
-@task(help={"json": "Print the rows as JSON."})
-def status(c, json_=False):
+def summary_table(outcomes: list[dict]) -> str:
+    width = max(len(o["image"]) for o in outcomes)
+    lines = [f"  {o['image']:<{width}}  {o['status']:<10}  {o['seconds']:6.1f}s  {o['detail']}".rstrip()
+             for o in outcomes]
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[o["status"]] = counts.get(o["status"], 0) + 1
+    order = ("built", "up to date", "failed", "skipped")
+    head = ", ".join(f"{counts[s]} {s}" for s in order if s in counts)
+    return "\n".join([f"build summary: {head}"] + lines)
+
+
+@task_options(help={"json": "Print the rows as JSON."})
+def status(c, target, json_=False):
     """The container of every image: state, ports, uptime, image, up to date or not."""
-    from ..status import format_rows, image_status
+    from ..status import format_rows
 
-    project = project_of(c)
-    rows = [image_status(project, spec) for spec in project.images.values()]
-    print(json.dumps(rows, indent=2) if json_ else format_rows(rows))
+    rows = target.project(c).status()
+    print_json(rows) if json_ else print(format_rows(rows))
 
 
-@task(help={"json": "Print the resolved configuration as JSON."})
-def config(c, json_=False):
+@task_options(help={"json": "Print the resolved configuration as JSON."})
+def config(c, target, json_=False):
     """Validate containers.toml and print the resolved configuration."""
     from ..graph import build_order
 
-    project = project_of(c)
+    project = target.project(c).spec
     resolved = resolved_config(project)
     if json_:
-        print(json.dumps(resolved, indent=2))
+        print_json(resolved)
         return
     print(f"project {project.name} ({project.path})")
     print(f"build order: {' -> '.join(build_order(project.images))}")
@@ -96,28 +101,26 @@ def resolved_config(project) -> dict:
     return {"project": {"name": project.name, "path": str(project.path)}, "images": images}
 
 
-@task(help=CLEAN_HELP)
-def clean(c, dry_run=False, all_=False, yes=False, json_=False):
+@task_options(help=CLEAN_HELP)
+def clean(c, target, dry_run=False, all_=False, yes=False, json_=False):
     """Remove this project's stopped containers and dangling images (--all: the host's)."""
-    run_clean(project_of(c).name, None, dry_run=dry_run, all_=all_, yes=yes, as_json=json_)
+    run_clean(target.project(c), None, dry_run=dry_run, all_=all_, yes=yes, as_json=json_)
 
 
-@task(name="save", help=archive_help("PROJECT.tar"))
-def save_all(c, output=None, force=False, json_=False, no_progress=False):
+@task_options(name="save", help=archive_help("PROJECT.tar"))
+def save_all(c, target, output=None, force=False, json_=False, no_progress=False):
     """Write every image of the project that exists into one tar file, for `inv load` elsewhere."""
-    from .. import engine
-    from ..artifacts import save_image
-    from ..builder import inspect_image
-
-    project = project_of(c)
-    refs = [spec.ref for spec in project.images.values() if inspect_image(spec.ref)]
-    if not refs:
-        raise DockyardError(f"no image of project {project.name} exists yet; build them with `inv build`")
-    target = output or f"{project.name}.tar"
-    result = save_image(engine.client(), refs, target, force=force, progress=not no_progress)
-    if target != "-":
-        report(result, f"saved {len(refs)} images to {target} ({size_text(result.size_bytes)}, "
-                       f"{result.seconds:.1f}s)", json_)
+    result = target.project(c).save(None, output, force=force, progress=progress_wanted(c, no_progress))
+    if result["path"] != "-":
+        report(result, written(result, f"saved {len(result['tags'])} images"), json_)
 
 
-TASKS = [build, status, config, clean, save_all, load]
+@task_options(name="load", positional=["source"], help=LOAD_HELP)
+def load_all(c, target, source, json_=False, no_progress=False):
+    """Load images from a saved tar file; they keep their tags."""
+    from .artifacts import load
+
+    load(c, target, source, json_=json_, no_progress=no_progress)
+
+
+TASKS = [build, status, config, clean, save_all, load_all]

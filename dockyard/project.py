@@ -1,0 +1,294 @@
+"""dockyard's Python API: a project loaded from its containers.toml, and what can be done to it.
+
+Release scripts use it directly; the Invoke tasks are thin wrappers over it::
+
+    from dockyard import Project, DockyardError
+
+    project = Project("containers.toml")
+    project.build(jobs=4)
+    started = project.run("httpd")        # {"id": ..., "url": "http://localhost:8000", ...}
+    project.exec("httpd", ["id", "-un"])  # {"exit_code": 0, ...}
+    project.stop("httpd")
+
+Every method returns plain data (dicts and lists of str, int, float, bool, None, ready for
+``json.dumps``) and raises ``DockyardError`` for anything a user can cause. Build output
+goes to the ``output`` stream given to ``build``/``run`` (default: stdout), not to a logger.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Iterable, TextIO
+
+from . import config
+from .config import ImageSpec, normalize_ref
+from .errors import DockyardError
+
+
+class Project:
+    """The project described by one containers.toml (validated when loaded)."""
+
+    def __init__(self, path: str | Path = config.DEFAULT_FILE) -> None:
+        self.spec = config.load(path)
+
+    def __repr__(self) -> str:
+        return f"Project({str(self.path)!r})"
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def path(self) -> Path:
+        return self.spec.path
+
+    @property
+    def images(self) -> list[str]:
+        """The image keys, in containers.toml's order."""
+        return list(self.spec.images)
+
+    def image(self, key: str) -> ImageSpec:
+        if key not in self.spec.images:
+            raise DockyardError(f"no image named '{key}' in {self.path}; known: {', '.join(self.spec.images)}")
+        return self.spec.images[key]
+
+    # -- building -----------------------------------------------------------------------
+
+    def build(self, images: Iterable[str] | None = None, *, jobs: int = 1, force: bool = False,
+              no_cache: bool = False, pull: bool = False, quiet: bool = False,
+              output: TextIO | None = None, check: bool = True) -> list[dict]:
+        """Build the images (default: all) and their prerequisites, parents first, skipping
+        what is up to date. One dict per image: image, status ('built', 'up to date',
+        'failed', 'skipped'), seconds, image_id, detail. With ``check`` a failure raises."""
+        from .builder import BuildOptions, Output, build, failures
+
+        names = None if images is None else [self.image(key).key for key in images]
+        options = BuildOptions(force=force, no_cache=no_cache, pull=pull, jobs=jobs, quiet=quiet)
+        outcomes = build(self.spec, names, options, Output(stream=output))
+        failed = failures(outcomes)
+        if check and failed:
+            raise DockyardError(f"build failed for {', '.join(o.key for o in failed)}: {failed[0].detail}")
+        return [{"image": o.key, "status": o.status, "seconds": round(o.seconds, 3),
+                 "image_id": o.image_id, "detail": o.detail} for o in outcomes]
+
+    # -- containers ---------------------------------------------------------------------
+
+    def run(self, image: str, *, port: int | None = None, env: dict[str, str] | None = None,
+            args: Iterable[str] = (), build: bool = True, quiet_build: bool = False,
+            attach: bool | None = None, ready_timeout: float | None = None,
+            output: TextIO | None = None) -> dict:
+        """Start the image's container (building first unless ``build`` is false), replacing
+        our previous one, and wait for its readiness check. ``args`` replace the configured
+        command. ``attach`` follows it in the foreground until it exits (Ctrl-C stops it);
+        by default an image with no ports and no readiness check runs attached, like
+        `docker run`. Returns id, name, ports and url, plus exit_code when attached."""
+        from . import containers
+
+        spec = self.image(image)
+        overrides = containers.RunOverrides(port=port, env=tuple((env or {}).items()), args=tuple(args))
+        ports = containers.published_ports(spec, overrides)
+        if build:
+            self.build([spec.key], quiet=quiet_build, output=output or sys.stderr)
+        elif containers.engine.inspect_image(spec.ref) is None:
+            raise DockyardError(f"image {spec.ref} does not exist; build it with `inv {spec.key}.build`")
+        container_id = containers.create(self.spec, spec, overrides)
+        containers.start(spec, container_id, ports)
+        result = {"image": spec.key, "name": spec.run.name, "id": container_id,
+                  "ports": [_port_json(p) for p in ports],
+                  "url": f"http://localhost:{ports[0].host_port}" if ports else None}
+        if attach is None:
+            attach = not ports and spec.run.ready is None
+        if attach:
+            result["exit_code"] = containers.attach(spec, container_id)
+            return result
+        try:
+            containers.wait_ready(spec, container_id, ports, timeout=ready_timeout)
+        except KeyboardInterrupt:
+            raise DockyardError(f"interrupted while waiting for {spec.run.name}; it is left running "
+                                f"(`inv {spec.key}.logs`, `inv {spec.key}.stop`)", code=130) from None
+        return result
+
+    def stop(self, image: str, *, timeout: int = 10) -> dict:
+        """Stop the container (ours only); a stopped or absent one is fine."""
+        from . import containers
+
+        spec = self.image(image)
+        container = containers.owned(self.spec, spec, required=False)
+        result = {"image": spec.key, "name": spec.run.name, "stopped": False,
+                  "state": "absent" if container is None else container["State"]["Status"]}
+        if container is not None and container["State"]["Running"]:
+            containers.stop(spec, container["Id"], timeout)
+            result.update(stopped=True, state="exited")
+        return result
+
+    def start(self, image: str, *, attach: bool = False) -> dict:
+        """Start the stopped container again with its original command; ``attach`` follows
+        its output (and passes our input) until it exits, like `docker start -a -i`."""
+        from . import containers
+
+        spec = self.image(image)
+        container = containers.owned(self.spec, spec)
+        result = {"image": spec.key, "name": spec.run.name, "id": container["Id"], "started": False}
+        if container["State"]["Running"]:
+            return result
+        if not attach:
+            containers.start_again(spec, container["Id"])
+        elif container["Config"].get("Tty"):
+            result["exit_code"] = containers.interactive(container["Id"])
+        else:
+            result["exit_code"] = containers.start_attached(container["Id"])
+        result["started"] = True
+        return result
+
+    def restart(self, image: str, *, timeout: int = 10, ready_timeout: float | None = None) -> dict:
+        """Restart the container and wait for its readiness check again."""
+        from . import containers
+
+        spec = self.image(image)
+        container = containers.owned(self.spec, spec)
+        containers.restart(spec, container["Id"], timeout)
+        containers.wait_ready(spec, container["Id"], containers.ports_of(spec, container), timeout=ready_timeout)
+        return {"image": spec.key, "name": spec.run.name, "id": container["Id"]}
+
+    def logs(self, image: str, *, follow: bool = False, tail: int | None = None) -> None:
+        """Copy the container's output to stdout; ``follow`` until it stops or Ctrl-C."""
+        from . import containers
+
+        spec = self.image(image)
+        container = containers.owned(self.spec, spec)
+        try:
+            containers.stream_logs(container["Id"], follow=follow, tail="all" if tail is None else tail)
+        except KeyboardInterrupt:
+            pass
+
+    def exec(self, image: str, command: str | list[str], *, user: str | None = None,
+             capture: bool = False) -> dict:
+        """Run a command in the running container: a string goes through `sh -c`, a list is
+        run as it is. Output goes to our stdout/stderr, or into the result with ``capture``.
+        The exit code is in the result, not raised."""
+        from . import containers
+
+        spec = self.image(image)
+        container = containers.owned(self.spec, spec)
+        if not container["State"]["Running"]:
+            raise DockyardError(f"{spec.run.name} is not running; start it with `inv {spec.key}.run`")
+        argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
+        code, out, err = containers.exec_in(spec, container["Id"], argv, user=user, capture=capture)
+        result = {"image": spec.key, "name": spec.run.name, "command": argv, "exit_code": code}
+        if capture:
+            result.update(stdout=out.decode("utf-8", "replace"), stderr=err.decode("utf-8", "replace"))
+        return result
+
+    def shell(self, image: str, *, command: str | list[str] = "sh", user: str | None = None,
+              build: bool = True) -> int:
+        """An interactive shell in a fresh container of the image, with its run settings
+        (environment, user, workdir, volumes); removed on exit. Returns the exit code."""
+        from . import containers
+
+        spec = self.image(image)
+        if build:
+            self.build([spec.key], quiet=True, output=sys.stderr)
+        container_id = containers.create_throwaway(self.spec, spec, command, user)
+        try:
+            return containers.interactive(container_id)
+        finally:
+            containers.remove_throwaway(container_id)
+
+    def rm(self, image: str, *, force: bool = False) -> dict:
+        """Remove the container (ours only); a running one needs ``force``."""
+        from . import containers
+
+        spec = self.image(image)
+        container = containers.owned(self.spec, spec, required=False)
+        if container is None:
+            return {"image": spec.key, "name": spec.run.name, "removed": False}
+        if container["State"]["Running"] and not force:
+            raise DockyardError(f"{spec.run.name} is running; stop it first (`inv {spec.key}.stop`) or use --force")
+        containers.remove(spec, container["Id"], force=force)
+        return {"image": spec.key, "name": spec.run.name, "removed": True}
+
+    def status(self, images: Iterable[str] | None = None) -> list[dict]:
+        """One row per image: its container's state, ports, exit code, start time, restarts,
+        the image id, and whether the image is up to date with its directory."""
+        from .status import image_status
+
+        keys = self.images if images is None else list(images)
+        return [image_status(self.spec, self.image(key)) for key in keys]
+
+    # -- artifacts ----------------------------------------------------------------------
+
+    def export(self, image: str, output: str | Path | None = None, *, force: bool = False,
+               progress: bool = False) -> dict:
+        """The container's filesystem to a tar ('.gz' compresses, '-' is stdout)."""
+        from .artifacts import export_container
+        from .containers import owned
+
+        spec = self.image(image)
+        container = owned(self.spec, spec)
+        target = output or f"{spec.run.name}.tar"
+        return export_container(container["Id"], target, force=force, progress=progress).to_json()
+
+    def save(self, images: Iterable[str] | None = None, output: str | Path | None = None, *,
+             force: bool = False, progress: bool = False) -> dict:
+        """Images with their layers and tags to one tar (default: every image that exists)."""
+        from . import engine
+        from .artifacts import save_image
+
+        if images is None:
+            refs = [spec.ref for spec in self.spec.images.values() if engine.inspect_image(spec.ref)]
+            if not refs:
+                raise DockyardError(f"no image of project {self.name} exists yet; build them with `inv build`")
+            default = f"{self.name}.tar"
+        else:
+            keys = list(images)
+            refs = [self.image(key).ref for key in keys]
+            default = f"{keys[0]}.tar" if len(keys) == 1 else f"{self.name}.tar"
+        return save_image(refs, output or default, force=force, progress=progress).to_json()
+
+    def load(self, source: str | Path, *, progress: bool = False) -> dict:
+        """Images from a `save` or `docker save` tar; they keep their tags and build keys."""
+        from .artifacts import load_image
+
+        return load_image(source, progress=progress).to_json()
+
+    def import_(self, image: str, source: str | Path, *, tag: str | None = None,
+                changes: Iterable[str] = (), message: str | None = None, progress: bool = False) -> dict:
+        """A filesystem tar as an image (default tag: the image's own), like `docker import`."""
+        from .artifacts import import_image
+        from .labels import IMAGE, PROJECT
+
+        spec = self.image(image)
+        return import_image(source, tag=tag or spec.ref, changes=list(changes), message=message,
+                            progress=progress, labels={PROJECT: self.name, IMAGE: spec.key}).to_json()
+
+    def commit(self, image: str, *, tag: str | None = None, message: str | None = None,
+               author: str | None = None, changes: Iterable[str] = ()) -> dict:
+        """The container's current state as a new image (default tag: the repository with
+        the time)."""
+        from .artifacts import commit_container
+        from .containers import owned
+        from .labels import KEY, OWNER
+
+        spec = self.image(image)
+        owned(self.spec, spec)  # refuses a container of that name that is not ours
+        target = normalize_ref(tag.rstrip(":")) if tag else f"{spec.repository}:{time.strftime('%Y%m%d-%H%M%S')}"
+        repository, _, version = target.rpartition(":")
+        # The container carries its image's build key and our ownership label; a commit is
+        # neither that build nor a container, so both are cleared on the new image.
+        return commit_container(spec.run.name, repository=repository, tag=version, message=message,
+                                author=author, changes=list(changes), labels={KEY: "", OWNER: ""}).to_json()
+
+    def clean(self, image: str | None = None, *, dry_run: bool = False, everything: bool = False) -> dict:
+        """Remove the project's (or one image's) stopped containers and dangling images;
+        ``everything`` widens it to the whole host, as `docker container prune` would."""
+        from .cleanup import Scope, clean
+
+        scope = Scope(None) if everything else Scope(self.name, None if image is None else self.image(image).key)
+        return clean(scope, dry_run=dry_run).to_json()
+
+
+def _port_json(port) -> dict:
+    return {"host_ip": port.host_ip, "host_port": port.host_port,
+            "container_port": port.container_port, "protocol": port.protocol}

@@ -1,0 +1,176 @@
+"""The command line without an engine: listing, help, task identity, flags, pipes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+
+def test_list_and_help_do_not_import_docker():
+    code = (
+        "import sys\n"
+        "from invoke import Program, Collection\n"
+        "import invoke\n"
+        "program = invoke.Program(namespace=None, version='0')\n"
+        "for argv in (['inv', '--list'], ['inv', '-h', 'httpd.run']):\n"
+        "    try:\n"
+        "        program.run(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "assert 'docker' not in sys.modules, 'docker was imported'\n"
+        "assert 'requests' not in sys.modules, 'requests was imported'\n"
+        "print('clean')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "httpd.run" in result.stdout and "--no-build" in result.stdout
+    assert result.stdout.strip().endswith("clean")
+
+
+IMAGE_TASKS = ["build", "run", "stop", "start", "restart", "logs", "shell", "exec", "status"]
+
+
+@pytest.mark.parametrize("name", IMAGE_TASKS)
+def test_every_image_task_is_listed_and_documents_each_flag(name):
+    listing = subprocess.run([sys.executable, "-m", "invoke", "--list"], cwd=REPO, capture_output=True, text=True)
+    assert f"httpd.{name} " in listing.stdout
+    result = subprocess.run([sys.executable, "-m", "invoke", "-h", f"httpd.{name}"], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    options = result.stdout.split("Options:")[-1].splitlines()
+    for line in options:
+        stripped = line.strip()
+        if stripped.startswith("-"):
+            # "  -p STRING, --port=STRING   Publish on ..." : every flag has its help text.
+            assert "  " in stripped, f"flag without help in `inv -h httpd.{name}`: {line}"
+
+
+def test_each_image_namespace_has_its_own_tasks_and_invoke_keeps_both_calls():
+    from invoke import Executor
+    from invoke.tasks import Call
+
+    from dockyard import namespace
+
+    ns = namespace(REPO / "containers.toml")
+    httpd, busybox = ns.collections["httpd"].tasks["stop"], ns.collections["busybox"].tasks["stop"]
+    assert httpd != busybox and hash(httpd) != hash(busybox)
+    assert httpd == ns.collections["httpd"].tasks["stop"]
+    executor = Executor(ns)
+    calls = executor.dedupe([Call(httpd), Call(busybox), Call(httpd)])
+    assert [c.task for c in calls] == [httpd, busybox]  # a genuine repeat still dedupes
+
+
+def test_a_bound_task_needs_no_configuration_to_know_its_image():
+    from dockyard import namespace
+
+    ns = namespace(REPO / "containers.toml")
+    task = ns.collections["httpd"].tasks["status"]
+    assert task.target.key == "httpd" and task.target.path == REPO / "containers.toml"
+    with pytest.raises(TypeError, match="expects a Context"):
+        task("not a context")
+
+
+def test_bound_tasks_take_no_flag_for_their_target():
+    result = subprocess.run([sys.executable, "-m", "invoke", "-h", "httpd.build"], cwd=REPO,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "--target" not in result.stdout and "--json" in result.stdout
+
+
+def test_settings_cannot_retarget_a_task(tmp_path):
+    """INVOKE_DOCKYARD_IMAGE (the old collection key) is not a setting any more."""
+    import os
+
+    env = {**os.environ, "INVOKE_DOCKYARD_IMAGE": "busybox", "INVOKE_DOCKYARD_IMAGE_KEY": "busybox"}
+    result = subprocess.run([sys.executable, "-m", "invoke", "-h", "httpd.run"], cwd=REPO, env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and "httpd.run" in result.stdout
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["build", "--jobs", "x"], "--jobs 'x'"),
+    (["build", "--jobs", "0"], "--jobs '0'"),
+    (["build", "--jobs", "³"], "--jobs '³'"),
+    (["build", "--only", ","], "--only: name at least one image"),
+    (["httpd.run", "--attach", "--detach"], "contradict"),
+    (["httpd.run", "--port", "²"], "--port '²'"),
+    (["httpd.logs", "--tail", "x"], "--tail 'x'"),
+    (["httpd.logs", "--tail", "²"], "--tail '²'"),
+    (["httpd.stop", "--timeout", "x"], "--timeout 'x'"),
+    (["httpd.run", "--env", "NOEQUALS"], "KEY=VALUE"),
+])
+def test_bad_flag_values_are_one_clear_line_before_any_engine_call(argv, words):
+    from conftest import assert_clean_failure, inv
+
+    result = inv(REPO, *argv)
+    assert_clean_failure(result, words)
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "cannot reach the Docker engine" not in result.stderr
+
+
+def test_a_bad_setting_names_the_configuration_it_came_from(tmp_path):
+    import os
+
+    from conftest import assert_clean_failure, inv
+
+    env = {**os.environ, "INVOKE_DOCKYARD_JOBS": "many"}
+    result = inv(REPO, "build", env=env)
+    assert_clean_failure(result, "dockyard.jobs in Invoke's configuration 'many'")
+
+
+def test_a_containers_toml_named_in_invoke_config_that_differs_is_one_clear_error(tmp_path):
+    from conftest import assert_clean_failure, inv
+
+    other = tmp_path / "invoke.yaml"
+    other.write_text("dockyard:\n  config: /somewhere/else/containers.toml\n")
+    result = inv(REPO, "-f", str(other), "config")
+    assert_clean_failure(result, "dockyard.config is /somewhere/else/containers.toml",
+                         f"made from {REPO / 'containers.toml'}")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_invoke_dockyard_config_chooses_the_file_the_namespace_is_made_from(tmp_path):
+    import os
+
+    from conftest import inv
+
+    other = tmp_path / "other.toml"
+    other.write_text((REPO / "containers.toml").read_text()
+                     .replace('name = "dockyard-example"', 'name = "other-project"')
+                     .replace('dir = "images/', f'dir = "{REPO}/images/'))
+    env = {**os.environ, "INVOKE_DOCKYARD_CONFIG": str(other)}
+    result = inv(REPO, "config", "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    import json
+
+    assert json.loads(result.stdout)["project"] == {"name": "other-project", "path": str(other)}
+
+
+def closed_pipe_run(*argv: str) -> subprocess.CompletedProcess:
+    """Run `inv ARGV` with stdout a pipe whose reader has already gone, as `| head -0` leaves it."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([sys.executable, "-m", "invoke", *argv], cwd=REPO, stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize("argv", [["config"], ["config", "--json"], ["--list"], ["-h", "httpd.run"]])
+def test_output_into_a_closed_pipe_ends_quietly_as_cat_does(argv):
+    result = closed_pipe_run(*argv)
+    assert (result.returncode, result.stderr) == (141, "")
+
+
+def test_the_docker_py_in_use_is_within_the_supported_range():
+    from importlib.metadata import version
+
+    major = int(version("docker").split(".")[0])
+    assert major == 7, "the engine module relies on docker-py 7's private request methods"
