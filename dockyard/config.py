@@ -1,40 +1,64 @@
 """Load and validate ``containers.toml`` into one immutable spec per image.
 
-Tasks read these specs, never the raw TOML. Every problem is reported as a
-``DockyardError`` naming the file and the key path (``images.httpd.run.ports[0]``).
+Tasks read these specs, never the raw TOML. Every problem is reported as one line,
+``PATH: key.path: what is wrong`` (``images.httpd.run.ports[0]``), in a
+``DockyardError``: ``load`` raises nothing else, whatever the file holds.
+
+Loading goes in three steps:
+
+1. ``dockyard.document`` reads the file within its limits (1 MiB, 32 levels of nesting,
+   32 parts in a dotted key, no NUL) and resolves ``${VAR}`` in string values from the
+   environment, as Compose does: ``${VAR}`` must be set, ``${VAR:-default}`` falls back
+   when it is unset or empty, ``$$`` is a literal ``$``;
+2. the structure is checked against the key tables in ``dockyard.schema`` (unknown,
+   missing and mistyped keys), the same tables the published JSON Schema comes from;
+3. the values are read into specs here: formats, paths that must exist, duplicates,
+   and the build order from the Dockerfiles (``dockyard.graph``).
+
+Numbers inside strings (ports, ``on-failure:N``, URL ports) are ASCII digits only:
+``str.isdigit`` and ``\\d`` would take other scripts' digits, which the engine does not.
 """
 
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
-import sys
+import shlex
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from urllib.parse import urlsplit
 
+from . import schema
+from .document import key_path, read
 from .errors import DockyardError
+from .graph import normalize_ref, resolve_parents
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on 3.10 only
-    import tomli as tomllib
+__all__ = [
+    "DEFAULT_FILE", "BaseSpec", "ImageSpec", "PortMapping", "ProjectSpec", "ReadyCheck", "RunSpec",
+    "load", "normalize_ref",
+]
 
 DEFAULT_FILE = "containers.toml"
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
-# Names the top-level collection uses for its own tasks; an image may not take one.
-RESERVED_NAMES = frozenset({"build", "status", "config", "clean", "save", "load"})
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+RESERVED_NAMES = frozenset(schema.RESERVED_NAMES)
+# All patterns are used with fullmatch: "$" would also match before a trailing newline.
+NAME_RE = re.compile(schema.NAME_PATTERN)
+CONTAINER_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 # [registry[:port]/]path[:tag]: lower-case path components, tags may have capitals.
 TAG_RE = re.compile(
-    r"^(?:(?:localhost|[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+)(?::\d+)?/)?[a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?$"
+    r"(?:(?:localhost|[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+)(?::[0-9]+)?/)?[a-z0-9]+(?:[._-]+[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
 )
-PORT_RE = re.compile(
-    r"^(?:(?P<ip>\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):)?"
-    r"(?:(?P<host>\d+):)?(?P<container>\d+)(?:/(?P<proto>tcp|udp|sctp))?$"
-)
+PORT_NUMBER_RE = re.compile(r"[0-9]{1,5}")
+PROTOCOLS = ("tcp", "udp", "sctp")
+URL_HOST_RE = re.compile(r"[A-Za-z0-9._-]+")
+# Least privilege: ports are published on loopback unless the config names an address.
+DEFAULT_HOST_IP = "127.0.0.1"
 
 
 @dataclass(frozen=True)
@@ -116,34 +140,14 @@ class ProjectSpec:
         return self.images[key]
 
 
-def normalize_ref(ref: str) -> str:
-    """``busybox`` -> ``busybox:latest``; ``docker.io/library/x`` -> ``x:latest``."""
-    name, _, digest = ref.partition("@")
-    last = name.rsplit("/", 1)[-1]
-    if ":" not in last:
-        name += ":latest"
-    for prefix in ("docker.io/library/", "index.docker.io/library/", "docker.io/"):
-        if name.startswith(prefix):
-            name = name[len(prefix):]
-            break
-    return f"{name}@{digest}" if digest else name
-
-
 @lru_cache(maxsize=8)
 def load(path: str | Path = DEFAULT_FILE) -> ProjectSpec:
     """Read, validate and resolve ``containers.toml``; cached per path."""
     path = Path(path).absolute()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DockyardError(f"{path}: no such file (dockyard reads containers.toml in the project root)") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise DockyardError(f"{path}: cannot read: {e}") from None
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as e:
-        raise DockyardError(f"{path}: invalid TOML: {e}") from None
-    return _Validator(path).project(data)
+    validator = _Validator(path)
+    data = read(path)
+    validator.structure(data, "", schema.DOCUMENT)
+    return validator.project(data)
 
 
 class _Validator:
@@ -156,21 +160,78 @@ class _Validator:
     def fail(self, where: str, message: str) -> DockyardError:
         return DockyardError(f"{self.path}: {where}: {message}" if where else f"{self.path}: {message}")
 
-    # -- generic checks ---------------------------------------------------
+    @contextmanager
+    def filesystem(self, where: str) -> Iterator[None]:
+        """A path the engine could not use either (too long, a loop, no access) is a config error."""
+        try:
+            yield
+        except OSError as e:
+            raise self.fail(where, f"cannot check {_quote(str(e.filename or ''))}: {e.strerror or e}") from None
 
-    def table(self, value: Any, where: str, allowed: dict[str, str], required: tuple[str, ...] = ()) -> dict:
+    # -- structure: the key tables of dockyard.schema -------------------------
+
+    def structure(self, value: Any, where: str, table: schema.Table) -> dict:
         if not isinstance(value, dict):
             raise self.fail(where, f"expected a table, got {_type_name(value)}")
-        for key in value:
-            if key not in allowed:
-                hint = difflib.get_close_matches(key, list(allowed), n=1)
+        for name in value:
+            if name not in table.names:
+                hint = difflib.get_close_matches(name, table.names, n=1)
                 suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-                known = ", ".join(sorted(allowed))
-                raise self.fail(f"{where}.{key}" if where else key, f"unknown key{suggestion}; known keys: {known}")
-        for key in required:
-            if key not in value:
-                raise self.fail(where, f"missing required key '{key}' ({allowed[key]})")
+                known = ", ".join(sorted(table.names))
+                raise self.fail(key_path(where, name), f"unknown key{suggestion}; known keys: {known}")
+        for key in table.keys:
+            if key.required and key.name not in value:
+                raise self.fail(where, f"missing required key '{key.name}' ({key.description})")
+        if table.exactly_one and sum(name in value for name in table.exactly_one) != 1:
+            raise self.fail(where, f"give exactly one of {_either(table.exactly_one)}")
+        if table.at_least_one and not any(name in value for name in table.at_least_one):
+            names = ", ".join(f"'{name}'" for name in table.at_least_one)
+            several = "or both" if len(table.at_least_one) == 2 else "or more"
+            raise self.fail(where, f"needs {names} {several}")
+        for key in table.keys:
+            if key.name in value:
+                self.typed(value[key.name], key_path(where, key.name), key)
         return value
+
+    def typed(self, value: Any, where: str, key: schema.Key) -> None:
+        kind = key.type
+        if kind == schema.STRING:
+            self.string(value, where)
+        elif kind == schema.BOOLEAN and not isinstance(value, bool):
+            raise self.fail(where, f"expected true or false, got {_type_name(value)}")
+        elif kind == schema.INTEGER and (not isinstance(value, int) or isinstance(value, bool)):
+            raise self.fail(where, f"expected an integer, got {_type_name(value)}")
+        elif kind == schema.NUMBER and (not isinstance(value, (int, float)) or isinstance(value, bool)):
+            raise self.fail(where, f"expected a number, got {_type_name(value)}")
+        elif kind == schema.STRINGS:
+            self.strings(value, where)
+        elif kind == schema.SCALARS:
+            self.scalars(value, where)
+        elif kind == schema.COMMAND:
+            if isinstance(value, list):
+                self.strings(value, where)
+            elif isinstance(value, str):
+                self.string(value, where)
+            else:
+                raise self.fail(where, f"expected a string or a list of strings, got {_type_name(value)}")
+        elif kind == schema.TABLE:
+            assert key.table is not None
+            self.structure(value, where, key.table)
+        elif kind == schema.TABLES:
+            assert key.table is not None
+            if not isinstance(value, dict):
+                raise self.fail(where, f"expected a table, got {_type_name(value)}")
+            if not value:
+                raise self.fail(where, f"none defined; add a [{where}.NAME] table")
+            for name, item in value.items():
+                self.table_name(name, key_path(where, name), key)
+                self.structure(item, key_path(where, name), key.table)
+
+    def table_name(self, name: str, where: str, key: schema.Key) -> None:
+        if key.name_pattern and not re.fullmatch(key.name_pattern, name):
+            raise self.fail(where, "image names are lower-case letters, digits, '.', '_' or '-'")
+        if name in key.reserved_names:
+            raise self.fail(where, f"the name '{name}' is taken by the top-level task `inv {name}`; rename the image")
 
     def string(self, value: Any, where: str) -> str:
         if not isinstance(value, str):
@@ -179,227 +240,217 @@ class _Validator:
             raise self.fail(where, "must not be empty")
         return value
 
-    def boolean(self, value: Any, where: str) -> bool:
-        if not isinstance(value, bool):
-            raise self.fail(where, f"expected true or false, got {_type_name(value)}")
-        return value
-
-    def string_list(self, value: Any, where: str) -> list[str]:
+    def strings(self, value: Any, where: str) -> None:
         if not isinstance(value, list):
             raise self.fail(where, f"expected a list of strings, got {_type_name(value)}")
-        return [self.string(item, f"{where}[{i}]") for i, item in enumerate(value)]
+        for i, item in enumerate(value):
+            self.string(item, f"{where}[{i}]")
 
-    def string_map(self, value: Any, where: str) -> tuple[tuple[str, str], ...]:
-        """A table of scalars; numbers and booleans become strings, as in an env file."""
+    def scalars(self, value: Any, where: str) -> None:
         if not isinstance(value, dict):
             raise self.fail(where, f"expected a table of strings, got {_type_name(value)}")
-        items = []
-        for key, item in value.items():
-            if isinstance(item, bool):
-                item = "true" if item else "false"
-            elif isinstance(item, (int, float)):
-                item = str(item)
-            elif not isinstance(item, str):
-                raise self.fail(f"{where}.{key}", f"expected a string, got {_type_name(item)}")
-            items.append((key, item))
-        return tuple(items)
+        for name, item in value.items():
+            if not isinstance(item, (str, int, float)):  # bool is an int
+                raise self.fail(key_path(where, name), f"expected a string, got {_type_name(item)}")
 
-    def optional(self, data: dict, key: str, where: str, check: Callable[[Any, str], Any], default: Any = None) -> Any:
-        return check(data[key], f"{where}.{key}") if key in data else default
-
-    # -- the schema ---------------------------------------------------------
+    # -- meaning: the structure is known to be right from here on ---------------
 
     def project(self, data: dict) -> ProjectSpec:
-        self.table(data, "", {"project": "the [project] table", "images": "one [images.NAME] table per image"},
-                   required=("project",))
-        project = self.table(data["project"], "project", {"name": "the project's name"}, required=("name",))
-        name = self.string(project["name"], "project.name")
-        if not NAME_RE.match(name):
-            raise self.fail("project.name", f"'{name}' must be lower-case letters, digits, '.', '_' or '-'")
-        images_data = data.get("images", {})
-        if not isinstance(images_data, dict):
-            raise self.fail("images", f"expected a table of images, got {_type_name(images_data)}")
-        if not images_data:
-            raise self.fail("images", "no images defined; add an [images.NAME] table")
-        images = {key: self.image(key, value) for key, value in images_data.items()}
+        name = data["project"]["name"]
+        if not NAME_RE.fullmatch(name):
+            raise self.fail("project.name", f"{_quote(name)} must be lower-case letters, digits, '.', '_' or '-'")
+        images = {key: self.image(key, value) for key, value in data["images"].items()}
         self.unique(images)
-        from .graph import resolve_parents
+        return ProjectSpec(name=name, path=self.path, images=resolve_parents(images, self.path))
 
-        resolved = resolve_parents(images, self.path)
-        return ProjectSpec(name=name, path=self.path, images=resolved)
-
-    def image(self, key: str, data: Any) -> ImageSpec:
-        where = f"images.{key}"
-        if not NAME_RE.match(key):
-            raise self.fail(where, "image names are lower-case letters, digits, '.', '_' or '-'")
-        if key in RESERVED_NAMES:
-            raise self.fail(where, f"the name '{key}' is taken by the top-level task `inv {key}`; rename the image")
-        allowed = {
-            "tag": "the image's tag, e.g. 'radiasoft/httpd'",
-            "dir": "the image's directory, relative to containers.toml",
-            "dockerfile": "the Dockerfile's name inside dir",
-            "build_args": "a table of build arguments",
-            "labels": "a table of image labels",
-            "base": "a base image that is pulled or imported instead of built",
-            "run": "how `run` starts the container",
-        }
-        self.table(data, where, allowed, required=("tag", "dir"))
-        tag = self.string(data["tag"], f"{where}.tag")
-        if not TAG_RE.match(tag):
-            raise self.fail(f"{where}.tag", f"'{tag}' is not a valid image tag "
+    def image(self, key: str, data: dict) -> ImageSpec:
+        where = key_path("images", key)
+        tag = data["tag"]
+        if not TAG_RE.fullmatch(tag):
+            raise self.fail(f"{where}.tag", f"{_quote(tag)} is not a valid image tag "
                                             "(lower-case name, optional registry and ':tag')")
-        directory = self.root / self.string(data["dir"], f"{where}.dir")
-        if not directory.exists():
-            raise self.fail(f"{where}.dir", f"directory {directory} does not exist")
-        if not directory.is_dir():
-            raise self.fail(f"{where}.dir", f"{directory} is not a directory")
-        base = self.optional(data, "base", where, lambda v, w: self.base(v, w, directory))
-        dockerfile = self.optional(data, "dockerfile", where, self.string, "Dockerfile")
+        directory = self.root / data["dir"]
+        with self.filesystem(f"{where}.dir"):
+            if not directory.exists():
+                raise self.fail(f"{where}.dir", f"directory {directory} does not exist")
+            if not directory.is_dir():
+                raise self.fail(f"{where}.dir", f"{directory} is not a directory")
+        base = self.base(data["base"], f"{where}.base", directory) if "base" in data else None
+        dockerfile = data.get("dockerfile", "Dockerfile")
         if base is None:
-            path = directory / dockerfile
-            if not path.resolve().is_relative_to(directory.resolve()):
-                raise self.fail(f"{where}.dockerfile", f"{dockerfile} is outside the image's directory {directory}")
-            if not path.is_file():
-                what = "does not exist" if not path.exists() and not path.is_symlink() else "is not a regular file"
-                raise self.fail(f"{where}.dockerfile", f"{path} {what}")
-        labels = self.optional(data, "labels", where, self.string_map, ())
+            self.file_inside(directory, dockerfile, f"{where}.dockerfile")
+        labels = _scalars(data.get("labels", {}))
         for label, _ in labels:
             if label.startswith("dockyard."):
-                raise self.fail(f"{where}.labels.{label}", "labels starting with 'dockyard.' are dockyard's own")
+                raise self.fail(key_path(f"{where}.labels", label),
+                                "labels starting with 'dockyard.' are dockyard's own")
         return ImageSpec(
             key=key,
             tag=tag,
             dir=directory,
             dockerfile=dockerfile,
-            build_args=self.optional(data, "build_args", where, self.string_map, ()),
+            build_args=_scalars(data.get("build_args", {})),
             labels=labels,
             base=base,
             run=self.run(data.get("run", {}), f"{where}.run", tag),
         )
 
-    def base(self, data: Any, where: str, directory: Path) -> BaseSpec:
-        allowed = {
-            "pull": "an image to pull, e.g. 'busybox:latest'",
-            "rootfs": "a script in dir that writes a rootfs tarball to the path given as $1",
-            "changes": "Dockerfile instructions applied on import, e.g. ['CMD [\"sh\"]']",
-        }
-        self.table(data, where, allowed)
-        if "pull" not in data and "rootfs" not in data:
-            raise self.fail(where, "needs 'pull', 'rootfs' or both")
-        rootfs = None
-        if "rootfs" in data:
-            rootfs = directory / self.string(data["rootfs"], f"{where}.rootfs")
-            if not rootfs.is_file():
-                raise self.fail(f"{where}.rootfs", f"script {rootfs} does not exist")
-        return BaseSpec(
-            pull=self.optional(data, "pull", where, self.string),
-            rootfs=rootfs,
-            changes=tuple(self.optional(data, "changes", where, self.string_list, [])),
-        )
+    def file_inside(self, directory: Path, name: str, where: str) -> Path:
+        """``directory / name``, which must be a regular file that does not lead out of it."""
+        path = directory / name
+        with self.filesystem(where):
+            if not path.resolve().is_relative_to(directory.resolve()):
+                raise self.fail(where, f"{name} is outside the image's directory {directory}")
+            if not path.is_file():
+                what = "does not exist" if not path.exists() and not path.is_symlink() else "is not a regular file"
+                raise self.fail(where, f"{path} {what}")
+        return path
 
-    def run(self, data: Any, where: str, tag: str) -> RunSpec:
-        allowed = {
-            "name": "the container's name (default: the tag's basename)",
-            "ports": "a list of 'HOST:CONTAINER' port mappings",
-            "environment": "a table of environment variables",
-            "command": "the command, a string or a list",
-            "user": "the user to run as, e.g. 'www-data'",
-            "volumes": "a list of 'SOURCE:TARGET[:ro]' mounts",
-            "workdir": "the working directory inside the container",
-            "restart": f"the restart policy: {', '.join(RESTART_POLICIES)}",
-            "ready": "what to wait on: {url = '...'} or {port = N}, with timeout",
-            "init": "run a tiny init as PID 1 that forwards signals (default true)",
-        }
-        self.table(data, where, allowed)
+    def base(self, data: dict, where: str, directory: Path) -> BaseSpec:
+        rootfs = self.file_inside(directory, data["rootfs"], f"{where}.rootfs") if "rootfs" in data else None
+        return BaseSpec(pull=data.get("pull"), rootfs=rootfs, changes=tuple(data.get("changes", ())))
+
+    def run(self, data: dict, where: str, tag: str) -> RunSpec:
         default_name = tag.split("@")[0].rsplit("/", 1)[-1].split(":")[0]
-        name = self.optional(data, "name", where, self.string, default_name)
-        if not re.match(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$", name):
-            raise self.fail(f"{where}.name", f"'{name}' is not a valid container name")
-        ports = tuple(self.port(p, f"{where}.ports[{i}]") for i, p in
-                      enumerate(self.optional(data, "ports", where, self.string_list, [])))
-        command = None
-        if "command" in data:
-            value = data["command"]
-            command = tuple(self.string_list(value, f"{where}.command")) if isinstance(value, list) \
-                else self.string(value, f"{where}.command")
+        name = data.get("name", default_name)
+        if not CONTAINER_NAME_RE.fullmatch(name):
+            raise self.fail(f"{where}.name", f"{_quote(name)} is not a valid container name")
+        ports = tuple(self.port(p, f"{where}.ports[{i}]") for i, p in enumerate(data.get("ports", [])))
+        command = data.get("command")
+        if isinstance(command, list):
+            command = tuple(command)
+        elif command is not None:
+            self.command(command, f"{where}.command")
         return RunSpec(
             name=name,
             ports=ports,
-            environment=self.optional(data, "environment", where, self.environment, ()),
+            environment=self.environment(data.get("environment", {}), f"{where}.environment"),
             command=command,
-            user=self.optional(data, "user", where, self.string),
-            volumes=tuple(self.volume(v, f"{where}.volumes[{i}]") for i, v in
-                          enumerate(self.optional(data, "volumes", where, self.string_list, []))),
-            workdir=self.optional(data, "workdir", where, self.string),
-            restart=self.optional(data, "restart", where, self.restart, "no"),
-            ready=self.optional(data, "ready", where, lambda v, w: self.ready(v, w, ports)),
-            init=self.optional(data, "init", where, self.boolean, True),
+            user=data.get("user"),
+            volumes=tuple(self.volume(v, f"{where}.volumes[{i}]") for i, v in enumerate(data.get("volumes", []))),
+            workdir=data.get("workdir"),
+            restart=self.restart(data.get("restart", "no"), f"{where}.restart"),
+            ready=self.ready(data["ready"], f"{where}.ready", ports) if "ready" in data else None,
+            init=data.get("init", True),
         )
 
-    def environment(self, value: Any, where: str) -> tuple[tuple[str, str], ...]:
-        items = self.string_map(value, where)
+    def command(self, value: str, where: str) -> None:
+        """A string command is split as docker-py will split it; find a bad quote now, not at run."""
+        try:
+            words = shlex.split(value)
+        except ValueError as e:
+            raise self.fail(where, f"cannot split {_quote(value)} into words ({e}); fix the quoting or give a list")
+        if not words:
+            raise self.fail(where, f"{_quote(value)} has no words")
+
+    def environment(self, value: dict, where: str) -> tuple[tuple[str, str], ...]:
+        items = _scalars(value)
         for key, _ in items:
             if not key or "=" in key:
-                raise self.fail(f"{where}.{key}", "an environment variable's name must be non-empty and without '='")
+                raise self.fail(key_path(where, key),
+                                "an environment variable's name must be non-empty and without '='")
         return items
 
     def port(self, value: str, where: str) -> PortMapping:
-        match = PORT_RE.match(value)
-        if not match:
-            raise self.fail(where, f"'{value}' is not a port mapping; expected 'HOST:CONTAINER', e.g. '8000:8000'")
-        container = int(match["container"])
-        host = int(match["host"]) if match["host"] else container
+        """``[IP:]HOST:CONTAINER[/PROTO]`` or ``PORT``; an IPv6 address goes in brackets."""
+        mapping, slash, protocol = value.partition("/")
+        if slash and protocol not in PROTOCOLS:
+            raise self.fail(where, f"{_quote(value)}: the protocol must be one of {', '.join(PROTOCOLS)}")
+        ip = DEFAULT_HOST_IP
+        if mapping.startswith("["):
+            address, bracket, rest = mapping[1:].partition("]")
+            numbers = rest[1:].split(":") if bracket and rest.startswith(":") else []
+            if len(numbers) != 2:
+                raise self.fail(where, f"{_quote(value)} is not a port mapping; expected '[IPV6]:HOST:CONTAINER'")
+            ip = self.address(address, value, where, ipaddress.IPv6Address)
+        else:
+            numbers = mapping.split(":")
+            if len(numbers) > 3:
+                raise self.fail(where, f"{_quote(value)} is not a port mapping; "
+                                       "an IPv6 address goes in brackets: '[::1]:8000:8000'")
+            if len(numbers) == 3:
+                ip = self.address(numbers.pop(0), value, where, ipaddress.IPv4Address)
+        for number in numbers:
+            if not PORT_NUMBER_RE.fullmatch(number):
+                raise self.fail(where, f"{_quote(value)} is not a port mapping; "
+                                       "expected 'HOST:CONTAINER' in ASCII digits, e.g. '8000:8000'")
+        host, container = int(numbers[0]), int(numbers[-1])
         for number in (host, container):
             if not 1 <= number <= 65535:
-                raise self.fail(where, f"port {number} in '{value}' is outside 1-65535")
-        # Least privilege: publish on loopback unless the config names an address.
-        ip = (match["ip"] or "127.0.0.1").strip("[]")
-        return PortMapping(ip, host, container, match["proto"] or "tcp")
+                raise self.fail(where, f"port {number} in {_quote(value)} is outside 1-65535")
+        return PortMapping(ip, host, container, protocol or "tcp")
+
+    def address(self, text: str, value: str, where: str, kind: type) -> str:
+        """A literal IP address; anything else would make the engine publish on every interface."""
+        family = "IPv4" if kind is ipaddress.IPv4Address else "IPv6"
+        # ASCII hex digits, dots and colons only: no zone ids, no other scripts' digits.
+        if text.isascii() and re.fullmatch(r"[0-9A-Fa-f.:]+", text):
+            try:
+                return str(kind(text))
+            except ValueError:
+                pass
+        raise self.fail(where, f"{_quote(text)} in {_quote(value)} is not an {family} address")
 
     def volume(self, value: str, where: str) -> str:
         parts = value.split(":")
         if len(parts) not in (2, 3) or not all(parts[:2]) or (len(parts) == 3 and parts[2] not in ("ro", "rw")):
-            raise self.fail(where, f"'{value}' is not a mount; expected 'SOURCE:TARGET' or 'SOURCE:TARGET:ro'")
+            raise self.fail(where, f"{_quote(value)} is not a mount; expected 'SOURCE:TARGET' or 'SOURCE:TARGET:ro'")
         source, target = parts[0], parts[1]
         if not target.startswith("/"):
-            raise self.fail(where, f"the target '{target}' must be an absolute path in the container")
+            raise self.fail(where, f"the target {_quote(target)} must be an absolute path in the container")
         if source.startswith((".", "/", "~")):
-            try:
-                resolved = (self.root / Path(source).expanduser()).resolve()
-            except RuntimeError:  # ~user that does not exist, or no HOME
-                raise self.fail(where, f"cannot expand '{source}' to a home directory") from None
-            if not resolved.exists():
-                raise self.fail(where, f"the source {resolved} does not exist")
+            with self.filesystem(where):
+                try:
+                    resolved = (self.root / Path(source).expanduser()).resolve()
+                except RuntimeError:  # ~user that does not exist, or no HOME
+                    raise self.fail(where, f"cannot expand {_quote(source)} to a home directory") from None
+                if not resolved.exists():
+                    raise self.fail(where, f"the source {resolved} does not exist")
             parts[0] = str(resolved)
         return ":".join(parts)
 
-    def restart(self, value: Any, where: str) -> str:
-        value = self.string(value, where)
-        policy, _, count = value.partition(":")
-        if policy not in RESTART_POLICIES or (count and (policy != "on-failure" or not count.isdigit())):
-            raise self.fail(where, f"'{value}' is not a restart policy; use one of {', '.join(RESTART_POLICIES)}"
-                                   " (or 'on-failure:N')")
+    def restart(self, value: str, where: str) -> str:
+        policy, colon, count = value.partition(":")
+        counted = policy == "on-failure" and re.fullmatch(r"[0-9]{1,9}", count)
+        if policy not in RESTART_POLICIES or colon and not counted:
+            raise self.fail(where, f"{_quote(value)} is not a restart policy; use one of {', '.join(RESTART_POLICIES)}"
+                                   " (or 'on-failure:N', N in ASCII digits)")
         return value
 
-    def ready(self, data: Any, where: str, ports: tuple[PortMapping, ...]) -> ReadyCheck:
-        self.table(data, where, {"url": "an http:// URL that must answer 2xx/3xx",
-                                 "port": "a published container port that must accept connections",
-                                 "timeout": "seconds to wait (default 30)"})
-        if ("url" in data) == ("port" in data):
-            raise self.fail(where, "give exactly one of 'url' or 'port'")
-        url = self.optional(data, "url", where, self.string)
-        if url is not None and not re.match(r"^https?://", url):
-            raise self.fail(f"{where}.url", f"'{url}' must start with http:// or https://")
+    def ready(self, data: dict, where: str, ports: tuple[PortMapping, ...]) -> ReadyCheck:
+        url = data.get("url")
+        if url is not None:
+            self.url(url, f"{where}.url")
         port = data.get("port")
-        if port is not None:
-            if not isinstance(port, int) or isinstance(port, bool):
-                raise self.fail(f"{where}.port", f"expected an integer, got {_type_name(port)}")
-            if port not in {p.container_port for p in ports}:
-                raise self.fail(f"{where}.port", f"port {port} is not published in ports")
+        if port is not None and port not in {p.container_port for p in ports}:
+            raise self.fail(f"{where}.port", f"port {port} is not published in ports")
         timeout = data.get("timeout", 30.0)
-        if not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout < 86400:
-            raise self.fail(f"{where}.timeout", f"expected a positive number of seconds, got {timeout!r}")
+        if not 0 < timeout < 86400:  # also false for nan
+            raise self.fail(f"{where}.timeout",
+                            f"must be a positive number of seconds below 86400, got {timeout!r}")
         return ReadyCheck(url=url, port=port, timeout=float(timeout))
+
+    def url(self, value: str, where: str) -> None:
+        """What urllib will be able to open: http(s), a host, an optional port 1-65535."""
+        if not value.isascii() or any(c <= " " or c == "\x7f" for c in value):
+            raise self.fail(where, f"{_quote(value)} must be ASCII without spaces or control characters "
+                                   "(percent-encode them)")
+        if not re.match(r"https?://", value):
+            raise self.fail(where, f"{_quote(value)} must start with http:// or https://")
+        try:
+            netloc = urlsplit(value).netloc.rpartition("@")[2]
+        except ValueError as e:  # an unclosed '[', for one
+            raise self.fail(where, f"{_quote(value)} is not a URL: {e}") from None
+        if netloc.startswith("["):
+            address, _, rest = netloc[1:].partition("]")
+            self.address(address, value, where, ipaddress.IPv6Address)
+        else:
+            host, colon, port = netloc.partition(":")
+            rest = colon + port
+            if not URL_HOST_RE.fullmatch(host):
+                raise self.fail(where, f"{_quote(value)} names no host, or an invalid one")
+        if rest and not (rest.startswith(":") and PORT_NUMBER_RE.fullmatch(rest[1:]) and 1 <= int(rest[1:]) <= 65535):
+            raise self.fail(where, f"{_quote(value)}: the port must be a number 1-65535 in ASCII digits")
 
     def unique(self, images: dict[str, ImageSpec]) -> None:
         seen_tags: dict[str, str] = {}
@@ -412,6 +463,28 @@ class _Validator:
                 raise self.fail(f"images.{key}.run.name",
                                 f"container name '{spec.run.name}' is also used by images.{seen_names[spec.run.name]}")
             seen_names[spec.run.name] = key
+
+
+def _scalars(value: dict) -> tuple[tuple[str, str], ...]:
+    """A table of scalars as pairs; numbers and booleans become strings, as in an env file."""
+    return tuple((key, _scalar(item)) for key, item in value.items())
+
+
+def _scalar(value: str | int | float | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else str(value)
+
+
+def _either(names: tuple[str, ...]) -> str:
+    quoted = [f"'{name}'" for name in names]
+    return ", ".join(quoted[:-1]) + f" or {quoted[-1]}"
+
+
+def _quote(value: str, limit: int = 80) -> str:
+    """A value for a one-line message: escaped if it holds control characters, and cut short."""
+    text = value if value.isprintable() else repr(value)[1:-1]
+    return f"'{text[:limit]}...'" if len(text) > limit else f"'{text}'"
 
 
 def _type_name(value: Any) -> str:

@@ -218,3 +218,248 @@ def test_build_order_unknown_name():
 ])
 def test_normalize_ref(ref, normal):
     assert config.normalize_ref(ref) == normal
+
+
+# -- hardening: what passed validation and then failed, or did harm, at run time ------
+
+def app_run(tmp_path: Path, run_lines: str):
+    """The app's RunSpec with ``run_lines`` as its whole [images.app.run] table."""
+    toml = BASIC.replace('ports = ["8000:8000"]\nenvironment = { HTTPD_PORT = 8000 }\n'
+                         'ready = { url = "http://localhost:8000/", timeout = 5 }\n', run_lines)
+    return config.load(write_project(tmp_path, toml)).image("app").run
+
+
+def run_error(tmp_path: Path, run_lines: str) -> str:
+    toml = BASIC.replace('ports = ["8000:8000"]\nenvironment = { HTTPD_PORT = 8000 }\n'
+                         'ready = { url = "http://localhost:8000/", timeout = 5 }\n', run_lines)
+    message = load_error(tmp_path, toml)
+    assert "\n" not in message, message
+    return message
+
+
+@pytest.mark.parametrize("mapping", [
+    "127.0.0.256:18200:18200",
+    "999.999.999.999:18200:18200",
+    "\u0661\u0662\u0667.0.0.1:18200:18200",  # Arabic-Indic digits
+    "127.0.0.01:18200:18200",
+    "localhost:18200:18200",
+    "[1:2:3:4:5:6:7:8:9]:18200:18200",
+    "[fe80::1%eth0]:18200:18200",
+    "[127.0.0.1]:18200:18200",
+    "[::1:18200:18200",
+])
+def test_a_host_address_that_is_not_an_ip_address_is_refused(tmp_path, mapping):
+    message = run_error(tmp_path, f'ports = ["{mapping}"]\n')
+    assert ": images.app.run.ports[0]: " in message, message
+
+
+@pytest.mark.parametrize("mapping, expected", [
+    ("[::1]:8000:8000", ("::1", 8000, 8000, "tcp")),
+    ("[0:0:0:0:0:0:0:1]:8000:80/udp", ("::1", 8000, 80, "udp")),
+    ("192.168.1.10:8000:8000", ("192.168.1.10", 8000, 8000, "tcp")),
+])
+def test_ipv6_addresses_go_in_brackets(tmp_path, mapping, expected):
+    port = app_run(tmp_path, f'ports = ["{mapping}"]\n').ports[0]
+    assert (port.host_ip, port.host_port, port.container_port, port.protocol) == expected
+
+
+def test_an_unbracketed_ipv6_address_says_to_use_brackets(tmp_path):
+    assert "goes in brackets" in run_error(tmp_path, 'ports = ["::1:8000:8000"]\n')
+
+
+@pytest.mark.parametrize("mapping", [
+    "\u0668\u0660:80",  # Arabic-Indic 80
+    "8000:\uff18\uff10",  # full-width 80
+    "\u00b2:80",  # superscript two
+    "+80:80", "8_0:80", " 80:80", "80:80/", "80:80/icmp", "000080000:80",
+])
+def test_port_numbers_are_ascii_digits(tmp_path, mapping):
+    assert ": images.app.run.ports[0]: " in run_error(tmp_path, f'ports = ["{mapping}"]\n')
+
+
+@pytest.mark.parametrize("policy", ["on-failure:\u00b2", "on-failure:\u0663", "on-failure:", "on-failure:-1",
+                                    "always:3", "on-failure:" + "9" * 5000])
+def test_restart_counts_are_ascii_digits(tmp_path, policy):
+    message = run_error(tmp_path, f'restart = "{policy}"\n')
+    assert ": images.app.run.restart: " in message and "not a restart policy" in message
+
+
+def test_restart_on_failure_with_a_count(tmp_path):
+    assert app_run(tmp_path, 'restart = "on-failure:3"\n').restart == "on-failure:3"
+
+
+@pytest.mark.parametrize("url, words", [
+    ("http://127.0.0.1:abc/x", "port"),
+    ("http://127.0.0.1:0/x", "port"),
+    ("http://127.0.0.1:65536/x", "port"),
+    ("http://127.0.0.1:\u0668\u0660/x", "ASCII"),
+    ("http://[::1/x", "not a URL"),
+    ("http://[::g]:80/x", "'::g'"),
+    ("http://local host/x", "without spaces"),
+    ("http://localhost/a b", "without spaces"),
+    ("http://localhost/\\u0007", "control characters"),
+    ("http:///x", "no host"),
+    ("ftp://localhost/", "http://"),
+    ("localhost:8000", "http://"),
+])
+def test_a_ready_url_urllib_cannot_open_is_refused(tmp_path, url, words):
+    message = run_error(tmp_path, f'ports = ["8000:8000"]\nready = {{ url = "{url}" }}\n')
+    assert ": images.app.run.ready.url: " in message and words in message, message
+
+
+@pytest.mark.parametrize("url", ["http://localhost:8000/", "https://127.0.0.1/x?y=1#z", "http://[::1]:8000/cgi-bin/x",
+                                 "http://user@my-host.example:1/"])
+def test_ready_urls_that_urllib_can_open(tmp_path, url):
+    assert app_run(tmp_path, f'ready = {{ url = "{url}" }}\n').ready.url == url
+
+
+def test_a_command_string_with_an_unbalanced_quote_is_refused(tmp_path):
+    message = run_error(tmp_path, "command = \"httpd -f -p '18200\"\n")
+    assert ": images.app.run.command: " in message and "No closing quotation" in message
+
+
+def test_a_command_string_is_kept_as_written(tmp_path):
+    assert app_run(tmp_path, "command = \"httpd -f -p '18200'\"\n").command == "httpd -f -p '18200'"
+    assert app_run(tmp_path, 'command = ["httpd", "-f"]\n').command == ("httpd", "-f")
+
+
+@pytest.mark.parametrize("line, where", [
+    ('user = "www\\u0000data"', "images.app.run.user"),
+    ('environment = { "A\\u0000B" = "1" }', "images.app.run.environment.'A\\x00B'"),
+    ('volumes = ["./x\\u0000:/data"]', "images.app.run.volumes[0]"),
+    ('command = ["sh", "\\u0000"]', "images.app.run.command[1]"),
+])
+def test_nul_characters_are_refused_anywhere(tmp_path, line, where):
+    message = run_error(tmp_path, line + "\n")
+    assert f": {where}: " in message and "NUL" in message, message
+
+
+@pytest.mark.parametrize("change, where", [
+    (('dir = "app"', f'dir = "{"d" * 300}"'), "images.app.dir"),
+    (('dir = "app"', f'dir = "app"\ndockerfile = "{"f" * 300}"'), "images.app.dockerfile"),
+    (('rootfs = "rootfs.sh"', f'rootfs = "{"r" * 300}.sh"'), "images.base.base.rootfs"),
+    (("[images.app.run]", f'[images.app.run]\nvolumes = ["./{"v" * 300}:/data"]'), "images.app.run.volumes[0]"),
+])
+def test_over_long_paths_are_config_errors(tmp_path, change, where):
+    old, new = change
+    message = load_error(tmp_path, BASIC.replace(old, new, 1))
+    assert f": {where}: " in message and "File name too long" in message, message
+
+
+def test_values_in_messages_stay_on_one_line(tmp_path):
+    message = load_error(tmp_path, BASIC.replace('tag = "demo/app"', 'tag = "demo/app\\nx"'))
+    assert "\n" not in message and "'demo/app\\nx'" in message
+
+
+@pytest.mark.parametrize("change, where", [
+    (('tag = "demo/app"', 'tag = "demo/app\\n"'), "images.app.tag"),
+    (('name = "demo"', 'name = "demo\\n"'), "project.name"),
+    (("[images.app.run]", '[images.app.run]\nname = "app\\n"'), "images.app.run.name"),
+    (("[images.app]", '[images."app\\n"]'), "images.'app\\n'"),
+])
+def test_a_trailing_newline_does_not_slip_past_a_pattern(tmp_path, change, where):
+    old, new = change
+    assert f": {where}: " in load_error(tmp_path, BASIC.replace(old, new, 1))
+
+
+def test_a_file_over_one_mebibyte_is_refused(tmp_path):
+    message = load_error(tmp_path, BASIC + "# " + "x" * (1024 * 1024) + "\n")
+    assert "larger than 1 MiB" in message
+
+
+def test_deeply_nested_arrays_fail_cleanly(tmp_path):
+    message = load_error(tmp_path, BASIC + "x = " + "[" * 2000 + "]" * 2000 + "\n")
+    assert "nested more than 32 levels" in message
+
+
+def test_deeply_nested_inline_tables_fail_cleanly(tmp_path):
+    message = load_error(tmp_path, BASIC + "x = " + "{a = " * 500 + "1" + "}" * 500 + "\n")
+    assert "nested more than 32 levels" in message
+
+
+def test_brackets_inside_strings_and_comments_do_not_count(tmp_path):
+    toml = BASIC.replace('[images.app.run]', '[images.app.run] # ' + "[" * 100) + \
+        'command = ["sh", "' + "[{" * 100 + '", \'' + "." * 100 + "', '''" + "[" * 100 + "''']\n"
+    assert config.load(write_project(tmp_path, toml)).image("app").run.command[1] == "[{" * 100
+
+
+def test_a_dotted_key_of_forty_thousand_parts_fails_fast(tmp_path):
+    import time
+
+    started = time.monotonic()
+    message = load_error(tmp_path, BASIC + ".".join(["a"] * 40000) + " = 1\n")
+    assert "dotted key of more than 32 parts" in message
+    assert time.monotonic() - started < 1
+
+
+def test_an_integer_python_cannot_convert_is_invalid_toml(tmp_path):
+    message = load_error(tmp_path, BASIC.replace("timeout = 5", "timeout = " + "9" * 5000))
+    assert "invalid TOML" in message
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe[project]\n", b"[project]\nname = \"\xc3\x28\"\n"])
+def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path, content):
+    path = tmp_path / "containers.toml"
+    path.write_bytes(content)
+    with pytest.raises(DockyardError, match="not UTF-8"):
+        config.load(path)
+
+
+def test_a_directory_instead_of_a_file_is_a_config_error(tmp_path):
+    (tmp_path / "containers.toml").mkdir()
+    with pytest.raises(DockyardError, match="cannot read"):
+        config.load(tmp_path / "containers.toml")
+
+
+def test_a_rootfs_script_outside_the_image_directory_is_refused(tmp_path):
+    (tmp_path / "elsewhere.sh").write_text("exit 0\n")
+    message = load_error(tmp_path, BASIC.replace('rootfs = "rootfs.sh"', 'rootfs = "../elsewhere.sh"'))
+    assert ": images.base.base.rootfs: " in message and "outside the image's directory" in message
+
+
+# -- ${VAR} interpolation --------------------------------------------------------------
+
+def test_variables_are_replaced_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEMO_PORT", "8123")
+    monkeypatch.setenv("DEMO_EMPTY", "")
+    monkeypatch.delenv("DEMO_UNSET", raising=False)
+    run = app_run(tmp_path, 'ports = ["${DEMO_PORT}:80"]\n'
+                            'environment = { A = "${DEMO_UNSET:-fallback}", B = "${DEMO_EMPTY:-used}", '
+                            'C = "$${DEMO_PORT} costs $$5 and $HOME", D = "${DEMO_EMPTY}" }\n')
+    assert run.ports[0].host_port == 8123
+    assert dict(run.environment) == {"A": "fallback", "B": "used", "C": "${DEMO_PORT} costs $5 and $HOME", "D": ""}
+
+
+def test_an_unset_required_variable_names_the_key_and_the_variable(tmp_path, monkeypatch):
+    monkeypatch.delenv("DEMO_UNSET", raising=False)
+    message = run_error(tmp_path, 'ports = ["8000:8000"]\nvolumes = ["data:/data", "${DEMO_UNSET}:/x"]\n')
+    assert ": images.app.run.volumes[1]: " in message and "DEMO_UNSET is not set" in message
+
+
+@pytest.mark.parametrize("text", ["${1X}", "${A", "${A:?x}", "${A-x}", "${}", "${A B}"])
+def test_a_malformed_variable_is_an_error(tmp_path, monkeypatch, text):
+    monkeypatch.setenv("A", "1")
+    message = run_error(tmp_path, f'user = "{text}"\n')
+    assert ": images.app.run.user: " in message and "starts no ${VAR}" in message
+
+
+def test_keys_are_not_interpolated(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEMO_KEY", "X")
+    assert dict(app_run(tmp_path, 'environment = { "${DEMO_KEY}" = "1" }\n').environment) == {"${DEMO_KEY}": "1"}
+
+
+def test_an_interpolated_value_is_validated_like_a_written_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("DEMO_ADDRESS", "127.0.0.256")
+    message = run_error(tmp_path, 'ports = ["${DEMO_ADDRESS}:8000:8000"]\n')
+    assert "'127.0.0.256' in '127.0.0.256:8000:8000' is not an IPv4 address" in message
+
+
+def test_config_and_graph_import_in_one_direction():
+    import ast
+
+    import dockyard.graph
+
+    tree = ast.parse(Path(dockyard.graph.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert "config" not in imported and not any(name and name.endswith(".config") for name in imported)
+    assert config.normalize_ref is dockyard.graph.normalize_ref
