@@ -195,7 +195,8 @@ def _build_one(session: _Session, spec: ImageSpec, done: queue.Queue) -> None:
 def image_key(session: _Session, spec: ImageSpec) -> tuple[str, list]:
     """The build key the image would carry if it were built now, and the context it hashed."""
     files = context_files(spec.dir, spec.dockerfile)
-    parent_ids = [session.image_id(ref) or normalize_ref(ref) for ref in from_refs(spec.dir / spec.dockerfile)]
+    refs = from_refs(spec.dir / spec.dockerfile, dict(spec.build_args))
+    parent_ids = [session.image_id(ref) or normalize_ref(ref) for ref in refs]
     key = build_key(spec.dir, files, dockerfile=spec.dockerfile, build_args=dict(spec.build_args),
                     parent_ids=parent_ids, labels=dict(spec.labels))
     return key, files
@@ -276,7 +277,8 @@ def _pull_external_parents(session: _Session, spec: ImageSpec) -> None:
     """--pull, for the FROM images that are not the project's own: the engine's own pull
     option would also try to pull our parents from a registry, where they are not."""
     ours = {session.project.images[key].ref for key in session.project.images}
-    for ref in dict.fromkeys(normalize_ref(r) for r in from_refs(spec.dir / spec.dockerfile)):
+    refs = from_refs(spec.dir / spec.dockerfile, dict(spec.build_args))
+    for ref in dict.fromkeys(normalize_ref(r) for r in refs):
         if ref not in ours:
             session.output.line(spec.key, f"pulling {ref}")
             _pull_ref(ref)
