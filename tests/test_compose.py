@@ -14,48 +14,18 @@ import time
 
 import pytest
 
-from conftest import assert_clean_failure, get, statuses
+from conftest import REPO, assert_clean_failure, get, statuses
 
 pytestmark = pytest.mark.integration
 
-USER_TASKS = '''
-from pathlib import Path
-
-from invoke import task
-
-from dockyard import namespace
-
-ns = namespace(Path(__file__).with_name("containers.toml"))
-httpd, my_app = ns.collections["httpd"], ns.collections["my-app"]
+def readme_block(after: str) -> str:
+    """The first ```python block of the README after the line that contains ``after``."""
+    text = (REPO / "README.md").read_text()
+    start = text.index("```python\n", text.index(after)) + len("```python\n")
+    return text[start:text.index("```", start)]
 
 
-@task(pre=[my_app.tasks["build"], httpd.tasks["build"]], post=[httpd.tasks["status"]])
-def release(c):
-    """Build both images first, report httpd's status after."""
-    print("release body ran")
-
-
-@task
-def cycle(c):
-    """Call dockyard tasks of two images with this task's own Context."""
-    httpd.tasks["run"](c, quiet_build=True)
-    httpd.tasks["exec"](c, "echo exec-in-httpd")
-    httpd.tasks["export"](c, output="httpd-fs.tar", force=True)
-    httpd.tasks["stop"](c)
-    my_app.tasks["run"](c, quiet_build=True)
-    my_app.tasks["rm"](c)
-
-
-@task
-def smoke(c):
-    """A user's own task inside the httpd namespace: inv httpd.smoke."""
-    httpd.tasks["exec"](c, "wget -q -O - http://127.0.0.1:$HTTPD_PORT/cgi-bin/hello-world | grep -q Hello && echo smoke-ok")
-
-
-ns.add_task(release)
-ns.add_task(cycle)
-httpd.add_task(smoke)
-'''
+USER_TASKS = readme_block("In your own `tasks.py`")
 
 
 def test_tasks_of_two_images_on_one_line_all_run(project, docker_client):
@@ -94,6 +64,15 @@ def test_a_users_tasks_py_chains_dockyard_tasks(project, docker_client):
     assert smoke.stdout.strip() == "smoke-ok"
     listing = project.inv("--list").stdout
     assert "httpd.smoke" in listing and "release" in listing
+
+
+def test_the_readmes_python_api_example_runs_as_written(project):
+    script = readme_block("### The Python API")
+    result = subprocess.run([sys.executable, "-c", script], cwd=project.root, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert (project.root / "httpd.tar.gz").stat().st_size > 0
+    assert "'image': 'httpd'" in result.stdout
 
 
 def test_the_python_api_builds_runs_and_stops(project, capsys):
