@@ -258,19 +258,26 @@ def exec_in(spec: ImageSpec, container_id: str, argv: list[str], *, user: str | 
             capture: bool) -> tuple[int, bytes, bytes]:
     """Run ``argv`` in the running container: its exit code, and its output when captured
     (else it goes to our stdout and stderr as it comes)."""
+    from docker.utils.socket import frames_iter
+
     api = engine.client().api
-    captured = {sys.stdout: bytearray(), sys.stderr: bytearray()}
+    captured = {1: bytearray(), 2: bytearray()}
+    streams = {1: sys.stdout, 2: sys.stderr}
     with engine.engine_errors(f"exec in {spec.run.name}"):
         created = api.exec_create(container_id, argv, user=user or "")
-        for out, err in api.exec_start(created["Id"], stream=True, demux=True):
-            for data, stream in ((out, sys.stdout), (err, sys.stderr)):
-                if data and capture:
+        # Our own socket, closed when done: docker-py's streamed exec leaves its socket open.
+        sock = api.exec_start(created["Id"], socket=True)
+        try:
+            for stream, data in frames_iter(sock, tty=False):
+                if capture:
                     captured[stream] += data
-                elif data:
-                    stream.buffer.write(data)
-                    stream.flush()
+                else:
+                    streams[stream].buffer.write(data)
+                    streams[stream].flush()
+        finally:
+            engine.close_socket(sock)
         code = api.exec_inspect(created["Id"])["ExitCode"]
-    return code, bytes(captured[sys.stdout]), bytes(captured[sys.stderr])
+    return code, bytes(captured[1]), bytes(captured[2])
 
 
 def tail_logs(container_id: str, lines: int = 20) -> str:

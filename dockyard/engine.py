@@ -252,6 +252,15 @@ def build_stream(context, params: dict, on_response: Callable[[Any], object]) ->
     return api._stream_helper(response, decode=True)
 
 
+def close_socket(sock) -> None:
+    """Close a socket docker-py handed out (exec, attach): the file object, the socket under
+    it, and the HTTP response docker-py keeps alive on it."""
+    for part in (getattr(sock, "_response", None), sock, getattr(sock, "_sock", None)):
+        if part is not None:
+            with contextlib.suppress(OSError, ValueError):
+                part.close()
+
+
 def cut(response) -> None:
     """Cut a streamed answer's connection from another thread. Closing the response would
     wait for the thread that reads it; a shutdown ends that read, and the engine sees its
