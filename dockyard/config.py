@@ -56,6 +56,8 @@ TAG_RE = re.compile(
 )
 PORT_NUMBER_RE = re.compile(r"[0-9]{1,5}")
 PROTOCOLS = ("tcp", "udp", "sctp")
+CAPABILITY_RE = re.compile(r"ALL|[A-Z][A-Z_]{1,31}")
+SIZE_RE = re.compile(r"[0-9]{1,12}[bkmgBKMG]?")
 URL_HOST_RE = re.compile(r"[A-Za-z0-9._-]+")
 # Least privilege: ports are published on loopback unless the config names an address.
 DEFAULT_HOST_IP = "127.0.0.1"
@@ -93,6 +95,18 @@ class RunSpec:
     restart: str = "no"
     ready: ReadyCheck | None = None
     init: bool = True
+    # Least privilege by default; containers.toml loosens each one (README: Security).
+    no_new_privileges: bool = True
+    cap_drop: tuple[str, ...] = ("ALL",)
+    cap_add: tuple[str, ...] = ()
+    privileged: bool = False
+    read_only: bool = False
+    tmpfs: tuple[str, ...] = ()
+    memory: str | None = None
+    pids: int | None = None
+    cpus: float | None = None
+    log_max_size: str = "10m"
+    log_max_files: int = 3
 
 
 @dataclass(frozen=True)
@@ -275,6 +289,10 @@ class _Validator:
                 raise self.fail(f"{where}.dir", f"directory {directory} does not exist")
             if not directory.is_dir():
                 raise self.fail(f"{where}.dir", f"{directory} is not a directory")
+            # Least privilege: a build context sends its whole directory to the engine.
+            if not data.get("outside_project", False) and not directory.resolve().is_relative_to(self.root.resolve()):
+                raise self.fail(f"{where}.dir", f"{directory} is outside the project's directory {self.root}; "
+                                                "set outside_project = true to allow it")
         base = self.base(data["base"], f"{where}.base", directory) if "base" in data else None
         dockerfile = data.get("dockerfile", "Dockerfile")
         if base is None:
@@ -332,7 +350,42 @@ class _Validator:
             restart=self.restart(data.get("restart", "no"), f"{where}.restart"),
             ready=self.ready(data["ready"], f"{where}.ready", ports) if "ready" in data else None,
             init=data.get("init", True),
+            no_new_privileges=data.get("no_new_privileges", True),
+            cap_drop=self.capabilities(data.get("cap_drop", ["ALL"]), f"{where}.cap_drop"),
+            cap_add=self.capabilities(data.get("cap_add", []), f"{where}.cap_add"),
+            privileged=data.get("privileged", False),
+            read_only=data.get("read_only", False),
+            tmpfs=tuple(self.container_path(t, f"{where}.tmpfs[{i}]") for i, t in enumerate(data.get("tmpfs", []))),
+            memory=self.size(data["memory"], f"{where}.memory") if "memory" in data else None,
+            pids=self.positive(data["pids"], f"{where}.pids") if "pids" in data else None,
+            cpus=self.positive(data["cpus"], f"{where}.cpus") if "cpus" in data else None,
+            log_max_size=self.size(data.get("logs", {}).get("max_size", "10m"), f"{where}.logs.max_size"),
+            log_max_files=self.positive(data.get("logs", {}).get("max_files", 3), f"{where}.logs.max_files"),
         )
+
+    def capabilities(self, values: list[str], where: str) -> tuple[str, ...]:
+        names = []
+        for i, value in enumerate(values):
+            name = value.upper().removeprefix("CAP_")
+            if not CAPABILITY_RE.fullmatch(name):
+                raise self.fail(f"{where}[{i}]", f"{_quote(value)} is not a capability name, e.g. 'SETUID' or 'ALL'")
+            names.append(name)
+        return tuple(names)
+
+    def container_path(self, value: str, where: str) -> str:
+        if not value.startswith("/") or ":" in value:
+            raise self.fail(where, f"{_quote(value)} must be an absolute path in the container")
+        return value
+
+    def size(self, value: str, where: str) -> str:
+        if not SIZE_RE.fullmatch(value):
+            raise self.fail(where, f"{_quote(value)} is not a size; expected a number with b, k, m or g, e.g. '256m'")
+        return value.lower()
+
+    def positive(self, value: int | float, where: str) -> Any:
+        if value <= 0:
+            raise self.fail(where, f"{value!r} must be more than 0")
+        return value
 
     def command(self, value: str, where: str) -> None:
         """A string command is split as docker-py will split it; find a bad quote now, not at run."""
@@ -407,6 +460,8 @@ class _Validator:
                 if not resolved.exists():
                     raise self.fail(where, f"the source {resolved} does not exist")
             parts[0] = str(resolved)
+            if len(parts) == 2:  # least privilege: a host directory is read-only unless ':rw' says so
+                parts.append("ro")
         return ":".join(parts)
 
     def restart(self, value: str, where: str) -> str:
@@ -491,3 +546,31 @@ def _type_name(value: Any) -> str:
     names = {str: "a string", int: "an integer", float: "a number", bool: "a boolean",
              list: "a list", dict: "a table"}
     return names.get(type(value), type(value).__name__)
+
+
+# Docker's default capabilities: adding one of these back is no weaker than Docker's default.
+DOCKER_DEFAULT_CAPABILITIES = frozenset({
+    "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID", "SETFCAP",
+    "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE"})
+ENGINE_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
+
+
+def warnings(project: ProjectSpec) -> list[str]:
+    """Settings that loosen what a container may do, one line each, for `config` and `status`."""
+    found = []
+    for key, spec in project.images.items():
+        run, where = spec.run, f"images.{key}.run"
+        for port in run.ports:
+            if not ipaddress.ip_address(port.host_ip).is_loopback:
+                found.append(f"{where}.ports: {port} is reachable from other machines (not a loopback address)")
+        if run.privileged:
+            found.append(f"{where}.privileged: the container gets every capability and device of the host")
+        for volume in run.volumes:
+            if volume.split(":")[0] in ENGINE_SOCKETS:
+                found.append(f"{where}.volumes: the Docker socket is mounted: the container controls the engine")
+        beyond = [cap for cap in run.cap_add if cap not in DOCKER_DEFAULT_CAPABILITIES]
+        if beyond:
+            found.append(f"{where}.cap_add: {', '.join(beyond)} beyond Docker's default capabilities")
+        if not run.no_new_privileges:
+            found.append(f"{where}.no_new_privileges: false lets setuid files raise privileges")
+    return found

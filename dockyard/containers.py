@@ -19,7 +19,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from . import engine
-from .config import ImageSpec, PortMapping, ProjectSpec
+from .config import ImageSpec, PortMapping, ProjectSpec, RunSpec
 from .errors import DockyardError
 from .labels import container_is_ours, container_labels, container_owner
 
@@ -73,6 +73,28 @@ def published_ports(spec: ImageSpec, overrides: RunOverrides) -> list[PortMappin
     return ports
 
 
+def privileges(run: RunSpec) -> dict:
+    """The host config of least privilege: what containers.toml allows the container, and no
+    more (README: Security)."""
+    settings: dict = {
+        "cap_drop": list(run.cap_drop) or None,
+        "cap_add": list(run.cap_add) or None,
+        "security_opt": ["no-new-privileges:true"] if run.no_new_privileges else None,
+        "privileged": run.privileged,
+        "read_only": run.read_only,
+        "tmpfs": {path: "" for path in run.tmpfs} or None,
+        "mem_limit": run.memory,
+        "pids_limit": run.pids,
+        "nano_cpus": int(run.cpus * 1e9) if run.cpus else None,
+    }
+    if engine.default_log_driver() in ("json-file", "local"):  # others take other options
+        from docker.types import LogConfig
+
+        settings["log_config"] = LogConfig(type="", config={"max-size": run.log_max_size,
+                                                            "max-file": str(run.log_max_files)})
+    return settings
+
+
 def create(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides) -> str:
     """Create (not start) the container for ``spec``, replacing our old one of the same name."""
     old = owned(project, spec, required=False)
@@ -109,6 +131,7 @@ def _create(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, n
         restart_policy=restart,
         # A server as PID 1 (busybox httpd) ignores SIGTERM; an init forwards it, so stop is quick.
         init=(spec.run.init and not interactive) or None,
+        **privileges(spec.run),
     )
     if command is None:
         command = list(overrides.args) if overrides.args else \

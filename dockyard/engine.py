@@ -7,6 +7,7 @@ never pay for it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import http.client
 import json
 import os
@@ -212,6 +213,13 @@ def inspect_image(ref: str) -> dict | None:
             return client().api.inspect_image(ref)
         except docker.errors.NotFound:
             return None
+
+
+@functools.lru_cache(maxsize=1)
+def default_log_driver() -> str:
+    """The engine's logging driver for containers that name none (`docker info`)."""
+    with engine_errors("ask the engine for its logging driver"):
+        return client().api.info().get("LoggingDriver") or ""
 
 
 def short_id(object_id: str) -> str:

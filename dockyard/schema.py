@@ -70,6 +70,11 @@ READY = Table(
     exactly_one=("url", "port"),
 )
 
+LOGS = Table((
+    Key("max_size", STRING, "the size at which a log file is rotated, e.g. '10m' (default)"),
+    Key("max_files", INTEGER, "how many log files are kept (default 3)"),
+))
+
 RUN = Table((
     Key("name", STRING, "the container's name (default: the tag's basename)"),
     Key("ports", STRINGS, "a list of 'HOST:CONTAINER' port mappings"),
@@ -81,6 +86,16 @@ RUN = Table((
     Key("restart", STRING, "the restart policy: no, always, unless-stopped, on-failure, on-failure:N"),
     Key("ready", TABLE, "what to wait on: {url = '...'} or {port = N}, with timeout", table=READY),
     Key("init", BOOLEAN, "run a tiny init as PID 1 that forwards signals (default true)"),
+    Key("no_new_privileges", BOOLEAN, "forbid gaining privileges through setuid files (default true)"),
+    Key("cap_drop", STRINGS, "capabilities to drop (default ['ALL']; [] keeps Docker's default set)"),
+    Key("cap_add", STRINGS, "capabilities to add back, e.g. ['SETUID', 'SETGID']"),
+    Key("privileged", BOOLEAN, "every capability and device of the host (default false)"),
+    Key("read_only", BOOLEAN, "a read-only root filesystem (default false)"),
+    Key("tmpfs", STRINGS, "paths that get a fresh in-memory filesystem, e.g. ['/tmp']"),
+    Key("memory", STRING, "a memory limit, e.g. '256m' (b, k, m or g)"),
+    Key("pids", INTEGER, "the most processes the container may have"),
+    Key("cpus", NUMBER, "how many CPUs' worth of time it may use, e.g. 0.5"),
+    Key("logs", TABLE, "rotation of json-file logs: {max_size = '10m', max_files = 3}", table=LOGS),
 ))
 
 BASE = Table(
@@ -100,6 +115,7 @@ IMAGE = Table((
     Key("labels", SCALARS, "a table of image labels"),
     Key("base", TABLE, "a base image that is pulled or imported instead of built", table=BASE),
     Key("run", TABLE, "how `run` starts the container", table=RUN),
+    Key("outside_project", BOOLEAN, "allow dir to lie outside the project's directory (default false)"),
 ))
 
 PROJECT = Table((Key("name", STRING, "the project's name", required=True),))

@@ -31,4 +31,5 @@ name = "{name}-httpd"
 ports = ["{port}:{port}"]
 environment = {{ HTTPD_PORT = "{port}" }}
 ready = {{ url = "http://127.0.0.1:{port}/cgi-bin/hello-world", timeout = 30 }}
+cap_add = ["SETUID", "SETGID"]
 """

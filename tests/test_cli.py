@@ -155,7 +155,7 @@ def test_invoke_dockyard_config_chooses_the_file_the_namespace_is_made_from(tmp_
     other = tmp_path / "other.toml"
     other.write_text((REPO / "containers.toml").read_text()
                      .replace('name = "dockyard-example"', 'name = "other-project"')
-                     .replace('dir = "images/', f'dir = "{REPO}/images/'))
+                     .replace('dir = "images/', f'outside_project = true\ndir = "{REPO}/images/'))
     env = {**os.environ, "INVOKE_DOCKYARD_CONFIG": str(other)}
     result = inv(REPO, "config", "--json", env=env)
     assert result.returncode == 0, result.stderr

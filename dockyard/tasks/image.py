@@ -166,7 +166,11 @@ def status(c, target, json_=False):
     """State, ports, uptime and image of this image's container; is the image up to date?"""
     from ..status import format_rows
 
-    rows = target.project(c).status([target.key])
+    from .project import warn
+
+    project = target.project(c)
+    warn(project.spec)
+    rows = project.status([target.key])
     print_json(rows[0]) if json_ else print(format_rows(rows))
 
 

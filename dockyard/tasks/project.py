@@ -51,7 +51,9 @@ def status(c, target, json_=False):
     """The container of every image: state, ports, uptime, image, up to date or not."""
     from ..status import format_rows
 
-    rows = target.project(c).status()
+    project = target.project(c)
+    warn(project.spec)
+    rows = project.status()
     print_json(rows) if json_ else print(format_rows(rows))
 
 
@@ -61,6 +63,7 @@ def config(c, target, json_=False):
     from ..graph import build_order
 
     project = target.project(c).spec
+    warn(project)
     resolved = resolved_config(project)
     if json_:
         print_json(resolved)
@@ -75,6 +78,14 @@ def config(c, target, json_=False):
                     print(f"  run.{run_key} = {json.dumps(run_value)}")
             else:
                 print(f"  {name} = {json.dumps(value)}")
+
+
+def warn(project) -> None:
+    """Settings that weaken the defaults, on stderr: stdout stays the result."""
+    from ..config import warnings
+
+    for line in warnings(project):
+        print(f"dockyard: warning: {line}", file=sys.stderr)
 
 
 def resolved_config(project) -> dict:
@@ -94,6 +105,10 @@ def resolved_config(project) -> dict:
             "name": run.name, "ports": [str(p) for p in run.ports], "environment": dict(run.environment),
             "command": list(run.command) if isinstance(run.command, tuple) else run.command,
             "user": run.user, "volumes": list(run.volumes), "workdir": run.workdir, "restart": run.restart, "init": run.init,
+            "no_new_privileges": run.no_new_privileges, "cap_drop": list(run.cap_drop), "cap_add": list(run.cap_add),
+            "privileged": run.privileged, "read_only": run.read_only, "tmpfs": list(run.tmpfs),
+            "memory": run.memory, "pids": run.pids, "cpus": run.cpus,
+            "logs": {"max_size": run.log_max_size, "max_files": run.log_max_files},
             "ready": None if run.ready is None else {"url": run.ready.url, "port": run.ready.port,
                                                      "timeout": run.ready.timeout},
         }

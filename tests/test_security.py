@@ -1,0 +1,156 @@
+"""Least privilege by default: what containers get, how containers.toml loosens it, and the
+warnings `config` and `status` give when it does."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import assert_clean_failure, get
+from dockyard import config
+from dockyard.errors import DockyardError
+
+APP = """
+[project]
+name = "demo"
+
+[images.app]
+tag = "demo/app"
+dir = "app"
+"""
+
+
+def load(tmp_path, toml: str):
+    (tmp_path / "app").mkdir(exist_ok=True)
+    (tmp_path / "app" / "Dockerfile").write_text("FROM scratch\n")
+    (tmp_path / "data").mkdir(exist_ok=True)
+    path = tmp_path / "containers.toml"
+    path.write_text(toml)
+    config.load.cache_clear()
+    return config.load(path)
+
+
+def test_the_defaults_are_least_privilege(tmp_path):
+    run = load(tmp_path, APP).image("app").run
+    assert run.cap_drop == ("ALL",) and run.cap_add == () and run.no_new_privileges
+    assert not run.privileged and (run.log_max_size, run.log_max_files) == ("10m", 3)
+    assert config.warnings(load(tmp_path, APP)) == []
+
+
+def test_host_directories_are_mounted_read_only_unless_rw_is_written(tmp_path):
+    project = load(tmp_path, APP + '[images.app.run]\nvolumes = ["./data:/data", "./data:/rw:rw", "cache:/cache"]\n')
+    assert project.image("app").run.volumes == (f"{tmp_path / 'data'}:/data:ro", f"{tmp_path / 'data'}:/rw:rw",
+                                                "cache:/cache")
+
+
+@pytest.mark.parametrize("setting, words", [
+    ('cap_add = ["SET UID"]', "images.app.run.cap_add[0]: 'SET UID' is not a capability name"),
+    ('cap_drop = ["all", 3]', "images.app.run.cap_drop[1]"),
+    ('memory = "lots"', "images.app.run.memory: 'lots' is not a size"),
+    ('memory = "２５６m"', "images.app.run.memory"),
+    ("pids = 0", "images.app.run.pids: 0 must be more than 0"),
+    ("cpus = -1", "images.app.run.cpus: -1 must be more than 0"),
+    ('tmpfs = ["tmp"]', "images.app.run.tmpfs[0]: 'tmp' must be an absolute path"),
+    ('logs = { max_size = "1x" }', "images.app.run.logs.max_size"),
+    ("read_only = 1", "images.app.run.read_only: expected true or false"),
+])
+def test_bad_privilege_settings_name_their_key(tmp_path, setting, words):
+    with pytest.raises(DockyardError) as caught:
+        load(tmp_path, APP + f"[images.app.run]\n{setting}\n")
+    assert words in str(caught.value)
+
+
+def test_an_image_directory_outside_the_project_needs_a_key_that_says_so(tmp_path):
+    outside = tmp_path / "elsewhere"
+    (outside / "app").mkdir(parents=True)
+    (outside / "app" / "Dockerfile").write_text("FROM scratch\n")
+    project_dir = tmp_path / "project"
+    project_dir.mkdir()
+    toml = APP.replace('dir = "app"', 'dir = "../elsewhere/app"')
+    (project_dir / "containers.toml").write_text(toml)
+    config.load.cache_clear()
+    with pytest.raises(DockyardError, match="images.app.dir: .* is outside the project's directory"):
+        config.load(project_dir / "containers.toml")
+    (project_dir / "containers.toml").write_text(toml + "outside_project = true\n")
+    config.load.cache_clear()
+    assert config.load(project_dir / "containers.toml").image("app").dir == project_dir / "../elsewhere/app"
+
+
+def test_weakening_settings_are_warned_about(tmp_path):
+    project = load(tmp_path, APP + """[images.app.run]
+ports = ["0.0.0.0:8080:80", "127.0.0.1:8081:81", "[::1]:8082:82"]
+privileged = true
+volumes = ["/var/run/docker.sock:/var/run/docker.sock"]
+cap_add = ["SETUID", "SYS_ADMIN"]
+no_new_privileges = false
+""")
+    found = config.warnings(project)
+    assert found == [
+        "images.app.run.ports: 0.0.0.0:8080->80/tcp is reachable from other machines (not a loopback address)",
+        "images.app.run.privileged: the container gets every capability and device of the host",
+        "images.app.run.volumes: the Docker socket is mounted: the container controls the engine",
+        "images.app.run.cap_add: SYS_ADMIN beyond Docker's default capabilities",
+        "images.app.run.no_new_privileges: false lets setuid files raise privileges",
+    ]
+
+
+# -- on the engine ------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_the_page_works_with_only_setuid_and_setgid(project, docker_client):
+    project.inv("httpd.run", "--quiet-build")
+    assert get(f"http://127.0.0.1:{project.port}/cgi-bin/hello-world")[0] == 200
+    host = docker_client.api.inspect_container(project.container("httpd"))["HostConfig"]
+    assert host["CapDrop"] == ["ALL"] and sorted(host["CapAdd"]) == ["SETGID", "SETUID"]
+    assert host["SecurityOpt"] == ["no-new-privileges:true"] and not host["Privileged"]
+    assert host["LogConfig"]["Config"] == {"max-size": "10m", "max-file": "3"}
+    # The server itself, after it switched to www-data, has no capability left.
+    caps = project.inv("httpd.exec", "for s in /proc/[0-9]*/status; do "
+                       "grep -q '^Name:.httpd$' $s && grep CapEff $s; done; true").stdout
+    assert caps.split() == ["CapEff:", "0000000000000000"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("dropped", ["SETUID", "SETGID"])
+def test_httpd_cannot_start_without_either_capability(project, dropped):
+    kept = "SETGID" if dropped == "SETUID" else "SETUID"
+    project.config.write_text(project.config.read_text().replace('cap_add = ["SETUID", "SETGID"]',
+                                                                 f'cap_add = ["{kept}"]'))
+    result = project.inv("httpd.run", "--quiet-build", "--ready-timeout", "5", check=False)
+    assert_clean_failure(result, project.container("httpd"))
+
+
+@pytest.mark.integration
+def test_limits_and_a_read_only_root_filesystem(project, docker_client):
+    (project.root / "data").mkdir()
+    project.config.write_text(project.config.read_text().replace('cap_add = ["SETUID", "SETGID"]', '''cap_add = ["SETUID", "SETGID"]
+read_only = true
+tmpfs = ["/tmp"]
+memory = "64m"
+pids = 64
+cpus = 0.5
+volumes = ["./data:/data"]
+logs = { max_size = "1m", max_files = 2 }'''))
+    project.inv("httpd.run", "--quiet-build")
+    assert get(f"http://127.0.0.1:{project.port}/cgi-bin/hello-world")[0] == 200
+    host = docker_client.api.inspect_container(project.container("httpd"))["HostConfig"]
+    assert (host["ReadonlyRootfs"], host["Memory"], host["PidsLimit"], host["NanoCpus"]) == \
+        (True, 64 * 1024 * 1024, 64, 500_000_000)
+    assert host["LogConfig"]["Config"] == {"max-size": "1m", "max-file": "2"}
+    assert_clean_failure(project.inv("httpd.exec", "touch /root-file", check=False), "exited with code 1")
+    assert_clean_failure(project.inv("httpd.exec", "touch /data/x", check=False), "exited with code 1")
+    project.inv("httpd.exec", "touch /tmp/x")
+    status = json.loads(project.inv("httpd.status", "--json").stdout)
+    assert status["state"] == "running"
+
+
+@pytest.mark.integration
+def test_config_and_status_warn_on_stderr_and_keep_stdout_clean(project):
+    project.config.write_text(project.config.read_text().replace(
+        f'ports = ["{project.port}:{project.port}"]', f'ports = ["0.0.0.0:{project.port}:{project.port}"]'))
+    for argv in (["config", "--json"], ["status", "--json"]):
+        result = project.inv(*argv)
+        assert "dockyard: warning: images.httpd.run.ports" in result.stderr
+        json.loads(result.stdout)
