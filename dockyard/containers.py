@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import select
 import signal
 import socket
@@ -95,14 +96,41 @@ def privileges(run: RunSpec) -> dict:
     return settings
 
 
-def create(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides) -> str:
-    """Create (not start) the container for ``spec``, replacing our old one of the same name."""
-    old = owned(project, spec, required=False)
+def replace_and_start(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides,
+                      ports: list[PortMapping]) -> str:
+    """Create and start the container for ``spec`` in place of our old one of the same name,
+    never leaving less than before: the new container is made first (under a passing name),
+    the old one is stopped and set aside, and removed only once the new one has started; if
+    the new one cannot start, the old one gets its name back and runs again as it did."""
+    import docker
+
+    old = owned(project, spec, required=False)  # refuses a name someone else's container has
+    api = engine.client().api
+    passing = f"{spec.run.name}-dockyard-{secrets.token_hex(4)}"
+    new_id = _create(project, spec, overrides, name=passing, ports=ports, interactive=False)
+    set_aside = False
+    try:
+        with engine.engine_errors(f"replace {spec.run.name}"):
+            if old is not None:
+                if old["State"]["Running"]:
+                    api.stop(old["Id"], timeout=10)
+                api.rename(old["Id"], f"{passing}-old")
+                set_aside = True
+            api.rename(new_id, spec.run.name)
+        start(spec, new_id, ports)  # removes the new container when the engine refuses it
+    except BaseException:
+        with contextlib.suppress(docker.errors.APIError):  # start() may have removed it already
+            api.remove_container(new_id, force=True)
+        if set_aside:
+            with engine.engine_errors(f"put the old {spec.run.name} back"):
+                api.rename(old["Id"], spec.run.name)
+                if old["State"]["Running"]:
+                    api.start(old["Id"])
+        raise
     if old is not None:
         with engine.engine_errors(f"remove the old container {spec.run.name}"):
-            engine.client().api.remove_container(old["Id"], force=True)
-    ports = published_ports(spec, overrides)
-    return _create(project, spec, overrides, name=spec.run.name, ports=ports, interactive=False)
+            api.remove_container(old["Id"], force=True)
+    return new_id
 
 
 def create_throwaway(project: ProjectSpec, spec: ImageSpec, command: list[str] | str,
@@ -163,6 +191,7 @@ def start(spec: ImageSpec, container_id: str, ports: list[PortMapping]) -> None:
         # the refusal is still what the user needs to read (the leftover is ours: `clean`).
         with contextlib.suppress(docker.errors.APIError):
             api.remove_container(container_id, force=True)
+    refusal = refusal.replace(container_id, spec.run.name)
     if engine.port_in_use(refusal):
         taken = ", ".join(f"{p.host_ip}:{p.host_port}" for p in ports)
         raise DockyardError(

@@ -84,17 +84,16 @@ class Project:
         command. ``attach`` follows it in the foreground until it exits (Ctrl-C stops it);
         by default an image with no ports and no readiness check runs attached, like
         `docker run`. Returns id, name, ports and url, plus exit_code when attached."""
-        from . import containers
+        from . import containers, engine
 
         spec = self.image(image)
         overrides = containers.RunOverrides(port=port, env=tuple((env or {}).items()), args=tuple(args))
         ports = containers.published_ports(spec, overrides)
         if build:
             self.build([spec.key], quiet=quiet_build, output=output or sys.stderr)
-        elif containers.engine.inspect_image(spec.ref) is None:
+        elif engine.inspect_image(spec.ref) is None:
             raise DockyardError(f"image {spec.ref} does not exist; build it with `inv {spec.key}.build`")
-        container_id = containers.create(self.spec, spec, overrides)
-        containers.start(spec, container_id, ports)
+        container_id = containers.replace_and_start(self.spec, spec, overrides, ports)
         result = {"image": spec.key, "name": spec.run.name, "id": container_id,
                   "ports": [_port_json(p) for p in ports],
                   "url": f"http://localhost:{ports[0].host_port}" if ports else None}

@@ -78,6 +78,22 @@ def test_run_on_a_taken_port_fails_cleanly_and_leaves_nothing(project, docker_cl
     assert docker_client.containers.list(all=True, filters={"name": project.container("httpd")}) == []
 
 
+def test_a_run_that_cannot_start_puts_the_working_container_back(project, docker_client):
+    project.inv("httpd.run", "--quiet-build")
+    working = docker_client.containers.get(project.container("httpd")).id
+    other = free_port()
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", other))
+        blocker.listen()
+        result = project.inv("httpd.run", "--quiet-build", "--port", str(other), check=False)
+    assert_clean_failure(result, f"port 127.0.0.1:{other} is already in use")
+    again = docker_client.containers.get(project.container("httpd"))
+    assert (again.id, again.status) == (working, "running")
+    assert get(f"http://127.0.0.1:{project.port}/cgi-bin/hello-world")[0] == 200
+    names = [c.name for c in docker_client.containers.list(all=True, filters={"label": f"dockyard.owner={project.name}"})]
+    assert names == [project.container("httpd")]
+
+
 def test_run_port_and_env_overrides(project):
     other = free_port()
     result = project.inv("httpd.run", "--quiet-build", "--port", str(other), "--env", "GREETING=hi there")
