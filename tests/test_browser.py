@@ -68,12 +68,13 @@ def screenshot(tmp_path, capsys):
     def save(page, name: str) -> Path:
         path = tmp_path / "artifacts" / f"{name}.png"
         page.screenshot(path=path, full_page=True)
+        where = str(path)
         kept = os.environ.get("DOCKYARD_TEST_ARTIFACTS")
         if kept:
             Path(kept).mkdir(parents=True, exist_ok=True)
-            path = Path(shutil.copy(path, Path(kept) / path.name))
+            where += f" (copied to {shutil.copy(path, Path(kept) / path.name)})"
         with capsys.disabled():
-            print(f"\nscreenshot: {path}")
+            print(f"\nscreenshot: {where}")
         return path
 
     return save
