@@ -2,12 +2,20 @@
 
 An image is up to date when its tag carries the build key (``dockyard.key`` label) that
 its Dockerfile, context, build args and parents' image ids hash to now.
+
+Builds of one image on one engine take turns, also across processes: four `inv httpd.run`
+started together build each image once, and the other three find it up to date.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
+import os
 import queue
+import stat
 import subprocess
 import sys
 import tempfile
@@ -15,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Iterator, TextIO
 
 from . import engine
 from .config import ImageSpec, ProjectSpec, normalize_ref
@@ -76,6 +84,7 @@ class _Session:
     replaced: list[tuple[str, str]] = field(default_factory=list)  # (image key, old id)
     in_flight: list = field(default_factory=list)  # the engine's answers to running builds
     lock: threading.Lock = field(default_factory=threading.Lock)
+    interrupted: threading.Event = field(default_factory=threading.Event)
 
     def image(self, ref: str) -> dict | None:
         ref = normalize_ref(ref)
@@ -99,6 +108,19 @@ class _Session:
         self.image(ref)  # make sure the listing exists before it is updated
         with self.lock:
             self.images[normalize_ref(ref)] = {"Id": image_id, "Labels": labels}
+
+    def refresh(self, ref: str) -> dict | None:
+        """The image as the engine has it now, not as the listing saw it: another process
+        may have built it since."""
+        self.image(ref)
+        image = inspect_image(ref)
+        found = {"Id": image["Id"], "Labels": image["Config"].get("Labels") or {}} if image else None
+        with self.lock:
+            if found is None:
+                self.images.pop(normalize_ref(ref), None)
+            else:
+                self.images[normalize_ref(ref)] = found
+        return found
 
 
 def _list_images() -> dict[str, dict]:
@@ -149,6 +171,7 @@ def build(project: ProjectSpec, names: list[str] | None, options: BuildOptions,
                 running.discard(key)
                 outcomes[key] = outcome
     except KeyboardInterrupt:
+        session.interrupted.set()  # a build still waiting for its turn gives up
         # Closing their connections makes the engine cancel the builds now, also when the
         # process lives on (a release script that catches the error).
         for response in session.in_flight:
@@ -220,13 +243,26 @@ def _is_current(spec: ImageSpec, image: dict, key: str) -> bool:
     return found == key or (spec.base is not None and found is None)
 
 
+def _up_to_date(session: _Session, spec: ImageSpec, image: dict | None, key: str) -> Outcome | None:
+    """The up-to-date outcome, said, when ``image`` needs no build."""
+    if image and _is_current(spec, image, key) and not session.rebuild_asked(spec):
+        session.output.line(spec.key, f"{spec.key} is up to date ({spec.ref})")
+        return Outcome(spec.key, UP_TO_DATE, image_id=image["Id"])
+    return None
+
+
 def _build_dockerfile(session: _Session, spec: ImageSpec) -> Outcome:
-    out = session.output
     key, files = image_key(session, spec)
-    previous = session.image(spec.ref)
-    if previous and _is_current(spec, previous, key) and not session.rebuild_asked(spec):
-        out.line(spec.key, f"{spec.key} is up to date ({spec.ref})")
-        return Outcome(spec.key, UP_TO_DATE, image_id=previous["Id"])
+    current = _up_to_date(session, spec, session.image(spec.ref), key)
+    if current:
+        return current
+    with _turn_to_build(session, spec):
+        previous = session.refresh(spec.ref)
+        return _up_to_date(session, spec, previous, key) or _build_from(session, spec, key, files, previous)
+
+
+def _build_from(session: _Session, spec: ImageSpec, key: str, files: list, previous: dict | None) -> Outcome:
+    out = session.output
     out.line(spec.key, f"building {spec.ref} from {spec.dir}")
     labels = _labels(session, spec, key)
     # Our labels go in as one LABEL line at the end of the Dockerfile sent: the engine's
@@ -307,12 +343,18 @@ def _remove_replaced(session: _Session) -> None:
 def _ensure_base(session: _Session, spec: ImageSpec) -> Outcome:
     """A base image: pulled where a registry answers, else imported from the rootfs script."""
     assert spec.base is not None
-    out = session.output
     files_key = base_key(spec)
-    current = session.image(spec.ref)
-    if current and _is_current(spec, current, files_key) and not session.rebuild_asked(spec):
-        out.line(spec.key, f"{spec.key} is up to date ({spec.ref})")
-        return Outcome(spec.key, UP_TO_DATE, image_id=current["Id"])
+    outcome = _up_to_date(session, spec, session.image(spec.ref), files_key)
+    if outcome:
+        return outcome
+    with _turn_to_build(session, spec):
+        current = session.refresh(spec.ref)
+        return _up_to_date(session, spec, current, files_key) or _make_base(session, spec, files_key, current)
+
+
+def _make_base(session: _Session, spec: ImageSpec, files_key: str, current: dict | None) -> Outcome:
+    assert spec.base is not None
+    out = session.output
     pull_error = None
     if spec.base.pull:
         try:
@@ -375,6 +417,66 @@ def _import_rootfs(session: _Session, spec: ImageSpec, key: str) -> str:
             raise DockyardError(f"{spec.base.rootfs} wrote an archive the engine rejects: "
                                 f"{str(e).replace(str(tarball), 'its output')}") from None
     return imported.ids[0]
+
+
+# Builds of one image on one engine, one at a time.
+#
+# Without turns, N processes that find an image out of date all build it: N builds, and N-1
+# images left dangling when the last tag wins. The turn is an exclusive flock on a file per
+# engine and image ref, held from the second up-to-date check (made afresh at the engine,
+# since the one before the wait may be stale) until the new image is tagged. The kernel
+# drops the lock when its process ends, however it ends. Turns are per user: the files live
+# in the user's runtime directory.
+
+LOCK_POLL_SECONDS = 0.1
+
+
+@contextlib.contextmanager
+def _turn_to_build(session: _Session, spec: ImageSpec) -> Iterator[None]:
+    path = _lock_dir() / f"build-{_lock_name(engine.endpoint(), spec.ref)}.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    except OSError as e:
+        raise DockyardError(f"cannot open the build lock {path}: {e.strerror}") from None
+    try:
+        waiting = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waiting:
+                    session.output.line(spec.key, f"waiting for another build of {spec.ref} on this engine")
+                    waiting = True
+                if session.interrupted.is_set():
+                    raise DockyardError(f"interrupted while waiting to build {spec.ref}", code=130) from None
+                time.sleep(LOCK_POLL_SECONDS)  # polled, not blocking: an interrupt must not wait for the turn
+        yield
+    finally:
+        os.close(fd)  # also releases the lock
+
+
+def _lock_name(endpoint: str, ref: str) -> str:
+    return hashlib.sha256(f"{endpoint}\0{normalize_ref(ref)}".encode()).hexdigest()[:32]
+
+
+def _lock_dir() -> Path:
+    """$XDG_RUNTIME_DIR/dockyard, else a directory of our own in the temp dir. The temp dir is
+    shared, so ours must be a real directory that we own and only we can write to."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and Path(runtime).is_dir():
+        directory = Path(runtime) / "dockyard"
+    else:
+        directory = Path(tempfile.gettempdir()) / f"dockyard-{os.getuid()}"
+    try:
+        directory.mkdir(mode=0o700, exist_ok=True)
+        info = os.lstat(directory)
+    except OSError as e:
+        raise DockyardError(f"cannot make the build lock directory {directory}: {e.strerror}") from None
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
+        raise DockyardError(f"the build lock directory {directory} is not a private directory of this "
+                            "user; remove it, or set XDG_RUNTIME_DIR to one")
+    return directory
 
 
 def failures(outcomes: list[Outcome]) -> list[Outcome]:
