@@ -94,7 +94,7 @@ def test_the_python_api_builds_runs_and_stops(project, capsys):
     assert row["state"] == "running" and row["exit_code"] is None and row["uptime_seconds"] >= 0
     assert row["ports"][0]["host_port"] == project.port
     assert api.stop("httpd")["stopped"] is True
-    assert api.status(["httpd"])[0]["exit_code"] == 143 or api.status(["httpd"])[0]["state"] == "exited"
+    assert api.status(["httpd"])[0]["state"] == "exited"
     with pytest.raises(DockyardError, match="no image named 'nosuch'"):
         api.run("nosuch")
     json.dumps([outcomes, started, ran, row])  # plain data all through
@@ -119,7 +119,8 @@ def test_json_from_every_task_that_prints_a_result(project):
     assert status["started_at"].endswith("+00:00")
     stopped = json.loads(project.inv("httpd.stop", "--json").stdout)
     assert stopped["stopped"] is True
-    assert json.loads(project.inv("httpd.status", "--json").stdout)["exit_code"] in (0, 137, 143)
+    stopped_row = json.loads(project.inv("httpd.status", "--json").stdout)
+    assert stopped_row["state"] == "exited" and isinstance(stopped_row["exit_code"], int)
     removed = json.loads(project.inv("httpd.rm", "--json").stdout)
     assert removed == {"image": "httpd", "name": project.container("httpd"), "removed": True}
 
