@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import schema
+from . import schema, services
 from .document import key_path, read
 from .errors import DockyardError
 from .graph import normalize_ref, resolve_parents
@@ -48,6 +48,8 @@ RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 RESERVED_NAMES = frozenset(schema.RESERVED_NAMES)
 # All patterns are used with fullmatch: "$" would also match before a trailing newline.
 NAME_RE = re.compile(schema.NAME_PATTERN)
+VOLUME_NAME_RE = re.compile(schema.VOLUME_PATTERN)
+NETWORKS = ("project", "bridge", "host", "none")
 CONTAINER_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 # [registry[:port]/]path[:tag]: lower-case path components, tags may have capitals.
 TAG_RE = re.compile(
@@ -93,6 +95,9 @@ class RunSpec:
     restart: str = "no"
     ready: ReadyCheck | None = None
     init: bool = True
+    service: bool = False  # `up` starts it (see dockyard.services for the default)
+    after: tuple[str, ...] = ()  # services that must be ready first
+    network: str = "project"  # or one of the engine's: bridge, host, none
 
 
 @dataclass(frozen=True)
@@ -131,6 +136,7 @@ class ProjectSpec:
     name: str
     path: Path
     images: dict[str, ImageSpec]
+    external_volumes: tuple[str, ...] = ()  # named volumes used as they are, not the project's
 
     @property
     def root(self) -> Path:
@@ -229,7 +235,8 @@ class _Validator:
 
     def table_name(self, name: str, where: str, key: schema.Key) -> None:
         if key.name_pattern and not re.fullmatch(key.name_pattern, name):
-            raise self.fail(where, "image names are lower-case letters, digits, '.', '_' or '-'")
+            what = "image names are lower-case" if key.name == "images" else "names here are"
+            raise self.fail(where, f"{what} letters, digits, '.', '_' or '-'")
         if name in key.reserved_names:
             raise self.fail(where, f"the name '{name}' is taken by the top-level task `inv {name}`; rename the image")
 
@@ -261,7 +268,10 @@ class _Validator:
             raise self.fail("project.name", f"{_quote(name)} must be lower-case letters, digits, '.', '_' or '-'")
         images = {key: self.image(key, value) for key, value in data["images"].items()}
         self.unique(images)
-        return ProjectSpec(name=name, path=self.path, images=resolve_parents(images, self.path))
+        services.check(images, self.fail)
+        external = tuple(key for key, volume in data.get("volumes", {}).items() if volume.get("external"))
+        return ProjectSpec(name=name, path=self.path, images=resolve_parents(images, self.path),
+                           external_volumes=external)
 
     def image(self, key: str, data: dict) -> ImageSpec:
         where = key_path("images", key)
@@ -332,7 +342,15 @@ class _Validator:
             restart=self.restart(data.get("restart", "no"), f"{where}.restart"),
             ready=self.ready(data["ready"], f"{where}.ready", ports) if "ready" in data else None,
             init=data.get("init", True),
+            service=data.get("service", services.is_service_by_default(data)),
+            after=tuple(data.get("after", ())),
+            network=self.network(data.get("network", "project"), f"{where}.network"),
         )
+
+    def network(self, value: str, where: str) -> str:
+        if value not in NETWORKS:
+            raise self.fail(where, f"{_quote(value)} is not a network; use one of {', '.join(NETWORKS)}")
+        return value
 
     def command(self, value: str, where: str) -> None:
         """A string command is split as docker-py will split it; find a bad quote now, not at run."""
@@ -407,6 +425,9 @@ class _Validator:
                 if not resolved.exists():
                     raise self.fail(where, f"the source {resolved} does not exist")
             parts[0] = str(resolved)
+        elif not VOLUME_NAME_RE.fullmatch(source):
+            raise self.fail(where, f"{_quote(source)} is not a volume name (letters, digits, '.', '_', '-'), "
+                                   "nor a host path (start it with ./, / or ~)")
         return ":".join(parts)
 
     def restart(self, value: str, where: str) -> str:

@@ -100,10 +100,10 @@ def test_the_python_api_builds_runs_and_stops(project, capsys):
     from dockyard import DockyardError, Project
 
     api = Project(project.config)
-    assert api.images == ["busybox", "my-app", "httpd"]
+    assert api.images == ["busybox", "my-app", "httpd", "api"]
     outcomes = api.build(jobs=2, quiet=True)
-    assert [o["status"] for o in outcomes] == ["built", "built", "built"]
-    assert [o["status"] for o in api.build()] == ["up to date"] * 3
+    assert [o["status"] for o in outcomes] == ["built"] * 4
+    assert [o["status"] for o in api.build()] == ["up to date"] * 4
     started = api.run("httpd", quiet_build=True)
     assert started["url"] == f"http://localhost:{project.port}" and started["name"] == project.container("httpd")
     assert started["ports"] == [{"host_ip": "127.0.0.1", "host_port": project.port,
