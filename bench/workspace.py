@@ -128,6 +128,7 @@ class Bench:
         shutil.copy(REPO / "tasks.py", root / "tasks.py")
         rewrite_from(root / "images/my-app/Dockerfile", "busybox", self.base)
         rewrite_from(root / "images/busybox-httpd/Dockerfile", "my-app", self.tag("my-app"))
+        rewrite_from(root / "images/api/Dockerfile", "busybox", self.base)
         (root / "containers.toml").write_text(ISOLATED_TOML.format(name=self.name, port=self.port))
         self.projects.append(self.name)
         print(f"setup: building the example project {self.name} with dockyard", flush=True)
@@ -138,12 +139,14 @@ class Bench:
         shutil.copytree(REPO / "images", cli / "images")
         rewrite_from(cli / "images/my-app/Dockerfile", "busybox", self.tag("busybox", self.cli_name))
         rewrite_from(cli / "images/busybox-httpd/Dockerfile", "my-app", self.tag("my-app", self.cli_name))
+        rewrite_from(cli / "images/api/Dockerfile", "busybox", self.tag("busybox", self.cli_name))
         # The baseline's Dockerfiles name the base by its own tag: the same image, tagged again.
         docker("tag", self.base, self.tag("busybox", self.cli_name))
         print("setup: building the baseline's copy with the docker CLI", flush=True)
         docker("build", "-t", self.tag("my-app", self.cli_name), str(cli / "images/my-app"))
         docker("build", "-t", self.tag("httpd", self.cli_name), str(cli / "images/busybox-httpd"))
-        self.record(self.tag("my-app", self.cli_name), self.tag("httpd", self.cli_name))
+        docker("build", "-t", self.tag("api", self.cli_name), str(cli / "images/api"))
+        self.record(self.tag("my-app", self.cli_name), self.tag("httpd", self.cli_name), self.tag("api", self.cli_name))
         (self.work / "build-httpd.sh").write_text(BUILD_HTTPD_SH.format(tag=self.tag("httpd", self.cli_name)))
         (self.work / "run-httpd.sh").write_text(RUN_HTTPD_SH.format(
             tag=self.tag("httpd", self.cli_name), name=f"{self.cli_name}-httpd", port=self.cli_port))
@@ -175,6 +178,7 @@ class Bench:
         previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             self._remove_containers()
+            self._remove_networks_and_volumes()
             self._remove_images()
         except Exception as e:  # noqa: BLE001 - report, and still remove the files
             print(f"cleanup: {e}", file=sys.stderr)
@@ -192,6 +196,15 @@ class Bench:
             ids.update(docker("ps", "-aq", "--no-trunc", "--filter", flt, check=False).split())
         for chunk in _chunks(sorted(ids), 100):
             docker("rm", "-f", *chunk, check=False)
+
+    def _remove_networks_and_volumes(self) -> None:
+        """dockyard's (labelled with a project of ours) and the baseline's (named with our prefix)."""
+        for kind in ("network", "volume"):
+            ids: set[str] = set()
+            for flt in [f"name={self.prefix}"] + [f"label=dockyard.owner={p}" for p in self.projects]:
+                ids.update(docker(kind, "ls", "-q", "--filter", flt, check=False).split())
+            if ids:
+                docker(kind, "rm", *sorted(ids), check=False)
 
     def _remove_images(self) -> None:
         ids = set(self.image_ids)

@@ -22,6 +22,7 @@ class Scope:
 
     project: str | None
     image: str | None = None
+    volumes: bool = False  # the project's named volumes too, those no other container uses
 
     def container_labels(self) -> list[str]:
         if self.project is None:
@@ -40,6 +41,7 @@ class Scope:
 class Plan:
     containers: list[dict] = field(default_factory=list)  # {"id", "name", "size"}
     images: list[dict] = field(default_factory=list)      # {"id", "size"}
+    volumes: list[dict] = field(default_factory=list)     # {"name", "volume"}
 
 
 @dataclass
@@ -48,9 +50,10 @@ class CleanResult:
     images: list[dict]
     space_reclaimed: int
     dry_run: bool
+    volumes: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        return {"containers": self.containers, "images": self.images,
+        return {"containers": self.containers, "images": self.images, "volumes": self.volumes,
                 "space_reclaimed": self.space_reclaimed, "dry_run": self.dry_run}
 
 
@@ -69,6 +72,12 @@ def plan(scope: Scope) -> Plan:
             if image is None or (scope.project and not image_is_ours(image, scope.project, engine.inspect_image)):
                 continue  # gone, or someone's image built FROM ours (it inherited our labels)
             found.images.append({"id": image["Id"], "size": _own_size(image)})
+    if scope.volumes and scope.project:
+        from .resources import project_volumes
+
+        going = {c["name"] for c in found.containers}
+        found.volumes = [{"name": v["name"], "volume": v["volume"]} for v in project_volumes(scope.project)
+                         if set(v["used_by"]) <= going]  # kept while any container not removed here uses it
     return found
 
 
@@ -93,11 +102,19 @@ def clean(scope: Scope, *, dry_run: bool) -> CleanResult:
     """
     found = plan(scope)
     if dry_run:
-        return CleanResult(found.containers, found.images, sum(i["size"] for i in found.images), True)
+        return CleanResult(found.containers, found.images, sum(i["size"] for i in found.images), True,
+                           found.volumes)
     containers = _remove_all(found.containers, "container")
     images = _remove_all(found.images, "image")
     space = sum(c["size"] for c in containers) + sum(i["size"] for i in images)
-    return CleanResult(containers, images, space, False)
+    return CleanResult(containers, images, space, False, _remove_volumes(found.volumes))
+
+
+def _remove_volumes(volumes: list[dict]) -> list[dict]:
+    """The planned volumes that could be removed; one in use again is left, as the engine says."""
+    from .resources import remove_volume
+
+    return [v for v in volumes if remove_volume(v["name"]) == "removed"]
 
 
 def _remove_all(objects: list[dict], kind: str) -> list[dict]:

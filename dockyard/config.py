@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import schema
+from . import schema, services
 from .document import key_path, read
 from .errors import DockyardError
 from .graph import normalize_ref, resolve_parents
@@ -48,6 +48,8 @@ RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 RESERVED_NAMES = frozenset(schema.RESERVED_NAMES)
 # All patterns are used with fullmatch: "$" would also match before a trailing newline.
 NAME_RE = re.compile(schema.NAME_PATTERN)
+VOLUME_NAME_RE = re.compile(schema.VOLUME_PATTERN)
+NETWORKS = ("project", "bridge", "host", "none")
 CONTAINER_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
 # [registry[:port]/]path[:tag]: lower-case path components, tags may have capitals.
 TAG_RE = re.compile(
@@ -107,6 +109,9 @@ class RunSpec:
     cpus: float | None = None
     log_max_size: str = "10m"
     log_max_files: int = 3
+    service: bool = False  # `up` starts it (see dockyard.services for the default)
+    after: tuple[str, ...] = ()  # services that must be ready first
+    network: str = "project"  # or one of the engine's: bridge, host, none
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,7 @@ class ProjectSpec:
     name: str
     path: Path
     images: dict[str, ImageSpec]
+    external_volumes: tuple[str, ...] = ()  # named volumes used as they are, not the project's
 
     @property
     def root(self) -> Path:
@@ -243,7 +249,8 @@ class _Validator:
 
     def table_name(self, name: str, where: str, key: schema.Key) -> None:
         if key.name_pattern and not re.fullmatch(key.name_pattern, name):
-            raise self.fail(where, "image names are lower-case letters, digits, '.', '_' or '-'")
+            what = "image names are lower-case" if key.name == "images" else "names here are"
+            raise self.fail(where, f"{what} letters, digits, '.', '_' or '-'")
         if name in key.reserved_names:
             raise self.fail(where, f"the name '{name}' is taken by the top-level task `inv {name}`; rename the image")
 
@@ -275,7 +282,10 @@ class _Validator:
             raise self.fail("project.name", f"{_quote(name)} must be lower-case letters, digits, '.', '_' or '-'")
         images = {key: self.image(key, value) for key, value in data["images"].items()}
         self.unique(images)
-        return ProjectSpec(name=name, path=self.path, images=resolve_parents(images, self.path))
+        services.check(images, self.fail)
+        external = tuple(key for key, volume in data.get("volumes", {}).items() if volume.get("external"))
+        return ProjectSpec(name=name, path=self.path, images=resolve_parents(images, self.path),
+                           external_volumes=external)
 
     def image(self, key: str, data: dict) -> ImageSpec:
         where = key_path("images", key)
@@ -361,6 +371,9 @@ class _Validator:
             cpus=self.positive(data["cpus"], f"{where}.cpus") if "cpus" in data else None,
             log_max_size=self.size(data.get("logs", {}).get("max_size", "10m"), f"{where}.logs.max_size"),
             log_max_files=self.positive(data.get("logs", {}).get("max_files", 3), f"{where}.logs.max_files"),
+            service=data.get("service", services.is_service_by_default(data)),
+            after=tuple(data.get("after", ())),
+            network=self.network(data.get("network", "project"), f"{where}.network"),
         )
 
     def capabilities(self, values: list[str], where: str) -> tuple[str, ...]:
@@ -385,6 +398,11 @@ class _Validator:
     def positive(self, value: int | float, where: str) -> Any:
         if value <= 0:
             raise self.fail(where, f"{value!r} must be more than 0")
+        return value
+
+    def network(self, value: str, where: str) -> str:
+        if value not in NETWORKS:
+            raise self.fail(where, f"{_quote(value)} is not a network; use one of {', '.join(NETWORKS)}")
         return value
 
     def command(self, value: str, where: str) -> None:
@@ -462,6 +480,9 @@ class _Validator:
             parts[0] = str(resolved)
             if len(parts) == 2:  # least privilege: a host directory is read-only unless ':rw' says so
                 parts.append("ro")
+        elif not VOLUME_NAME_RE.fullmatch(source):
+            raise self.fail(where, f"{_quote(source)} is not a volume name (letters, digits, '.', '_', '-'), "
+                                   "nor a host path (start it with ./, / or ~)")
         return ":".join(parts)
 
     def restart(self, value: str, where: str) -> str:

@@ -7,6 +7,8 @@ replaces or removes only those, and says so when a name is taken by someone else
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import os
 import secrets
 import select
@@ -18,11 +20,12 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from typing import Callable
 
-from . import engine
+from . import engine, resources
 from .config import ImageSpec, PortMapping, ProjectSpec, RunSpec
 from .errors import DockyardError
-from .labels import container_is_ours, container_labels, container_owner
+from .labels import SETTINGS, container_is_ours, container_labels, container_owner
 
 inspect = engine.inspect_container
 
@@ -51,6 +54,7 @@ class RunOverrides:
     port: int | None = None
     env: tuple[tuple[str, str], ...] = ()
     args: tuple[str, ...] = ()
+    stdin: bool = False  # keep its stdin open for an attached run to write into
 
 
 def ports_of(spec: ImageSpec, container: dict) -> list[PortMapping]:
@@ -97,11 +101,12 @@ def privileges(run: RunSpec) -> dict:
 
 
 def replace_and_start(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides,
-                      ports: list[PortMapping]) -> str:
+                      ports: list[PortMapping], starter: Callable[[str], object] | None = None) -> str:
     """Create and start the container for ``spec`` in place of our old one of the same name,
     never leaving less than before: the new container is made first (under a passing name),
     the old one is stopped and set aside, and removed only once the new one has started; if
-    the new one cannot start, the old one gets its name back and runs again as it did."""
+    the new one cannot start, the old one gets its name back and runs again as it did.
+    ``starter(container_id)`` starts it instead of ``start``: an attached run attaches first."""
     import docker
 
     old = owned(project, spec, required=False)  # refuses a name someone else's container has
@@ -117,7 +122,10 @@ def replace_and_start(project: ProjectSpec, spec: ImageSpec, overrides: RunOverr
                 api.rename(old["Id"], f"{passing}-old")
                 set_aside = True
             api.rename(new_id, spec.run.name)
-        start(spec, new_id, ports)  # removes the new container when the engine refuses it
+        if starter is None:
+            start(spec, new_id, ports)  # removes the new container when the engine refuses it
+        else:
+            starter(new_id)
     except BaseException:
         with contextlib.suppress(docker.errors.APIError):  # start() may have removed it already
             api.remove_container(new_id, force=True)
@@ -146,6 +154,21 @@ def _create(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, n
             ports: list[PortMapping], interactive: bool, command: list[str] | str | None = None,
             user: str | None = None) -> str:
     """The one place a container of ours is made: run's and shell's share every setting."""
+    request = creation(project, spec, overrides, name=name, ports=ports, interactive=interactive,
+                       command=command, user=user)
+    resources.prepare(project, spec, network=request["host_config"].get("NetworkMode"))
+    what = f"create container {name} from {spec.ref}" if name else f"create a container from {spec.ref}"
+    with engine.engine_errors(what):
+        created = engine.client().api.create_container(**request)
+    return created["Id"]
+
+
+def creation(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, name: str | None,
+             ports: list[PortMapping], interactive: bool, command: list[str] | str | None = None,
+             user: str | None = None) -> dict:
+    """Everything `_create` asks the engine for, with its hash in the dockyard.settings label,
+    which `up` compares with a running container's to see if its settings changed. A named
+    container joins its network (by default the project's, where its image key is an alias)."""
     api = engine.client().api
     environment = dict(spec.run.environment)
     environment.update(overrides.env)
@@ -155,25 +178,34 @@ def _create(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, n
         restart = {"Name": policy, "MaximumRetryCount": int(count or 0)}
     host_config = api.create_host_config(
         port_bindings={f"{p.container_port}/{p.protocol}": (p.host_ip, p.host_port) for p in ports},
-        binds=list(spec.run.volumes) or None,
+        binds=resources.binds(project, spec) or None,
         restart_policy=restart,
         # A server as PID 1 (busybox httpd) ignores SIGTERM; an init forwards it, so stop is quick.
         init=(spec.run.init and not interactive) or None,
         **privileges(spec.run),
+        network_mode=resources.network_mode(project, spec) if name else None,
     )
+    network = host_config.get("NetworkMode")
+    aliases = network == resources.network_name(project)
     if command is None:
         command = list(overrides.args) if overrides.args else \
             list(spec.run.command) if isinstance(spec.run.command, tuple) else spec.run.command
-    what = f"create container {name} from {spec.ref}" if name else f"create a container from {spec.ref}"
-    with engine.engine_errors(what):
-        created = api.create_container(
-            spec.ref, command=command, name=name, environment=environment,
-            user=user or spec.run.user, working_dir=spec.run.workdir,
-            ports=[(p.container_port, p.protocol) for p in ports], host_config=host_config,
-            labels=container_labels(project.name, spec.key),
-            detach=not interactive, stdin_open=interactive, tty=interactive and sys.stdin.isatty(),
-        )
-    return created["Id"]
+    request = dict(
+        image=spec.ref, command=command, name=name, environment=environment,
+        user=user or spec.run.user, working_dir=spec.run.workdir,
+        ports=[(p.container_port, p.protocol) for p in ports], host_config=host_config,
+        labels=container_labels(project.name, spec.key),
+        # Not detached with stdin open: docker-py then sets StdinOnce, so our EOF is the container's.
+        detach=not (interactive or overrides.stdin), stdin_open=interactive or overrides.stdin,
+        tty=interactive and sys.stdin.isatty(),
+        networking_config=api.create_networking_config(
+            {network: api.create_endpoint_config(aliases=[spec.key])}) if aliases else None,
+    )
+    # Not the name: `run` creates a container under a passing name before it takes the real one.
+    settings = json.dumps({k: v for k, v in request.items() if k != "name"}, sort_keys=True,
+                          default=str).encode()
+    request["labels"][SETTINGS] = hashlib.sha256(settings).hexdigest()[:32]
+    return request
 
 
 def start(spec: ImageSpec, container_id: str, ports: list[PortMapping]) -> None:
@@ -307,14 +339,25 @@ def remove_throwaway(container_id: str) -> None:
 
 
 def exec_in(spec: ImageSpec, container_id: str, argv: list[str], *, user: str | None,
-            capture: bool) -> tuple[int, bytes, bytes]:
+            capture: bool, stdin: bool = False) -> tuple[int, bytes, bytes]:
     """Run ``argv`` in the running container: its exit code, and its output when captured
-    (else it goes to our stdout and stderr as it comes)."""
+    (else it goes to our stdout and stderr as it comes). ``stdin``: it reads ours."""
     from docker.utils.socket import frames_iter
 
     api = engine.client().api
     captured = {1: bytearray(), 2: bytearray()}
     streams = {1: sys.stdout, 2: sys.stderr}
+    if stdin:
+        with engine.engine_errors(f"exec in {spec.run.name}"):
+            created = api.exec_create(container_id, argv, user=user or "", stdin=True)
+            sock = api.exec_start(created["Id"], socket=True)
+        raw = getattr(sock, "_sock", sock)
+        try:
+            _pump(raw, sys.stdin.fileno(), framed=True)
+        finally:
+            engine.close_socket(sock)
+        with engine.engine_errors(f"exec in {spec.run.name}"):
+            return api.exec_inspect(created["Id"])["ExitCode"], b"", b""
     with engine.engine_errors(f"exec in {spec.run.name}"):
         created = api.exec_create(container_id, argv, user=user or "")
         # Our own socket, closed when done: docker-py's streamed exec leaves its socket open.

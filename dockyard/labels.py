@@ -16,7 +16,9 @@ from typing import Callable
 PROJECT = "dockyard.project"
 IMAGE = "dockyard.image"
 KEY = "dockyard.key"
-OWNER = "dockyard.owner"  # containers only
+OWNER = "dockyard.owner"  # containers, networks and volumes: never inherited
+SETTINGS = "dockyard.settings"  # containers: the hash of what they were created with
+VOLUME = "dockyard.volume"  # volumes: the name containers.toml gives it
 
 
 def labels_of(obj: dict | None) -> dict[str, str]:
@@ -27,6 +29,21 @@ def labels_of(obj: dict | None) -> dict[str, str]:
 def container_labels(project: str, image: str) -> dict[str, str]:
     """What a container of ours carries: its project (as owner) and its image key."""
     return {OWNER: project, IMAGE: image}
+
+
+def resource_labels(project: str, volume: str | None = None) -> dict[str, str]:
+    """What the project's network and its volumes carry (``volume``: its name in containers.toml)."""
+    return {OWNER: project} | ({VOLUME: volume} if volume else {})
+
+
+def resource_is_ours(obj: dict, project: str) -> bool:
+    """An inspected or listed network or volume (their labels are not under Config)."""
+    return (obj.get("Labels") or {}).get(OWNER) == project
+
+
+def resource_owner(obj: dict) -> str:
+    owner = (obj.get("Labels") or {}).get(OWNER)
+    return f"dockyard project '{owner}'" if owner else "something other than dockyard"
 
 
 def container_is_ours(container: dict, project: str) -> bool:

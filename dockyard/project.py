@@ -20,7 +20,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Iterable, TextIO
+from typing import Callable, Iterable, TextIO
 
 from . import config
 from .config import ImageSpec, normalize_ref
@@ -78,29 +78,38 @@ class Project:
     def run(self, image: str, *, port: int | None = None, env: dict[str, str] | None = None,
             args: Iterable[str] = (), build: bool = True, quiet_build: bool = False,
             attach: bool | None = None, ready_timeout: float | None = None,
-            output: TextIO | None = None) -> dict:
+            output: TextIO | None = None, stdin: bool = False) -> dict:
         """Start the image's container (building first unless ``build`` is false), replacing
         our previous one, and wait for its readiness check. ``args`` replace the configured
         command. ``attach`` follows it in the foreground until it exits (Ctrl-C stops it);
         by default an image with no ports and no readiness check runs attached, like
-        `docker run`. Returns id, name, ports and url, plus exit_code when attached."""
+        `docker run`. Returns id, name, ports and url, plus exit_code when attached. ``stdin``:
+        an attached run reads our standard input (as `docker run -i`)."""
         from . import containers, engine
 
         spec = self.image(image)
-        overrides = containers.RunOverrides(port=port, env=tuple((env or {}).items()), args=tuple(args))
+        if attach is None:
+            attach = not spec.run.ports and spec.run.ready is None
+        overrides = containers.RunOverrides(port=port, env=tuple((env or {}).items()), args=tuple(args),
+                                            stdin=bool(attach and stdin))
         ports = containers.published_ports(spec, overrides)
         if build:
             self.build([spec.key], quiet=quiet_build, output=output or sys.stderr)
         elif engine.inspect_image(spec.ref) is None:
             raise DockyardError(f"image {spec.ref} does not exist; build it with `inv {spec.key}.build`")
-        container_id = containers.replace_and_start(self.spec, spec, overrides, ports)
+        outcome: dict = {}
+
+        def attached(container_id: str) -> None:
+            # Attached before it starts, so not a byte of its output (or our input) is lost.
+            outcome["exit_code"] = (containers.interactive(container_id) if overrides.stdin
+                                    else containers.start_attached(container_id))
+
+        container_id = containers.replace_and_start(self.spec, spec, overrides, ports,
+                                                    starter=attached if attach else None)
         result = {"image": spec.key, "name": spec.run.name, "id": container_id,
                   "ports": [_port_json(p) for p in ports],
-                  "url": f"http://localhost:{ports[0].host_port}" if ports else None}
-        if attach is None:
-            attach = not ports and spec.run.ready is None
+                  "url": f"http://localhost:{ports[0].host_port}" if ports else None, **outcome}
         if attach:
-            result["exit_code"] = containers.attach(spec, container_id)
             return result
         try:
             containers.wait_ready(spec, container_id, ports, timeout=ready_timeout)
@@ -134,7 +143,7 @@ class Project:
             return result
         if not attach:
             containers.start_again(spec, container["Id"])
-        elif container["Config"].get("Tty"):
+        elif container["Config"].get("Tty") or container["Config"].get("OpenStdin"):
             result["exit_code"] = containers.interactive(container["Id"])
         else:
             result["exit_code"] = containers.start_attached(container["Id"])
@@ -163,10 +172,11 @@ class Project:
             pass
 
     def exec(self, image: str, command: str | list[str], *, user: str | None = None,
-             capture: bool = False) -> dict:
+             capture: bool = False, stdin: bool = False) -> dict:
         """Run a command in the running container: a string goes through `sh -c`, a list is
-        run as it is. Output goes to our stdout/stderr, or into the result with ``capture``.
-        The exit code is in the result, not raised."""
+        run as it is. Output goes to our stdout/stderr, or into the result with ``capture``;
+        ``stdin`` passes our standard input to it (not with ``capture``). The exit code is
+        in the result, not raised."""
         from . import containers
 
         spec = self.image(image)
@@ -174,7 +184,8 @@ class Project:
         if not container["State"]["Running"]:
             raise DockyardError(f"{spec.run.name} is not running; start it with `inv {spec.key}.run`")
         argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
-        code, out, err = containers.exec_in(spec, container["Id"], argv, user=user, capture=capture)
+        code, out, err = containers.exec_in(spec, container["Id"], argv, user=user, capture=capture,
+                                            stdin=stdin and not capture)
         result = {"image": spec.key, "name": spec.run.name, "command": argv, "exit_code": code}
         if capture:
             result.update(stdout=out.decode("utf-8", "replace"), stderr=err.decode("utf-8", "replace"))
@@ -215,6 +226,56 @@ class Project:
 
         keys = self.images if images is None else list(images)
         return [image_status(self.spec, self.image(key)) for key in keys]
+
+    # -- services -----------------------------------------------------------------------
+
+    @property
+    def services(self) -> list[str]:
+        """The images `up` starts, in start order (see ``dockyard.services``)."""
+        from .services import start_order
+
+        return start_order(self.spec.images)
+
+    def up(self, only: Iterable[str] | None = None, *, build: bool = True, quiet_build: bool = False,
+           ready_timeout: float | None = None, output: TextIO | None = None,
+           report: Callable[[dict], None] | None = None) -> list[dict]:
+        """Build what is out of date, then start every service (or ``only`` those and what
+        they need), each after the services its ``after`` names answer. Running containers
+        whose image and settings are unchanged are left alone. One dict per service: image,
+        name, id, action ('created', 'replaced', 'started', 'unchanged') and reason."""
+        from .deploy import up
+        from .services import start_order
+
+        order = start_order(self.spec.images, None if only is None else [self.image(k).key for k in only])
+        if not order:
+            raise DockyardError(f"{self.path.name} has no services: give an image ports, a ready check "
+                                "or run.service = true")
+        if build:
+            self.build(order, quiet=quiet_build, output=output or sys.stderr)
+        return up(self.spec, order, ready_timeout=ready_timeout, report=report or (lambda outcome: None))
+
+    def down(self, *, volumes: bool = False, timeout: int = 10) -> dict:
+        """Stop and remove the project's containers and its network; its managed volumes too
+        with ``volumes`` (not one that any other container still uses)."""
+        from .deploy import down
+
+        return down(self.spec, volumes=volumes, timeout=timeout)
+
+    def service_logs(self, only: Iterable[str] | None = None, *, follow: bool = True,
+                     tail: int | None = None) -> None:
+        """Every service's output (or ``only`` some), each line prefixed by its container's name."""
+        from .deploy import follow_logs
+        from .services import start_order
+
+        keys = start_order(self.spec.images, None if only is None else [self.image(k).key for k in only])
+        follow_logs(self.spec, keys, follow=follow, tail="all" if tail is None else tail)
+
+    def volumes(self) -> list[dict]:
+        """The named volumes the images mount: volume (as configured), name (the engine's),
+        external, state ('present', 'absent') and used_by (container names)."""
+        from .resources import volume_rows
+
+        return volume_rows(self.spec)
 
     # -- artifacts ----------------------------------------------------------------------
 
@@ -279,12 +340,17 @@ class Project:
         return commit_container(spec.run.name, repository=repository, tag=version, message=message,
                                 author=author, changes=list(changes), labels={KEY: "", OWNER: ""}).to_json()
 
-    def clean(self, image: str | None = None, *, dry_run: bool = False, everything: bool = False) -> dict:
+    def clean(self, image: str | None = None, *, dry_run: bool = False, everything: bool = False,
+              volumes: bool = False) -> dict:
         """Remove the project's (or one image's) stopped containers and dangling images;
-        ``everything`` widens it to the whole host, as `docker container prune` would."""
+        ``everything`` widens it to the whole host, as `docker container prune` would.
+        ``volumes``: the project's named volumes too, unless a container left running uses one."""
         from .cleanup import Scope, clean
 
-        scope = Scope(None) if everything else Scope(self.name, None if image is None else self.image(image).key)
+        if everything:
+            scope = Scope(None)
+        else:
+            scope = Scope(self.name, None if image is None else self.image(image).key, volumes=volumes)
         return clean(scope, dry_run=dry_run).to_json()
 
 

@@ -24,7 +24,8 @@ from typing import Any, NamedTuple
 
 # Image names become Invoke namespaces; the top-level collection's own tasks are taken.
 NAME_PATTERN = "[a-z0-9][a-z0-9_.-]*"
-RESERVED_NAMES = ("build", "status", "config", "clean", "save", "load")
+VOLUME_PATTERN = "[a-zA-Z0-9][a-zA-Z0-9_.-]*"  # the engine's rule for volume names
+RESERVED_NAMES = ("build", "status", "config", "clean", "save", "load", "up", "down", "logs")
 
 # The value types a key may have.
 STRING = "string"  # a string with something other than white space in it
@@ -96,6 +97,9 @@ RUN = Table((
     Key("pids", INTEGER, "the most processes the container may have"),
     Key("cpus", NUMBER, "how many CPUs' worth of time it may use, e.g. 0.5"),
     Key("logs", TABLE, "rotation of json-file logs: {max_size = '10m', max_files = 3}", table=LOGS),
+    Key("service", BOOLEAN, "whether `up` starts it (default: true when it publishes a port or has a ready check)"),
+    Key("after", STRINGS, "services `up` starts, and waits to be ready, before this one"),
+    Key("network", STRING, "'project' (default: the project's network), 'bridge', 'host' or 'none'"),
 ))
 
 BASE = Table(
@@ -120,10 +124,14 @@ IMAGE = Table((
 
 PROJECT = Table((Key("name", STRING, "the project's name", required=True),))
 
+VOLUME = Table((Key("external", BOOLEAN, "use the volume of this exact name; dockyard never creates or removes it"),))
+
 DOCUMENT = Table((
     Key("project", TABLE, "the [project] table", required=True, table=PROJECT),
     Key("images", TABLES, "one [images.NAME] table per image", required=True, table=IMAGE,
         name_pattern=NAME_PATTERN, reserved_names=RESERVED_NAMES),
+    Key("volumes", TABLES, "one [volumes.NAME] table per named volume that is not the project's own", table=VOLUME,
+        name_pattern=VOLUME_PATTERN),
 ))
 
 

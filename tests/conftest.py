@@ -116,9 +116,10 @@ def make_project(root: Path, name: str | None = None, port: int | None = None) -
     shutil.copytree(REPO / "images", root / "images")
     shutil.copy(REPO / "tasks.py", root / "tasks.py")
     tags = {"busybox": f"{name}/busybox:latest", "my-app": f"{name}/my-app:latest",
-            "httpd": f"{name}/httpd:latest"}
+            "httpd": f"{name}/httpd:latest", "api": f"{name}/api:latest"}
     # The Dockerfiles name their parents by the example's tags; point them at ours.
-    for directory, old, new in (("my-app", "busybox", tags["busybox"]), ("busybox-httpd", "my-app", tags["my-app"])):
+    for directory, old, new in (("my-app", "busybox", tags["busybox"]), ("busybox-httpd", "my-app", tags["my-app"]),
+                                ("api", "busybox", tags["busybox"])):
         dockerfile = root / "images" / directory / "Dockerfile"
         text = re.sub(rf"^FROM {old}\b", f"FROM {new}", dockerfile.read_text(), flags=re.MULTILINE)
         dockerfile.write_text(text)
@@ -127,7 +128,8 @@ def make_project(root: Path, name: str | None = None, port: int | None = None) -
 
 
 def remove_project_objects(client, name: str) -> None:
-    """Force-remove every container and image the project made: by label, then by tag prefix.
+    """Force-remove every container, network, volume and image the project made: by label, then
+    by tag prefix.
 
     Low-level calls only: listing through the models inspects each object again, which
     races with anything else removing objects on the same engine.
@@ -142,6 +144,17 @@ def remove_project_objects(client, name: str) -> None:
             except docker.errors.APIError as e:
                 if e.status_code not in (404, 409):  # gone, or its removal already under way
                     raise
+    owned = {"label": f"dockyard.owner={name}"}
+    for network in api.networks(filters=owned):
+        try:
+            api.remove_network(network["Id"])
+        except docker.errors.NotFound:
+            pass
+    for volume in api.volumes(filters=owned).get("Volumes") or []:
+        try:
+            api.remove_volume(volume["Name"], force=True)
+        except docker.errors.NotFound:
+            pass
     images = [i["Id"] for i in api.images(all=True, filters={"label": f"dockyard.project={name}"})]
     images += [i["Id"] for i in api.images() if any(t.startswith(f"{name}/") for t in i.get("RepoTags") or [])]
     # Children before parents: retry until nothing more can go.

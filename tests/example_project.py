@@ -32,4 +32,14 @@ ports = ["{port}:{port}"]
 environment = {{ HTTPD_PORT = "{port}" }}
 ready = {{ url = "http://127.0.0.1:{port}/cgi-bin/hello-world", timeout = 30 }}
 cap_add = ["SETUID", "SETGID"]
+after = ["api"]
+
+[images.api]
+tag = "{name}/api:latest"
+dir = "images/api"
+
+[images.api.run]
+name = "{name}-api"
+service = true
+volumes = ["data:/data"]
 """

@@ -46,7 +46,7 @@ def test_save_remove_load_serves_the_same_page(project, docker_client, tmp_path)
 def test_project_save_and_load_carry_every_image(project, docker_client, tmp_path):
     project.inv("build", "--quiet")
     archive = tmp_path / "project.tar"
-    assert "saved 3 images" in project.inv("save", "-o", str(archive)).stdout
+    assert "saved 4 images" in project.inv("save", "-o", str(archive)).stdout
     for tag in reversed(list(project.tags.values())):
         docker_client.images.remove(tag)
     project.inv("load", str(archive))

@@ -56,7 +56,7 @@ def load_error(tmp_path: Path, toml: str, dockerfiles: dict[str, str] | None = N
 
 def test_loads_the_example_project():
     project = config.load(Path(__file__).parent.parent / "containers.toml")
-    assert list(project.images) == ["busybox", "my-app", "httpd"]
+    assert list(project.images) == ["busybox", "my-app", "httpd", "api"]
     httpd = project.image("httpd")
     assert httpd.ref == "radiasoft/httpd:latest"
     assert httpd.run.name == "httpd"

@@ -140,7 +140,7 @@ def test_stop_start_restart_and_status(project, docker_client):
     assert docker_client.containers.get(name).attrs["State"]["StartedAt"] != started
     assert get(f"http://127.0.0.1:{project.port}/cgi-bin/hello-world")[0] == 200
     rows = __import__("json").loads(project.inv("status", "--json").stdout)
-    assert [row["image"] for row in rows] == ["busybox", "my-app", "httpd"]
+    assert [row["image"] for row in rows] == ["busybox", "my-app", "httpd", "api"]
     assert rows[2]["state"] == "running" and rows[0]["state"] == "absent"
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from bench.cases import artifacts, build, clean, run, startup
+from bench.cases import artifacts, build, clean, run, services, startup
 from bench.harness import Row
 from bench.workspace import Bench
 
@@ -66,6 +66,15 @@ CASES = [
     Case("clean-200", clean.clean_200, 1.0,
          "200 stopped containers of the project each round: `inv clean --yes` vs "
          "`docker rm $(docker ps -aq --filter label=dockyard.owner=P)`. At most 3 rounds."),
+    Case("up", services.up, 1.2,
+         "`inv up` of the example's services (api, then httpd) from nothing to all ready vs a bash "
+         "script: network create, docker run each, poll httpd's page that reads from the api.",
+         hot_path="`inv up` vs network create + docker run each + poll"),
+    Case("down", services.down, 1.0,
+         "`inv down` of the running services vs `docker rm -f` of both + `docker network rm`."),
+    Case("up-noop", services.up_noop, 0.3,
+         "`inv up` when nothing changed (it leaves both running) vs the same up script run again.",
+         hot_path="no-op `inv up` vs the up script"),
 ]
 
 BY_NAME = {case.name: case for case in CASES}

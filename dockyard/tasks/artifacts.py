@@ -120,7 +120,8 @@ CLEAN_HELP = {
 }
 
 
-def run_clean(project, image: str | None, *, dry_run: bool, all_: bool, yes: bool, as_json: bool) -> None:
+def run_clean(project, image: str | None, *, dry_run: bool, all_: bool, yes: bool, as_json: bool,
+              volumes: bool = False) -> None:
     """Shared by `inv clean` and `inv IMAGE.clean`."""
     if all_ and not dry_run and not yes:
         found = project.clean(image, dry_run=True, everything=True)
@@ -131,7 +132,7 @@ def run_clean(project, image: str | None, *, dry_run: bool, all_: bool, yes: boo
                                 "confirm with --yes when not at a terminal")
         if input(question).strip().lower() not in ("y", "yes"):
             raise DockyardError("nothing removed")
-    result = project.clean(image, dry_run=dry_run, everything=all_)
+    result = project.clean(image, dry_run=dry_run, everything=all_, volumes=volumes)
     if as_json:
         print_json(result)
         return
@@ -140,6 +141,8 @@ def run_clean(project, image: str | None, *, dry_run: bool, all_: bool, yes: boo
         print(f"{verb} container {container['name']} ({short_id(container['id'])})")
     for image_row in result["images"]:
         print(f"{verb} image {short_id(image_row['id'])} ({human_size(image_row['size'])})")
+    for volume in result.get("volumes", []):
+        print(f"{verb} volume {volume['name']}")
     space = "" if dry_run else f", {human_size(result['space_reclaimed'])} reclaimed"
     print(f"{verb} {len(result['containers'])} stopped containers and {len(result['images'])} dangling images{space}")
 

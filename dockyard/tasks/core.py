@@ -187,13 +187,26 @@ def number_setting(c: Context, flag: Any, name: str, low: int, high: int,
 
 
 def parse_env(pairs: list[str]) -> dict[str, str]:
+    """``--env KEY=VALUE``, or ``--env KEY`` for this environment's value, as `docker run -e`."""
     parsed = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise DockyardError(f"--env {pair!r}: expected KEY=VALUE")
+        if not key:
+            raise DockyardError(f"--env {pair!r}: expected KEY=VALUE or the name of a variable that is set")
+        if not sep:
+            if key not in os.environ:
+                raise DockyardError(f"--env {pair!r}: {key} is not set here; give KEY=VALUE or export {key}")
+            value = os.environ[key]
         parsed[key] = value
     return parsed
+
+
+def stdin_is_data() -> bool:
+    """Whether our standard input is data to pass on (a pipe or a file), not a terminal."""
+    try:
+        return not os.isatty(sys.stdin.fileno())
+    except (AttributeError, OSError, ValueError):  # closed, or replaced by something without a descriptor
+        return False
 
 
 def remainder_args(c: Context) -> list[str]:

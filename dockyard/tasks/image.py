@@ -11,7 +11,7 @@ import sys
 
 from ..errors import DockyardError
 from .core import (choose, number_setting, parse_env, parse_number, print_json, remainder_args,
-                   task_options)
+                   stdin_is_data, task_options)
 
 BUILD_HELP = {
     "force": "Rebuild even when up to date (the images asked for, not their prerequisites).",
@@ -42,9 +42,10 @@ def build(c, target, force=False, no_cache=False, pull=False, quiet=False, json_
 
 @task_options(iterable=["env"], help={
     "port": "Publish on this host port instead of the configured one (first mapping).",
-    "env": "Add KEY=VALUE to the environment for this run (repeatable).",
+    "env": "Add KEY=VALUE to the environment for this run, or KEY for its value here (repeatable).",
     "attach": "Run in the foreground, following the output; Ctrl-C stops the container "
-              "(the default for an image that publishes no port and has no readiness check).",
+              "(the default for an image that publishes no port and has no readiness check); "
+              "piped standard input is passed to it.",
     "detach": "Run in the background even if the image publishes no port.",
     "no-build": "Do not build the image first, even if it is missing or out of date.",
     "quiet-build": "Hide the build output of the prerequisite build (setting: dockyard.quiet).",
@@ -65,7 +66,7 @@ def run(c, target, port=None, env=None, attach=False, detach=False, no_build=Fal
         target.key, port=parse_number("--port", port, 1, 65535), env=parse_env(env or []),
         args=remainder_args(c), build=not no_build, quiet_build=bool(quiet),
         attach=True if attach else False if detach else None,
-        ready_timeout=number_setting(c, ready_timeout, "ready_timeout", 1, 86400),
+        ready_timeout=number_setting(c, ready_timeout, "ready_timeout", 1, 86400), stdin=stdin_is_data(),
     )
     if "exit_code" in result:
         if json_:
@@ -143,7 +144,8 @@ def shell(c, target, user=None, command="sh", no_build=False):
 
 
 @task_options(name="exec", positional=["command"], help={
-    "command": "The command to run, through `sh -c`; words after `--` are its $1, $2, ...",
+    "command": "The command to run, through `sh -c`; words after `--` are its $1, $2, ... "
+               "Piped standard input is passed to it.",
     "user": "Run it as this user.",
     "json": "Capture the output; print the exit code, stdout and stderr as JSON.",
 })
@@ -153,7 +155,7 @@ def exec_(c, target, command, user=None, json_=False):
     args = remainder_args(c)
     if args:
         argv += ["sh", *args]  # $0, then $1...
-    result = target.project(c).exec(target.key, argv, user=user, capture=json_)
+    result = target.project(c).exec(target.key, argv, user=user, capture=json_, stdin=stdin_is_data())
     if json_:
         print_json(result)
     if result["exit_code"]:

@@ -8,6 +8,7 @@ import sys
 from ..errors import DockyardError
 from .artifacts import CLEAN_HELP, LOAD_HELP, archive_help, progress_wanted, report, run_clean, written
 from .core import choose, number_setting, print_json, task_options
+from .services import format_volumes
 from .image import BUILD_HELP
 
 
@@ -48,13 +49,19 @@ def summary_table(outcomes: list[dict]) -> str:
 
 @task_options(help={"json": "Print the rows as JSON."})
 def status(c, target, json_=False):
-    """The container of every image: state, ports, uptime, image, up to date or not."""
+    """The container of every image: state, ports, uptime, image, up to date or not; volumes."""
     from ..status import format_rows
 
     project = target.project(c)
     warn(project.spec)
     rows = project.status()
-    print_json(rows) if json_ else print(format_rows(rows))
+    if json_:
+        print_json(rows)
+        return
+    print(format_rows(rows))
+    volumes = project.volumes()
+    if volumes:
+        print("\n" + format_volumes(volumes))
 
 
 @task_options(help={"json": "Print the resolved configuration as JSON."})
@@ -116,10 +123,13 @@ def resolved_config(project) -> dict:
     return {"project": {"name": project.name, "path": str(project.path)}, "images": images}
 
 
-@task_options(help=CLEAN_HELP)
-def clean(c, target, dry_run=False, all_=False, yes=False, json_=False):
+@task_options(help={**CLEAN_HELP, "volumes": "Also the project's named volumes that no container left uses "
+                                             "(never external ones; not with --all)."})
+def clean(c, target, dry_run=False, all_=False, yes=False, json_=False, volumes=False):
     """Remove this project's stopped containers and dangling images (--all: the host's)."""
-    run_clean(target.project(c), None, dry_run=dry_run, all_=all_, yes=yes, as_json=json_)
+    if all_ and volumes:
+        raise DockyardError("--volumes removes this project's volumes only; it does not go with --all")
+    run_clean(target.project(c), None, dry_run=dry_run, all_=all_, yes=yes, as_json=json_, volumes=volumes)
 
 
 @task_options(name="save", help=archive_help("PROJECT.tar"))

@@ -7,6 +7,8 @@ cp /cfg2/index.html "$HTTPD_ROOT"/index.html
 chmod 400 "$HTTPD_ROOT"/index.html
 cp /cfg2/hello-world.cgi "$HTTPD_ROOT"/cgi-bin/hello-world
 chmod 500 "$HTTPD_ROOT"/cgi-bin/hello-world
+cp /cfg2/from-api.cgi "$HTTPD_ROOT"/cgi-bin/from-api
+chmod 500 "$HTTPD_ROOT"/cgi-bin/from-api
 chgrp -R "$HTTPD_USER" "$HTTPD_ROOT"
 chmod -R g+rX,a-w "$HTTPD_ROOT"
 # The CGI runs my-app's script as $HTTPD_USER.

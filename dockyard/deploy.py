@@ -1,0 +1,129 @@
+"""`up`, `down` and `logs` over a project's services (``dockyard.services`` says which).
+
+``up`` is reentrant as builds are: every container carries the hash of the settings it was
+created with (label ``dockyard.settings``, made by ``containers.creation``), so a running
+container whose image id and hash are those `up` would use now is left alone; one whose image
+or settings changed is replaced, a stopped one is started again, and each is reported. Each
+service starts only once the services its ``after`` names answer their readiness checks.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable
+
+from . import containers, engine, resources
+from .config import ImageSpec, ProjectSpec
+from .errors import DockyardError
+from .labels import OWNER, SETTINGS, labels_of
+
+
+def up(project: ProjectSpec, order: list[str], *, ready_timeout: float | None = None,
+       report: Callable[[dict], None] = lambda outcome: None) -> list[dict]:
+    """Bring the services in ``order`` (dependencies first) to running and ready, each before
+    the next starts. One dict per service: image, name, id, action (created, replaced,
+    started, unchanged), reason; ``report`` sees each as soon as it is ready."""
+    outcomes = []
+    for key in order:
+        spec = project.images[key]
+        outcome = _bring_up(project, spec)
+        try:
+            containers.wait_ready(spec, outcome["id"], list(spec.run.ports), timeout=ready_timeout)
+        except KeyboardInterrupt:
+            raise DockyardError(f"interrupted while waiting for {spec.run.name}; the services started so far "
+                                f"are left running (`inv down` stops them)", code=130) from None
+        report(outcome)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def _bring_up(project: ProjectSpec, spec: ImageSpec) -> dict:
+    outcome = {"image": spec.key, "name": spec.run.name, "id": None, "action": "created", "reason": None}
+    ports = list(spec.run.ports)
+    old = containers.owned(project, spec, required=False)
+    if old is not None:
+        image = engine.inspect_image(spec.ref)
+        wanted = containers.creation(project, spec, containers.RunOverrides(), name=spec.run.name,
+                                     ports=ports, interactive=False)["labels"][SETTINGS]
+        if image is None or old["Image"] != image["Id"]:
+            outcome.update(action="replaced", reason="image changed")
+        elif labels_of(old).get(SETTINGS) != wanted:
+            outcome.update(action="replaced", reason="settings changed")
+        elif not old["State"]["Running"]:
+            containers.start_again(spec, old["Id"])
+            outcome.update(id=old["Id"], action="started", reason=f"was {old['State']['Status']}")
+            return outcome
+        else:
+            outcome.update(id=old["Id"], action="unchanged")
+            return outcome
+    outcome["id"] = containers.replace_and_start(project, spec, containers.RunOverrides(), ports)
+    return outcome
+
+
+def down(project: ProjectSpec, *, volumes: bool, timeout: int = 10) -> dict:
+    """Stop and remove every container of the project (any image), then its network, and
+    with ``volumes`` its managed volumes. Nothing of anyone else's is removed."""
+    api = engine.client().api
+    with engine.engine_errors("list containers"):
+        ours = api.containers(all=True, filters={"label": f"{OWNER}={project.name}"})
+
+    def remove(container: dict) -> str:
+        import docker
+
+        name = container["Names"][0].lstrip("/")
+        try:
+            if container["State"] == "running":
+                api.stop(container["Id"], timeout=timeout)
+            api.remove_container(container["Id"], force=True)
+        except docker.errors.NotFound:
+            pass
+        return name
+
+    with engine.engine_errors("remove containers"), ThreadPoolExecutor(max_workers=8) as pool:
+        removed = list(pool.map(remove, ours))
+    result = {"containers": sorted(removed), "network": resources.remove_network(project), "volumes": []}
+    if volumes:
+        for row in resources.project_volumes(project.name):
+            result["volumes"].append({"name": row["name"], "status": resources.remove_volume(row["name"])})
+    return result
+
+
+def follow_logs(project: ProjectSpec, keys: list[str], *, follow: bool, tail: str | int) -> None:
+    """Every service's output, each line prefixed by its container's name, as it comes."""
+    found = [(project.images[key], containers.owned(project, project.images[key], required=False)) for key in keys]
+    found = [(spec, container) for spec, container in found if container is not None]
+    if not found:
+        raise DockyardError("no service of this project has a container; start them with `inv up`")
+    width = max(len(spec.run.name) for spec, _ in found)
+    lock = threading.Lock()
+    out = sys.stdout.buffer
+    client = engine.client()
+
+    def copy(spec: ImageSpec, container_id: str) -> None:
+        prefix = f"{spec.run.name:<{width}} | ".encode()
+        pending = b""
+        try:
+            for chunk in client.api.logs(container_id, stream=True, follow=follow, tail=tail):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                with lock:
+                    out.write(b"".join(prefix + line + b"\n" for line in lines))
+                    out.flush()
+        except Exception:  # noqa: BLE001 - the container went away, or the engine: this stream ends
+            pass
+        if pending:
+            with lock:
+                out.write(prefix + pending + b"\n")
+                out.flush()
+
+    threads = [threading.Thread(target=copy, args=(spec, c["Id"]), daemon=True) for spec, c in found]
+    for thread in threads:
+        thread.start()
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)
+    except KeyboardInterrupt:
+        pass

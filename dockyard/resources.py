@@ -1,0 +1,217 @@
+"""What a project's containers share: its network and its named volumes.
+
+The network ``PROJECT_default`` is a user-defined bridge, so the engine's DNS answers there
+for every container by its name and by its image key (an alias): the site reaches
+``http://api:8081/``. It is created, labelled, the first time a container needs it, and
+removed by ``down`` once nothing is attached to it.
+
+A named volume in ``run.volumes`` (``data:/data``) is the project's: the engine volume is
+``PROJECT_data``, created with labels before the first container that mounts it, so two
+projects that both say ``data`` never share one. A volume declared ``[volumes.NAME]
+external = true`` is used by its own name and never created or removed by dockyard.
+Ownership is the ``dockyard.owner`` label (``labels``); someone else's object of our name is
+refused, never used or removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from . import engine
+from .config import ImageSpec, ProjectSpec
+from .errors import DockyardError
+from .labels import VOLUME, OWNER, resource_is_ours, resource_labels, resource_owner
+
+
+def network_name(project: ProjectSpec) -> str:
+    return f"{project.name}_default"
+
+
+def network_mode(project: ProjectSpec, spec: ImageSpec) -> str:
+    """The engine's network mode for the image's named container."""
+    return network_name(project) if spec.run.network == "project" else spec.run.network
+
+
+def named_volumes(spec: ImageSpec) -> list[str]:
+    """The volume names (as containers.toml gives them) the image mounts; host paths are
+    absolute once loaded, so anything else is a name."""
+    return [mount.split(":", 1)[0] for mount in spec.run.volumes if not mount.startswith("/")]
+
+
+def volume_name(project: ProjectSpec, name: str) -> str:
+    """The engine's name of a volume containers.toml calls ``name``."""
+    return name if name in project.external_volumes else f"{project.name}_{name}"
+
+
+def binds(project: ProjectSpec, spec: ImageSpec) -> list[str]:
+    """``run.volumes`` as the engine takes them: named volumes under their engine names."""
+    mounts = []
+    for mount in spec.run.volumes:
+        source, _, rest = mount.partition(":")
+        mounts.append(mount if mount.startswith("/") else f"{volume_name(project, source)}:{rest}")
+    return mounts
+
+
+def prepare(project: ProjectSpec, spec: ImageSpec, network: str | None) -> None:
+    """Make what a container of ``spec`` needs before it is created: the project network
+    (when ``network`` is it) and the volumes it mounts."""
+    if network == network_name(project):
+        ensure_network(project)
+    for name in named_volumes(spec):
+        ensure_volume(project, name)
+
+
+@contextlib.contextmanager
+def _not_found() -> Iterator[list]:
+    """``with _not_found() as missing``: a NotFound inside leaves ``missing`` true."""
+    import docker
+
+    missing: list = []
+    try:
+        yield missing
+    except docker.errors.NotFound:
+        missing.append(True)
+
+
+def inspect_network(name: str) -> dict | None:
+    import docker
+
+    with engine.engine_errors(f"inspect network {name}"):
+        try:
+            return engine.client().api.inspect_network(name)
+        except docker.errors.NotFound:
+            return None
+
+
+def ensure_network(project: ProjectSpec) -> str:
+    """The project network, created on first use; someone else's network of that name is refused."""
+    import docker
+
+    name = network_name(project)
+    api = engine.client().api
+    network = inspect_network(name)
+    if network is None:
+        with engine.engine_errors(f"create network {name}"):
+            try:
+                api.create_network(name, driver="bridge", labels=resource_labels(project.name),
+                                   check_duplicate=True)
+                return name
+            except docker.errors.APIError as e:
+                if e.status_code != 409:  # another dockyard run made it a moment ago: check it
+                    raise
+        network = inspect_network(name)
+    if network is None or not resource_is_ours(network, project.name):
+        owner = "nobody" if network is None else resource_owner(network)
+        raise DockyardError(f"a network named '{name}' exists and was made by {owner}, not project "
+                            f"'{project.name}'; dockyard leaves it alone. Remove it yourself, or rename the project")
+    return name
+
+
+def remove_network(project: ProjectSpec) -> str:
+    """Remove the project network: 'removed', 'absent', or why it was kept."""
+    import docker
+
+    name = network_name(project)
+    network = inspect_network(name)
+    if network is None:
+        return "absent"
+    if not resource_is_ours(network, project.name):
+        return f"kept: made by {resource_owner(network)}"
+    attached = sorted(c.get("Name", cid[:12]) for cid, c in (network.get("Containers") or {}).items())
+    if attached:
+        return f"kept: {', '.join(attached)} still attached"
+    with engine.engine_errors(f"remove network {name}"):
+        try:
+            engine.client().api.remove_network(network["Id"])
+        except docker.errors.NotFound:
+            return "absent"
+        except docker.errors.APIError as e:
+            if e.status_code in (403, 409):  # something attached meanwhile
+                return f"kept: {engine.explanation(e)}"
+            raise
+    return "removed"
+
+
+def ensure_volume(project: ProjectSpec, name: str) -> None:
+    """A managed volume exists, labelled ours; an external one must exist already."""
+    import docker
+
+    full = volume_name(project, name)
+    api = engine.client().api
+    with engine.engine_errors(f"inspect volume {full}"), _not_found() as missing:
+        volume = api.inspect_volume(full)
+    if name in project.external_volumes:
+        if missing:
+            raise DockyardError(f"the external volume '{full}' does not exist; create it (`docker volume "
+                                f"create {full}`) or drop external = true from volumes.{name} in {project.path.name}")
+        return
+    if missing:
+        with engine.engine_errors(f"create volume {full}"):
+            try:
+                volume = api.create_volume(full, labels=resource_labels(project.name, name))
+            except docker.errors.APIError as e:
+                if e.status_code != 409:
+                    raise
+                volume = api.inspect_volume(full)
+    if not resource_is_ours(volume, project.name):
+        raise DockyardError(f"a volume named '{full}' exists and was made by {resource_owner(volume)}, not project "
+                            f"'{project.name}'; dockyard leaves it alone. Declare it [volumes.{full}] external = true "
+                            f"to use it as it is")
+
+
+def project_volumes(project_name: str) -> list[dict]:
+    """The project's managed volumes on the engine: name (engine's), volume (containers.toml's),
+    and the containers (any owner) that use them."""
+    api = engine.client().api
+    with engine.engine_errors("list volumes"):
+        listed = api.volumes(filters={"label": f"{OWNER}={project_name}"}).get("Volumes") or []
+        users: dict[str, list[str]] = {v["Name"]: [] for v in listed}
+        if users:
+            for container in api.containers(all=True):
+                for mount in container.get("Mounts") or []:
+                    if mount.get("Type") == "volume" and mount.get("Name") in users:
+                        users[mount["Name"]].append(container["Names"][0].lstrip("/"))
+    return [{"name": v["Name"], "volume": (v.get("Labels") or {}).get(VOLUME, v["Name"]),
+             "used_by": sorted(users[v["Name"]])} for v in sorted(listed, key=lambda v: v["Name"])]
+
+
+def volume_rows(project: ProjectSpec) -> list[dict]:
+    """Every named volume the project's images mount: name, volume, external, state, used_by."""
+    present = {row["name"]: row for row in project_volumes(project.name)}
+    rows: dict[str, dict] = {}
+    for spec in project.images.values():
+        for name in named_volumes(spec):
+            full = volume_name(project, name)
+            if full in rows:
+                continue
+            row = present.pop(full, None)
+            external = name in project.external_volumes
+            if row is None and external:
+                with engine.engine_errors(f"inspect volume {full}"), _not_found() as missing:
+                    engine.client().api.inspect_volume(full)
+                state = "absent" if missing else "present"
+            else:
+                state = "absent" if row is None else "present"
+            rows[full] = {"volume": name, "name": full, "external": external, "state": state,
+                          "used_by": row["used_by"] if row else []}
+    for full, row in present.items():  # ours, but no image mounts it any more
+        rows[full] = {"volume": row["volume"], "name": full, "external": False, "state": "present (unused)",
+                      "used_by": row["used_by"]}
+    return list(rows.values())
+
+
+def remove_volume(name: str) -> str:
+    """'removed', 'absent', or 'kept: ...' when a container (anyone's) still uses it."""
+    import docker
+
+    with engine.engine_errors(f"remove volume {name}"):
+        try:
+            engine.client().api.remove_volume(name)
+        except docker.errors.NotFound:
+            return "absent"
+        except docker.errors.APIError as e:
+            if e.status_code == 409:
+                return f"kept: in use ({engine.explanation(e)})"
+            raise
+    return "removed"

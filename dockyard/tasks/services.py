@@ -1,0 +1,97 @@
+"""Top-level tasks over the project's services: ``inv up``, ``inv down``, ``inv logs``."""
+
+from __future__ import annotations
+
+from ..errors import DockyardError
+from .core import choose, number_setting, parse_number, print_json, task_options
+
+
+def names(only: str | None) -> list[str] | None:
+    if only is None:
+        return None
+    listed = [n.strip() for n in only.split(",") if n.strip()]
+    if not listed:
+        raise DockyardError("--only: name at least one service, e.g. --only httpd")
+    return listed
+
+
+def outcome_line(outcome: dict) -> str:
+    reason = f" ({outcome['reason']})" if outcome["reason"] else ""
+    return f"{outcome['name']}: {outcome['action']}{reason}"
+
+
+@task_options(help={
+    "only": "Comma-separated services to start, with the services their `after` names; default: all.",
+    "no-build": "Do not build first, even what is missing or out of date.",
+    "quiet-build": "Hide the build output (setting: dockyard.quiet).",
+    "ready-timeout": "Seconds to wait for each readiness check (setting: dockyard.ready_timeout).",
+    "json": "Print one result per service as JSON.",
+})
+def up(c, target, only=None, no_build=False, quiet_build=False, ready_timeout=None, json_=False):
+    """Build, then start every service in `after` order, each once what it needs answers.
+
+    Reentrant: a running container whose image and settings are unchanged is left alone,
+    one that changed is replaced; each service's line says which.
+    """
+    project = target.project(c)
+    quiet, _ = choose(c, quiet_build, "quiet")
+    outcomes = project.up(names(only), build=not no_build, quiet_build=bool(quiet),
+                          ready_timeout=number_setting(c, ready_timeout, "ready_timeout", 1, 86400),
+                          report=None if json_ else lambda outcome: print(outcome_line(outcome), flush=True))
+    if json_:
+        print_json(outcomes)
+        return
+    changed = [o for o in outcomes if o["action"] != "unchanged"]
+    if not changed:
+        print(f"nothing changed: {len(outcomes)} services running and ready")
+    else:
+        counts = {}
+        for o in changed:
+            counts[o["action"]] = counts.get(o["action"], 0) + 1
+        done = ", ".join(f"{n} {action}" for action, n in counts.items())
+        print(f"up: {done}, {len(outcomes) - len(changed)} unchanged; stop with: inv down")
+
+
+@task_options(help={
+    "volumes": "Also remove the project's named volumes (not external ones, nor one another container uses).",
+    "timeout": "Seconds each container has to stop before it is killed (setting: dockyard.stop_timeout; 10).",
+    "json": "Print what was removed as JSON.",
+})
+def down(c, target, volumes=False, timeout=None, json_=False):
+    """Stop and remove the project's containers and network; --volumes: its volumes too."""
+    seconds = number_setting(c, timeout, "stop_timeout", 0, 3600, "--timeout")
+    result = target.project(c).down(volumes=volumes, timeout=10 if seconds is None else seconds)
+    if json_:
+        print_json(result)
+        return
+    for name in result["containers"]:
+        print(f"removed container {name}")
+    if result["network"] != "absent":
+        print(f"network: {result['network']}")
+    for volume in result["volumes"]:
+        print(f"volume {volume['name']}: {volume['status']}")
+    if not result["containers"] and result["network"] == "absent" and not result["volumes"]:
+        print("nothing to remove")
+
+
+@task_options(help={
+    "only": "Comma-separated services; default: all.",
+    "follow": "Keep following new output until Ctrl-C or every container stops (default; --no-follow: print and exit).",
+    "tail": "Only the last N lines of each.",
+})
+def logs(c, target, only=None, follow=True, tail=None):
+    """Follow every service's output, each line prefixed by its container's name."""
+    target.project(c).service_logs(names(only), follow=follow, tail=parse_number("--tail", tail, 0, 10**9))
+
+
+def format_volumes(rows: list[dict]) -> str:
+    """The volumes table under `inv status`."""
+    shown = [{"VOLUME": r["volume"], "NAME": r["name"] + (" (external)" if r["external"] else ""),
+              "STATE": r["state"], "USED BY": ", ".join(r["used_by"])} for r in rows]
+    widths = {k: max(len(k), *(len(r[k]) for r in shown)) for k in shown[0]}
+    lines = ["  ".join(k.ljust(w) for k, w in widths.items())]
+    lines += ["  ".join(r[k].ljust(w) for k, w in widths.items()) for r in shown]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+TASKS = [up, down, logs]

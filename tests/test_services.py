@@ -1,0 +1,171 @@
+"""`inv up`, `down`, `logs`, the project network and managed volumes, on the real engine."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+
+import pytest
+
+from conftest import assert_clean_failure, free_port, get, remove_project_objects, unique
+
+pytestmark = pytest.mark.integration
+
+
+def started_at(docker_client, name: str) -> datetime:
+    return datetime.fromisoformat(docker_client.api.inspect_container(name)["State"]["StartedAt"][:26] + "+00:00")
+
+
+def container_id(docker_client, name: str) -> str:
+    return docker_client.api.inspect_container(name)["Id"]
+
+
+def test_up_starts_every_service_then_replaces_only_what_changed(project, docker_client):
+    first = project.inv("up", "--quiet-build")
+    api, httpd = project.container("api"), project.container("httpd")
+    assert first.stdout.splitlines() == [f"{api}: created", f"{httpd}: created",
+                                         "up: 2 created, 0 unchanged; stop with: inv down"]
+    # my-app is one-shot: built, never started.
+    assert docker_client.api.containers(all=True, filters={"name": project.container("my-app")}) == []
+    ids = {name: container_id(docker_client, name) for name in (api, httpd)}
+
+    again = project.inv("up", "--quiet-build")
+    assert again.stdout.splitlines() == [f"{api}: unchanged", f"{httpd}: unchanged",
+                                         "nothing changed: 2 services running and ready"]
+    assert {name: container_id(docker_client, name) for name in (api, httpd)} == ids
+
+    project.config.write_text(project.config.read_text().replace(
+        f'HTTPD_PORT = "{project.port}" }}', f'HTTPD_PORT = "{project.port}", GREETING = "hi" }}'))
+    changed = project.inv("up", "--quiet-build", "--json")
+    outcomes = {o["name"]: (o["action"], o["reason"]) for o in json.loads(changed.stdout)}
+    assert outcomes == {api: ("unchanged", None), httpd: ("replaced", "settings changed")}
+    assert container_id(docker_client, api) == ids[api]
+    assert container_id(docker_client, httpd) != ids[httpd]
+    assert project.inv("httpd.exec", 'echo "$GREETING"').stdout == "hi\n"
+
+
+def test_the_site_reaches_the_api_by_name_over_the_project_network(project, docker_client):
+    project.inv("up", "--quiet-build")
+    status, page = get(f"http://127.0.0.1:{project.port}/cgi-bin/from-api")
+    assert status == 200
+    assert "The api service says: {&quot;service&quot;: &quot;api&quot;" in page, page
+    network = docker_client.api.inspect_network(f"{project.name}_default")
+    assert network["Labels"]["dockyard.owner"] == project.name and network["Driver"] == "bridge"
+    attached = sorted(c["Name"] for c in network["Containers"].values())
+    assert attached == [project.container("api"), project.container("httpd")]
+    # By container name too; and the tutorial's page is what it was.
+    assert "service" in project.inv("httpd.exec", f"wget -q -O - http://{project.container('api')}:8081/cgi-bin/visits").stdout
+    assert "Hello, World!" in get(f"http://127.0.0.1:{project.port}/cgi-bin/hello-world")[1]
+    # The api's visits are counted in the project's own volume, which status lists.
+    assert docker_client.api.inspect_volume(f"{project.name}_data")["Labels"]["dockyard.volume"] == "data"
+    assert f"data    {project.name}_data  present  {project.container('api')}" in project.inv("status").stdout
+    # Every service's output, prefixed with its name.
+    project.inv("api.exec", "echo api-marker > /proc/1/fd/1")
+    logs = project.inv("logs", "--no-follow").stdout
+    width = len(project.container("httpd"))
+    assert f"{project.container('api'):<{width}} | api-marker\n" in logs
+
+
+def test_down_removes_containers_and_network_and_volumes_only_when_asked(project, docker_client):
+    project.inv("up", "--quiet-build")
+    project.inv("my-app.run", "--quiet-build")  # a one-shot container of ours, exited: down takes it too
+    # Someone else's container on our network keeps the network; it is not touched.
+    foreign = docker_client.api.create_container(project.tags["busybox"], command=["sleep", "60"],
+                                                 host_config=docker_client.api.create_host_config(
+                                                     network_mode=f"{project.name}_default", init=True))
+    try:
+        docker_client.api.start(foreign["Id"])
+        down = project.inv("down")
+        removed = {project.container(key) for key in ("api", "httpd", "my-app")}
+        assert {line.removeprefix("removed container ") for line in down.stdout.splitlines()[:3]} == removed
+        assert "network: kept: " in down.stdout and "still attached" in down.stdout
+        assert docker_client.api.inspect_container(foreign["Id"])["State"]["Running"]
+    finally:
+        docker_client.api.remove_container(foreign["Id"], force=True)
+    down = project.inv("down")
+    assert down.stdout.strip() == "network: removed"
+    assert docker_client.api.networks(names=[f"{project.name}_default"]) == []
+    assert docker_client.api.inspect_volume(f"{project.name}_data")  # kept without --volumes
+    assert project.inv("down", "--volumes").stdout.strip() == f"volume {project.name}_data: removed"
+    assert project.inv("down").stdout.strip() == "nothing to remove"
+
+
+def test_after_starts_the_dependent_only_once_the_slow_service_answers(project, docker_client):
+    api_port = free_port()
+    slow = (f'name = "{project.container("api")}"\nports = ["{api_port}:8081"]\n'
+            f'ready = {{ url = "http://127.0.0.1:{api_port}/cgi-bin/visits", timeout = 20 }}\n'
+            "command = \"sh -c 'sleep 2; exec httpd -f -h /api -u www-data:www-data -p 8081'\"\n")
+    project.config.write_text(project.config.read_text().replace(f'name = "{project.container("api")}"\n', slow))
+    project.inv("up", "--quiet-build")
+    api, httpd = started_at(docker_client, project.container("api")), started_at(docker_client, project.container("httpd"))
+    assert (httpd - api).total_seconds() >= 2, (api, httpd)
+    assert "says: " in get(f"http://127.0.0.1:{project.port}/cgi-bin/from-api")[1]
+
+
+STORE = """
+[project]
+name = "{name}"
+
+[images.store]
+tag = "{name}/store:latest"
+dir = "store"
+
+[images.store.run]
+name = "{name}-store"
+service = true
+command = ["sleep", "600"]
+volumes = ["data:/data", "{other}_data:/other"]
+
+[volumes.{other}_data]
+external = true
+"""
+
+
+@pytest.fixture
+def second_project(tmp_path, docker_client, project):
+    """A small project of another name, FROM the first's base, that also has a volume `data`."""
+    name = unique()
+    root = tmp_path / "second"
+    (root / "store").mkdir(parents=True)
+    (root / "store" / "Dockerfile").write_text(f"FROM {project.tags['busybox']}\n")
+    (root / "tasks.py").write_text((project.root / "tasks.py").read_text())
+    (root / "containers.toml").write_text(STORE.format(name=name, other=project.name))
+    made = type(project)(root=root, name=name, port=0)
+    yield made
+    remove_project_objects(docker_client, name)
+
+
+def test_two_projects_volumes_named_data_are_not_shared_and_clean_removes_only_ours(
+        project, second_project, docker_client):
+    project.inv("up", "--quiet-build")
+    second_project.inv("up", "--quiet-build")
+    project.inv("api.exec", "echo first > /data/who")
+    assert second_project.inv("store.exec", "cat /data/who", check=False).returncode != 0
+    assert second_project.inv("store.exec", "cat /other/who").stdout == "first\n"  # declared external
+    ours, theirs = f"{project.name}_data", f"{second_project.name}_data"
+
+    # The second project's container uses our volume: neither down nor clean removes it.
+    project.inv("down")
+    assert "volume" not in project.inv("clean", "--volumes", "--dry-run").stdout.replace("0 stopped", "")
+    kept = project.inv("down", "--volumes").stdout
+    assert f"volume {ours}: kept: in use" in kept
+    second_project.inv("down")
+    assert f"would remove volume {ours}" in project.inv("clean", "--volumes", "--dry-run").stdout
+    cleaned = project.inv("clean", "--volumes", "--json").stdout
+    assert json.loads(cleaned)["volumes"] == [{"name": ours, "volume": "data"}]
+    assert docker_client.api.volumes(filters={"name": ours})["Volumes"] in (None, [])
+    assert docker_client.api.inspect_volume(theirs)["Labels"]["dockyard.owner"] == second_project.name
+    assert_clean_failure(project.inv("clean", "--volumes", "--all", check=False), "--volumes", "--all")
+
+
+def test_exec_and_an_attached_run_read_piped_input_and_env_takes_the_hosts_value(project):
+    env = {**os.environ, "DYTEST_SECRET": "from the host"}
+    project.inv("httpd.run", "--quiet-build", "--env", "DYTEST_SECRET", env=env)
+    assert project.inv("httpd.exec", 'echo "$DYTEST_SECRET"').stdout == "from the host\n"
+    assert project.inv("httpd.exec", "tr a-z A-Z", input="piped\ninput\n").stdout == "PIPED\nINPUT\n"
+    assert project.inv("httpd.exec", "wc -c", input="").stdout.strip() == "0"
+    assert project.inv("my-app.run", "--", "tr", "a-z", "A-Z", input="attached\n").stdout == "ATTACHED\n"
+    unset = {k: v for k, v in os.environ.items() if k != "DYTEST_SECRET"}
+    assert_clean_failure(project.inv("httpd.run", "--env", "DYTEST_SECRET", check=False, env=unset),
+                         "DYTEST_SECRET is not set here")
