@@ -42,4 +42,5 @@ dir = "images/api"
 name = "{name}-api"
 service = true
 volumes = ["data:/data"]
+cap_add = ["SETUID", "SETGID"]
 """
