@@ -325,7 +325,7 @@ def attach_output(container_id: str) -> Iterator[bytes]:
                          params={"logs": 0, "stdout": 1, "stderr": 1, "stream": 1},
                          headers={"Connection": "Upgrade", "Upgrade": "tcp"},
                          stream=True, timeout=None)
-    return api._read_from_socket(response, True, tty=False)
+    return _closing(response, api._read_from_socket(response, True, tty=False))
 
 
 def exec_output(exec_id: str) -> Iterator[tuple[bytes | None, bytes | None]]:
@@ -336,7 +336,16 @@ def exec_output(exec_id: str) -> Iterator[tuple[bytes | None, bytes | None]]:
                               data={"Tty": False, "Detach": False},
                               headers={"Connection": "Upgrade", "Upgrade": "tcp"},
                               stream=True, timeout=None)
-    return api._read_from_socket(response, True, tty=False, demux=True)
+    return _closing(response, api._read_from_socket(response, True, tty=False, demux=True))
+
+
+def _closing(response, pieces: Iterator) -> Iterator:
+    """The pieces, then the response and its upgraded socket closed (however it ends)."""
+    try:
+        yield from pieces
+    finally:
+        response.raw.close()  # closes the connection too: an upgraded one is never reused
+        response.close()
 
 
 def post_slow(path: str, params: dict) -> dict:
