@@ -340,12 +340,17 @@ def exec_output(exec_id: str) -> Iterator[tuple[bytes | None, bytes | None]]:
 
 
 def _closing(response, pieces: Iterator) -> Iterator:
-    """The pieces, then the response and its upgraded socket closed (however it ends)."""
-    try:
-        yield from pieces
-    finally:
-        response.raw.close()  # closes the connection too: an upgraded one is never reused
-        response.close()
+    """The pieces, then the response and its upgraded socket closed (however it ends). The
+    request is made already: only the reading is left to the caller's loop."""
+
+    def read() -> Iterator:
+        try:
+            yield from pieces
+        finally:
+            response.raw.close()  # closes the connection too: an upgraded one is never reused
+            response.close()
+
+    return read()
 
 
 def post_slow(path: str, params: dict) -> dict:

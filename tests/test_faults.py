@@ -7,6 +7,7 @@ shared one. Each test drives the real `inv` program, as a user would.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -330,9 +332,6 @@ def test_ctrl_c_during_an_upload_exits_130_and_makes_no_image(project, engine, t
 
 def _tar_start() -> bytes:
     """The first 2 MB of a tar with a bigger member: a valid start of an archive."""
-    import io
-    import tarfile
-
     member = tarfile.TarInfo("big")
     member.size = 50 << 20
     return member.tobuf(format=tarfile.USTAR_FORMAT) + b"x" * (2 << 20)
@@ -340,9 +339,16 @@ def _tar_start() -> bytes:
 
 @integration
 def test_load_of_a_filesystem_tar_says_what_it_is(project, engine, tmp_path):
-    export = tmp_path / "fs.tar"
-    project.inv("busybox.run", "--detach", "--", "sleep", "300", env=engine.env())
-    project.inv("busybox.export", "-o", str(export), env=engine.env())
+    export = tmp_path / "fs.tar"  # what `export` writes: a root filesystem, no image metadata
+    with tarfile.open(export, "w") as tar:
+        for name in ("bin", "etc"):
+            member = tarfile.TarInfo(name)
+            member.type = tarfile.DIRTYPE
+            tar.addfile(member)
+        passwd = b"root:x:0:0:root:/root:/bin/sh\n"
+        member = tarfile.TarInfo("etc/passwd")
+        member.size = len(passwd)
+        tar.addfile(member, io.BytesIO(passwd))
     result = project.inv("busybox.load", str(export), check=False, env=engine.env())
     assert_clean_failure(result, "not of images", "`import`")
     assert "repositories" not in result.stderr.replace("repositories file", "")
@@ -355,6 +361,8 @@ def test_ctrl_c_during_save_exits_130_and_leaves_no_file(project, big_container,
     saving it takes long enough to be interrupted."""
     env = engine.env()
     project.inv("busybox.commit", "--tag", project.tags["busybox"], env=env)
+    with engine.client() as api:
+        assert api.inspect_image(project.tags["busybox"])["Size"] > 200_000_000
     save = start_inv(project.root, "busybox.save", "-o", str(tmp_path / "image.tar.gz"), env=env)
     wait_until(lambda: any(p.stat().st_size > 1 << 20 for p in part_files(tmp_path)),
                "the save to start")
