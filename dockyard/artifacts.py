@@ -64,11 +64,13 @@ def export_container(
     """Write a container's filesystem as a tar (gzip if ``target`` ends in .gz; '-' = stdout)."""
     started = time.monotonic()
     destination = check_target(target, force)
+    with engine_errors(f"cannot export container {container} to {target}"):
+        info = engine.client().api.inspect_container(container)
+    container_id, name = info["Id"], info["Name"].lstrip("/")
     with open_output(destination, force) as out, \
-            engine_errors(f"cannot export container {container} to {target}"):
-        container_id = engine.client().api.inspect_container(container)["Id"]
+            engine_errors(f"cannot export container {name} to {target}"):
         response = engine.stream_get(f"/containers/{container_id}/export", {})
-        _pump(response, out.writer, total=None, desc=f"export {container}", progress=progress)
+        _pump(response, out.writer, total=None, desc=f"export {name}", progress=progress)
     return ArtifactResult("export", str(target), [container_id], [], out.size,
                           time.monotonic() - started)
 
@@ -158,8 +160,15 @@ def load_image(source: str | Path, *, progress: bool = True) -> ArtifactResult:
     started = time.monotonic()
     with open_upload(source) as upload:
         what = f"cannot load {upload.name}"
-        events = _send_upload("/images/load", {"quiet": "1"}, upload,
-                              what=what, desc=f"load {upload.name}", progress=progress)
+        try:
+            events = _send_upload("/images/load", {"quiet": "1"}, upload,
+                                  what=what, desc=f"load {upload.name}", progress=progress)
+        except DockyardError as e:
+            if not _lacks_image_metadata(str(e)):
+                raise
+            raise DockyardError(f"{what}: it is a tar archive but not of images (no manifest.json "
+                                "or repositories file inside, as `save` writes); a container's "
+                                "filesystem from `export` goes in with `import`") from None
     tags, ids = [], []
     for event in events:
         line = str(event.get("stream", "")).strip()
@@ -173,6 +182,14 @@ def load_image(source: str | Path, *, progress: bool = True) -> ArtifactResult:
         ids += [engine.client().api.inspect_image(tag)["Id"] for tag in tags]
     return ArtifactResult("load", str(source), list(dict.fromkeys(ids)), tags,
                           upload.sent, time.monotonic() - started)
+
+
+def _lacks_image_metadata(message: str) -> bool:
+    """The engine's words for a load of a tar without image metadata: it unpacks the tar
+    into a ``docker-import-*`` directory and finds no ``manifest.json``, ``repositories``
+    or ``ID/json`` there."""
+    return "no such file" in message and any(
+        sign in message for sign in ("/docker-import-", "/repositories", "manifest.json"))
 
 
 def _send_upload(
@@ -223,11 +240,11 @@ def commit_container(
     started = time.monotonic()
     all_changes = [*changes, *_label_changes(labels)]
     with engine_errors(f"cannot commit container {container} as {repository}:{tag}"):
-        api = engine.client().api
-        image_id = api.commit(container, repository=repository, tag=tag,
-                                     message=message, author=author,
-                                     changes=all_changes or None)["Id"]
-        size = api.inspect_image(image_id).get("Size") or 0
+        # No read timeout: committing a big container takes minutes.
+        image_id = engine.post_slow("/commit", {
+            "container": container, "repo": repository, "tag": tag, "comment": message,
+            "author": author, "changes": all_changes or None, "pause": True})["Id"]
+        size = engine.client().api.inspect_image(image_id).get("Size") or 0
     return ArtifactResult("commit", None, [image_id], [f"{repository}:{tag}"], size,
                           time.monotonic() - started)
 

@@ -2,18 +2,32 @@
 
 The tutorial warns that `docker ps -a` cannot tell who started what on a shared host;
 dockyard can, by its labels, so its cleanup never touches other people's work.
+
+One kind of container of ours has no owner label: a build step's, left behind when the
+engine died mid-build (the builder removes its own otherwise). It carries our project's
+labels only because it inherited them from its image, as a container someone runs from our
+image by hand does. What tells them apart is what the legacy builder records and the
+docker CLI does not: a log driver of "none" (the builder overrides the daemon's), the image
+as its full ``sha256:`` id, and no healthcheck (a ``RUN`` step) or a ``#(nop)`` command (a
+metadata step).
 """
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from . import engine
-from .labels import IMAGE, OWNER, PROJECT, image_is_ours
+from .labels import IMAGE, OWNER, PROJECT, image_is_ours, labels_of
 
 STOPPED = ("created", "exited", "dead")
 WORKERS = engine.POOL_SIZE  # one connection each
+# A build step's container that exited 0, or was never started, may belong to a build still
+# running (its commit under way): only older ones are leftovers. One that failed or was
+# killed is never kept by a live build, which removes it at once.
+LIVE_BUILD_GRACE = 600  # seconds
 
 
 @dataclass
@@ -66,6 +80,9 @@ def plan(scope: Scope) -> Plan:
         for c in api.containers(all=True, filters=filters, size=True):
             found.containers.append({"id": c["Id"], "name": c["Names"][0].lstrip("/"),
                                      "size": c.get("SizeRw") or 0})
+    if scope.project is not None and scope.image is None:
+        with engine.engine_errors("list build leftovers"):
+            found.containers += _build_leftovers(scope.project)
     with engine.engine_errors("list images"):
         for listed in api.images(filters={"dangling": True, "label": scope.image_labels()}):
             image = engine.inspect_image(listed["Id"])
@@ -79,6 +96,54 @@ def plan(scope: Scope) -> Plan:
         found.volumes = [{"name": v["name"], "volume": v["volume"]} for v in project_volumes(scope.project)
                          if set(v["used_by"]) <= going]  # kept while any container not removed here uses it
     return found
+
+
+def _build_leftovers(project: str) -> list[dict]:
+    """Stopped build-step containers with our project's (inherited) labels and no owner:
+    what a build left when the engine died under it."""
+    api = engine.client().api
+    filters = {"status": list(STOPPED), "label": [f"{PROJECT}={project}"]}
+    found = []
+    for listed in api.containers(all=True, filters=filters, size=True):
+        if OWNER in (listed.get("Labels") or {}):
+            continue
+        container = engine.inspect_container(listed["Id"])
+        if container is None or not is_build_leftover(container, time.time()):
+            continue
+        image = engine.inspect_image(container["Image"])
+        if image is None or labels_of(image).get(PROJECT) != project:
+            continue  # our labels given by hand, not inherited from one of our images
+        found.append({"id": listed["Id"], "name": listed["Names"][0].lstrip("/"),
+                      "size": listed.get("SizeRw") or 0})
+    return found
+
+
+def is_build_leftover(container: dict, now: float) -> bool:
+    """A stopped container of the legacy builder's, that no running build can still use."""
+    config = container.get("Config") or {}
+    host_config = container.get("HostConfig") or {}
+    state = container.get("State") or {}
+    made_by_builder = (
+        (host_config.get("LogConfig") or {}).get("Type") == "none"
+        and str(config.get("Image", "")).startswith("sha256:")
+        and config.get("Image") == container.get("Image")
+        and ((config.get("Healthcheck") or {}).get("Test") == ["NONE"]
+             or any(str(word).startswith("#(nop) ") for word in config.get("Cmd") or [])))
+    if not made_by_builder or OWNER in labels_of(container):
+        return False
+    if state.get("Status") == "dead" or (state.get("Status") == "exited" and state.get("ExitCode")):
+        return True
+    since = state.get("FinishedAt") if state.get("Status") == "exited" else container.get("Created")
+    return now - _seconds(since) > LIVE_BUILD_GRACE
+
+
+def _seconds(timestamp: str | None) -> float:
+    """An engine timestamp (RFC 3339, nanoseconds, UTC) as seconds since the epoch."""
+    try:
+        moment = datetime.strptime(str(timestamp)[:19], "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        return float("inf")  # unknown: treat it as new, i.e. keep the container
+    return moment.replace(tzinfo=timezone.utc).timestamp()
 
 
 def _own_size(image: dict) -> int:

@@ -260,7 +260,8 @@ def wait_ready(spec: ImageSpec, container_id: str, ports: list[PortMapping],
 
 
 def _ensure_running(spec: ImageSpec, container_id: str) -> bool:
-    container = inspect(container_id)
+    with engine.doing(f"waiting for {spec.run.name} to start and answer"):
+        container = inspect(container_id)
     if container is None:
         raise DockyardError(f"{spec.run.name} was removed while dockyard waited for it to answer "
                             "(by another run or a `docker rm`?)")
@@ -342,8 +343,6 @@ def exec_in(spec: ImageSpec, container_id: str, argv: list[str], *, user: str | 
             capture: bool, stdin: bool = False) -> tuple[int, bytes, bytes]:
     """Run ``argv`` in the running container: its exit code, and its output when captured
     (else it goes to our stdout and stderr as it comes). ``stdin``: it reads ours."""
-    from docker.utils.socket import frames_iter
-
     api = engine.client().api
     captured = {1: bytearray(), 2: bytearray()}
     streams = {1: sys.stdout, 2: sys.stderr}
@@ -360,17 +359,13 @@ def exec_in(spec: ImageSpec, container_id: str, argv: list[str], *, user: str | 
             return api.exec_inspect(created["Id"])["ExitCode"], b"", b""
     with engine.engine_errors(f"exec in {spec.run.name}"):
         created = api.exec_create(container_id, argv, user=user or "")
-        # Our own socket, closed when done: docker-py's streamed exec leaves its socket open.
-        sock = api.exec_start(created["Id"], socket=True)
-        try:
-            for stream, data in frames_iter(sock, tty=False):
-                if capture:
+        for out, err in engine.exec_output(created["Id"]):
+            for data, stream in ((out, 1), (err, 2)):
+                if data and capture:
                     captured[stream] += data
-                else:
+                elif data:
                     streams[stream].buffer.write(data)
                     streams[stream].flush()
-        finally:
-            engine.close_socket(sock)
         code = api.exec_inspect(created["Id"])["ExitCode"]
     return code, bytes(captured[1]), bytes(captured[2])
 
@@ -386,21 +381,46 @@ def tail_logs(container_id: str, lines: int = 20) -> str:
 
 
 def stream_logs(container_id: str, *, follow: bool, tail: str | int = "all") -> None:
-    """Copy the container's output to ours as it comes; Ctrl-C ends a follow quietly."""
+    """Copy the container's output to ours as it comes; Ctrl-C ends a follow quietly. A
+    follow ends when the container stops; if it ends because the engine went away, that
+    is an error, not the end of the logs."""
     api = engine.client().api
     out = sys.stdout.buffer
-    with engine.engine_errors("logs"):
+    name = _name(container_id) if follow else engine.short_id(container_id)
+    what = f"follow the logs of {name}" if follow else f"logs of {name}"
+    with engine.engine_errors(what):
         for chunk in api.logs(container_id, stream=True, follow=follow, tail=tail):
             out.write(chunk)
             out.flush()
+    if follow:
+        _check_stream_end(what, container_id)
+
+
+def _name(container_id: str) -> str:
+    container = inspect(container_id)
+    return container["Name"].lstrip("/") if container else engine.short_id(container_id)
+
+
+def _check_stream_end(what: str, container_id: str) -> None:
+    """An output stream ended: fine if the container stopped or was removed; an engine
+    that went away (or dropped the stream of a running container) is said so."""
+    try:
+        container = inspect(container_id)
+    except DockyardError:
+        raise DockyardError(engine.lost(what)) from None
+    if container is not None and container["State"].get("Running"):
+        raise DockyardError(f"{what}: the Docker engine at {engine.endpoint()} ended the stream "
+                            "while the container still runs (was the engine restarted?)")
 
 
 def start_attached(container_id: str) -> int:
     """`docker start -a`: attach first, so we see this run's output and only this run's."""
     api = engine.client().api
     out = sys.stdout.buffer
-    with engine.engine_errors("start"):
-        stream = api.attach(container_id, stdout=True, stderr=True, stream=True, logs=False)
+    name = _name(container_id)
+    what = f"start {name} attached"
+    with engine.engine_errors(what):
+        stream = engine.attach_output(container_id)
         api.start(container_id)
         try:
             for chunk in stream:
@@ -409,18 +429,24 @@ def start_attached(container_id: str) -> int:
         except KeyboardInterrupt:
             print("\nstopping the container", file=sys.stderr)
             api.stop(container_id, timeout=10)
+    _check_stream_end(what, container_id)
+    with engine.engine_errors(what):
         return api.wait(container_id).get("StatusCode", 0)
 
 
 def attach(spec: ImageSpec, container_id: str) -> int:
     """Follow a started container in the foreground; Ctrl-C stops it. Returns its exit code."""
     api = engine.client().api
-    try:
-        stream_logs(container_id, follow=True)
-    except KeyboardInterrupt:
-        print(f"\nstopping {spec.run.name}", file=sys.stderr)
-        api.stop(container_id, timeout=10)
-    return api.wait(container_id).get("StatusCode", 0)
+    with engine.engine_errors(f"follow {spec.run.name}"):
+        try:
+            stream_logs(container_id, follow=True)
+        except KeyboardInterrupt:
+            print(f"\nstopping {spec.run.name}", file=sys.stderr)
+            api.stop(container_id, timeout=10)
+        if inspect(container_id) is None:
+            raise DockyardError(f"{spec.run.name} was removed while dockyard followed it "
+                                "(by another run or a `docker rm`?); its exit code is unknown")
+        return api.wait(container_id).get("StatusCode", 0)
 
 
 def interactive(container_id: str, *, started: bool = False) -> int:

@@ -12,6 +12,7 @@ import http.client
 import json
 import os
 import socket
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
@@ -26,7 +27,31 @@ _client: "docker.DockerClient | None" = None
 # (the docker CLI's `rm` runs up to 50 removals together).
 POOL_SIZE = 50
 DEFAULT_SOCKET = "/var/run/docker.sock"
-FAST_PATH_TIMEOUT = 10
+# How long an ordinary request (inspect, list, create, start, remove) may go unanswered
+# before the engine is called stuck: a busy engine answers these in seconds, docker-py's
+# own 60 s default agrees, and an engine that accepts and never answers then costs a
+# minute, not docker-py's 300 s of silence. Streams (builds, logs -f, attach, exec,
+# export/save/import/load) and commits have no read timeout: they are long by nature.
+# DOCKYARD_ENGINE_TIMEOUT (seconds) changes it.
+DEFAULT_TIMEOUT = 60
+TIMEOUT_VARIABLE = "DOCKYARD_ENGINE_TIMEOUT"
+
+_activity = threading.local()
+
+
+def request_timeout() -> float:
+    """The read (and connect) timeout of ordinary requests, in seconds."""
+    text = os.environ.get(TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(text) if text.isascii() else -1.0
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 86400:
+        raise DockyardError(f"{TIMEOUT_VARIABLE}={text!r}: expected a number of seconds "
+                            "greater than 0 (at most 86400)")
+    return value
 
 
 def endpoint() -> str:
@@ -92,12 +117,14 @@ def get_json(path: str, what: str):
     other engine, or if that fails, through docker-py, whose errors say what is wrong."""
     socket_path = _local_socket()
     if socket_path and _client is None:
-        connection = _UnixConnection(socket_path, timeout=FAST_PATH_TIMEOUT)
+        connection = _UnixConnection(socket_path, timeout=request_timeout())
         try:
             connection.request("GET", path)
             response = connection.getresponse()
             if response.status == 200:
                 return json.loads(response.read())
+        except TimeoutError:  # asking again through docker-py would only wait as long again
+            raise DockyardError(_stuck(what)) from None
         except (OSError, http.client.HTTPException, ValueError):
             pass
         finally:
@@ -113,7 +140,7 @@ def client() -> "docker.DockerClient":
     if _client is None:
         import docker
 
-        options = {"timeout": 300, "max_pool_size": POOL_SIZE}
+        options = {"timeout": request_timeout(), "max_pool_size": POOL_SIZE}
         context = None if os.environ.get("DOCKER_HOST") else _current_context()
         try:
             if context is not None:
@@ -121,6 +148,8 @@ def client() -> "docker.DockerClient":
             else:  # DOCKER_HOST with DOCKER_TLS_VERIFY / DOCKER_CERT_PATH, or the default socket
                 _client = docker.from_env(**options)
         except docker.errors.DockerException as e:
+            if _timed_out(e):
+                raise DockyardError(_stuck("connect")) from None
             raise unreachable(endpoint(), e) from None
     return _client
 
@@ -135,29 +164,30 @@ def close() -> None:
 
 
 def unreachable(where: str, error: BaseException) -> DockyardError:
-    text = str(error)
-    if "No such file or directory" in text or "FileNotFoundError" in text:
-        reason = "no such socket"
-    elif "Connection refused" in text or "ConnectionRefused" in text:
-        reason = "connection refused"
-    elif "Permission denied" in text or "PermissionError" in text:
-        reason = "permission denied: add yourself to the docker group or use sudo"
-    elif "timed out" in text or "Timeout" in text:
-        reason = "timed out"
-    else:
-        reason = text.split(": ", 1)[-1] if "Error while fetching server API version" in text else text
-        reason = reason if len(reason) <= 200 else reason[:200] + "..."
     return DockyardError(
-        f"cannot reach the Docker engine at {where} ({reason}). "
+        f"cannot reach the Docker engine at {where} ({_reason(error)}). "
         "Start it (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at a running engine."
     )
 
 
+def _reason(error: BaseException) -> str:
+    text = str(error)
+    if "No such file or directory" in text or "FileNotFoundError" in text:
+        return "no such socket"
+    if "Connection refused" in text or "ConnectionRefused" in text:
+        return "connection refused"
+    if "Permission denied" in text or "PermissionError" in text:
+        return "permission denied: add yourself to the docker group or use sudo"
+    if "timed out" in text or "Timeout" in text:
+        return "timed out"
+    reason = text.split(": ", 1)[-1] if "Error while fetching server API version" in text else text
+    return reason if len(reason) <= 200 else reason[:200] + "..."
+
+
 @contextlib.contextmanager
 def engine_errors(what: str) -> Iterator[None]:
-    """Turn the daemon's refusals into one line that says what failed and why."""
-    import http.client
-
+    """Turn the daemon's refusals into one line that says what failed and why; an engine
+    that stops answering, or goes away mid-answer, is named with what was in flight."""
     import docker
     import requests
     import urllib3
@@ -170,19 +200,73 @@ def engine_errors(what: str) -> Iterator[None]:
         raise DockyardError(f"{what}: not found ({explanation(e)})") from None
     except docker.errors.APIError as e:
         raise DockyardError(f"{what}: {explanation(e)}") from None
-    except (requests.exceptions.ConnectionError, docker.errors.DockerException) as e:
-        if isinstance(e, docker.errors.DockerException) and not _is_connection_error(e):
-            raise DockyardError(f"{what}: {e}") from None
-        raise unreachable(endpoint(), e) from None
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
-            http.client.HTTPException) as e:  # the engine went away mid-answer
-        raise DockyardError(f"{what}: the connection to the Docker engine at {endpoint()} broke "
-                            f"({type(e).__name__}); is the engine still running?") from None
+            http.client.HTTPException, docker.errors.DockerException,
+            TimeoutError, ConnectionResetError, ConnectionAbortedError) as e:
+        # Not BrokenPipeError: that is our own stdout closed, which DockyardTask handles.
+        if isinstance(e, docker.errors.DockerException) and not _is_connection_error(e) \
+                and not _timed_out(e):
+            raise DockyardError(f"{what}: {e}") from None
+        activity = current_activity()
+        doing = activity or what
+        if _timed_out(e):
+            raise DockyardError(_stuck(doing)) from None
+        if _never_connected(e) and activity is None:
+            raise DockyardError(f"{doing}: {unreachable(endpoint(), e)}") from None
+        if _never_connected(e):  # it answered a moment ago, in this same activity
+            raise DockyardError(f"{doing}: the Docker engine at {endpoint()} went away "
+                                f"({_reason(e)}); is it still running?") from None
+        raise DockyardError(lost(doing)) from None
 
 
 def _is_connection_error(error: BaseException) -> bool:
     text = str(error)
     return "Connection" in text or "No such file or directory" in text
+
+
+def lost(doing: str) -> str:
+    """The engine closed the connection before its answer was complete."""
+    return (f"{doing}: the Docker engine at {endpoint()} went away before finishing its "
+            "answer; is it still running?")
+
+
+def _stuck(doing: str) -> str:
+    return (f"{doing}: the Docker engine at {endpoint()} did not answer within "
+            f"{request_timeout():g} s; it accepts connections but is stuck or overloaded "
+            f"(set {TIMEOUT_VARIABLE} to wait longer)")
+
+
+def _timed_out(error: BaseException) -> bool:
+    import requests
+    import urllib3
+
+    if isinstance(error, (TimeoutError, requests.exceptions.Timeout, urllib3.exceptions.TimeoutError)):
+        return True
+    text = str(error)
+    return "timed out" in text or "TimeoutError" in text
+
+
+def _never_connected(error: BaseException) -> bool:
+    """The engine refused the connection (or its socket is gone): it is down, not mid-answer."""
+    text = str(error)
+    return any(sign in text for sign in ("Connection refused", "ConnectionRefused", "No such file or directory",
+                                         "FileNotFoundError", "Permission denied", "PermissionError"))
+
+
+@contextlib.contextmanager
+def doing(activity: str) -> Iterator[None]:
+    """Name what is in flight (e.g. "waiting for httpd to answer"), for the message a lost
+    or stuck engine gives within it, instead of the request that found it gone."""
+    outer = current_activity()
+    _activity.value = activity
+    try:
+        yield
+    finally:
+        _activity.value = outer
+
+
+def current_activity() -> str | None:
+    return getattr(_activity, "value", None)
 
 
 def explanation(error: "docker.errors.APIError") -> str:
@@ -244,6 +328,49 @@ def stream_post(path: str, params: dict, body, headers: dict) -> "requests.Respo
                          stream=True, timeout=None)
     api._raise_for_status(response)
     return response
+
+
+def attach_output(container_id: str) -> Iterator[bytes]:
+    """A non-TTY container's output from now on (`docker start -a`), with no read timeout:
+    a quiet container is not a stuck engine. docker-py's ``attach`` keeps the timeout."""
+    api = client().api
+    response = api._post(api._url("/containers/{0}/attach", container_id),
+                         params={"logs": 0, "stdout": 1, "stderr": 1, "stream": 1},
+                         headers={"Connection": "Upgrade", "Upgrade": "tcp"},
+                         stream=True, timeout=None)
+    return _closing(response, api._read_from_socket(response, True, tty=False))
+
+
+def exec_output(exec_id: str) -> Iterator[tuple[bytes | None, bytes | None]]:
+    """Start an exec and give its (stdout, stderr) pieces as they come, with no read
+    timeout: a command may be silent for longer than any request should be."""
+    api = client().api
+    response = api._post_json(api._url("/exec/{0}/start", exec_id),
+                              data={"Tty": False, "Detach": False},
+                              headers={"Connection": "Upgrade", "Upgrade": "tcp"},
+                              stream=True, timeout=None)
+    return _closing(response, api._read_from_socket(response, True, tty=False, demux=True))
+
+
+def _closing(response, pieces: Iterator) -> Iterator:
+    """The pieces, then the response and its upgraded socket closed (however it ends). The
+    request is made already: only the reading is left to the caller's loop."""
+
+    def read() -> Iterator:
+        try:
+            yield from pieces
+        finally:
+            response.raw.close()  # closes the connection too: an upgraded one is never reused
+            response.close()
+
+    return read()
+
+
+def post_slow(path: str, params: dict) -> dict:
+    """A POST answered in JSON that may take minutes (a commit of a big container)."""
+    api = client().api
+    return api._result(api._post_json(api._url(path), data=None, params=params, timeout=None),
+                       json=True)
 
 
 def build_stream(context, params: dict, on_response: Callable[[Any], object]) -> Iterator[dict]:

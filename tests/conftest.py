@@ -8,11 +8,17 @@ runs with DOCKER_HOST pointing nowhere, so one that touches an engine by mistake
 
 from __future__ import annotations
 
+import contextlib
+import os
+import random
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import time
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -177,3 +183,165 @@ def project(tmp_path, docker_client):
     made = make_project(tmp_path / "project")
     yield made
     remove_project_objects(docker_client, made.name)
+
+
+# -- a second engine the fault tests may kill -------------------------------------------
+
+DOCKERD = "/usr/sbin/dockerd"
+
+
+@dataclass
+class SecondEngine:
+    """A Docker engine of the tests' own: its socket, data root, exec root and bridge under a
+    temporary directory, so a test can kill it without touching the shared engine."""
+
+    root: Path
+    bridge: str
+    process: subprocess.Popen | None = None
+
+    @property
+    def socket(self) -> Path:
+        return self.root / "docker.sock"
+
+    @property
+    def host(self) -> str:
+        return f"unix://{self.socket}"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "dockerd.log"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        """The environment of an `inv` that talks to this engine."""
+        return {**os.environ, "DOCKER_HOST": self.host, **extra}
+
+    def client(self):
+        import docker
+
+        return docker.APIClient(base_url=self.host, timeout=60)
+
+    def start(self) -> None:
+        if self.running():
+            return
+        self._forget_dead_containerd()
+        (self.root / "daemon.json").write_text("{}")  # not /etc/docker/daemon.json
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                [DOCKERD, "-H", self.host, "--config-file", str(self.root / "daemon.json"),
+                 "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "exec"),
+                 "--pidfile", str(self.root / "docker.pid"), "--bridge", self.bridge,
+                 "--iptables=false", "--ip-masq=false"],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"the test engine exited ({self.process.returncode}); see {self.log}:\n"
+                            + self.log.read_text()[-2000:], pytrace=False)
+            if self.answers():
+                return
+            time.sleep(0.1)
+        pytest.fail(f"the test engine did not answer within 60 s; see {self.log}", pytrace=False)
+
+    def _forget_dead_containerd(self) -> None:
+        """A killed engine's containerd dies too, but may linger as a zombie where PID 1
+        reaps nothing; the engine would take it for a live one and wait for its socket."""
+        pidfile = self.root / "exec" / "containerd" / "containerd.pid"
+        try:
+            stat = Path(f"/proc/{int(pidfile.read_text())}/stat").read_text()
+        except (OSError, ValueError):
+            pidfile.unlink(missing_ok=True)
+            return
+        if stat.rsplit(")", 1)[1].split()[0] in ("Z", "X"):
+            pidfile.unlink()
+
+    def answers(self) -> bool:
+        """GET /_ping answered 200 (plain sockets: a client object would leak one per try)."""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.settimeout(5)
+                conn.connect(str(self.socket))
+                conn.sendall(b"GET /_ping HTTP/1.0\r\nHost: engine\r\n\r\n")
+                return conn.recv(64).startswith(b"HTTP/1.0 200") or False
+        except OSError:
+            return False
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: no clean shutdown."""
+        if self.running():
+            self.process.kill()
+            self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        """A clean shutdown: the engine stops its containers and its containerd."""
+        if self.running():
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        # What a killed engine may leave: its containerd shims (found by our root in their
+        # command line, so nothing of another engine is touched).
+        for pid in _pids_mentioning(str(self.root)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _pids_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            with contextlib.suppress(OSError):
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+    return found
+
+
+def _private_subnet() -> str:
+    """A /24 in 10.0.0.0/8 that no route of the host uses."""
+    routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
+    while True:
+        prefix = f"10.{random.randint(200, 254)}.{random.randint(0, 255)}"
+        if f"{prefix}." not in routes:
+            return f"{prefix}.1/24"
+
+
+@pytest.fixture(scope="session")
+def second_engine(docker_client):
+    """A Docker engine the tests start, kill and restart (never the shared one). Its socket
+    and data live in a short temporary directory (unix socket paths are limited to 108
+    bytes); it has its own bridge and leaves the host's iptables alone."""
+    if os.geteuid() != 0 or not Path(DOCKERD).exists():
+        pytest.fail(f"the fault tests start their own engine: they need root and {DOCKERD}",
+                    pytrace=False)
+    root = Path(tempfile.mkdtemp(prefix="dy-engine-", dir="/tmp"))
+    bridge = f"dyt{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
+    engine = SecondEngine(root, bridge)
+    try:
+        subprocess.run(["ip", "addr", "add", _private_subnet(), "dev", bridge], check=True)
+        subprocess.run(["ip", "link", "set", bridge, "up"], check=True)
+        engine.start()
+        yield engine
+    finally:
+        if engine.running():
+            with contextlib.suppress(Exception), engine.client() as api:
+                for container in api.containers(all=True):
+                    api.remove_container(container["Id"], force=True)
+        engine.stop()
+        mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
+        for mount in sorted((m for m in mounts if m.startswith(f"{root}/")), reverse=True):
+            subprocess.run(["umount", "-l", mount], check=False)
+        shutil.rmtree(root, ignore_errors=True)
+        subprocess.run(["ip", "link", "del", bridge], check=False)
+
+
+@pytest.fixture
+def engine(second_engine):
+    """The second engine, running (a test before may have killed it)."""
+    second_engine.start()
+    yield second_engine
+    second_engine.start()
