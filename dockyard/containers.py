@@ -421,8 +421,8 @@ def start_attached(container_id: str) -> int:
     what = f"start {name} attached"
     with engine.engine_errors(what):
         stream = engine.attach_output(container_id)
-        api.start(container_id)
-        try:
+        try:  # from the start on: a Ctrl-C before the first byte stops it too
+            api.start(container_id)
             for chunk in stream:
                 out.write(chunk)
                 out.flush()

@@ -140,7 +140,7 @@ def test_two_projects_volumes_named_data_are_not_shared_and_clean_removes_only_o
         project, second_project, docker_client):
     project.inv("up", "--quiet-build")
     second_project.inv("up", "--quiet-build")
-    project.inv("api.exec", "echo first > /data/who")
+    project.inv("api.exec", "--user", "www-data", "echo first > /data/who")  # root holds no capability
     assert second_project.inv("store.exec", "cat /data/who", check=False).returncode != 0
     assert second_project.inv("store.exec", "cat /other/who").stdout == "first\n"  # declared external
     ours, theirs = f"{project.name}_data", f"{second_project.name}_data"
