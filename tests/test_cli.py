@@ -91,21 +91,21 @@ def test_a_bound_task_needs_no_configuration_to_know_its_image():
         task("not a context")
 
 
-def test_bound_tasks_take_no_flag_for_their_target():
-    result = subprocess.run([sys.executable, "-m", "invoke", "-h", "httpd.build"], cwd=REPO,
-                            capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert "--target" not in result.stdout and "--json" in result.stdout
+def test_bound_tasks_take_no_flag_for_their_target(capsys):
+    code, text, errors = run_program(["-h", "httpd.build"], capsys)
+    assert code == 0, errors
+    assert "--target" not in text and "--json" in text
 
 
-def test_settings_cannot_retarget_a_task(tmp_path):
+def test_settings_cannot_retarget_a_task(monkeypatch, capsys):
     """INVOKE_DOCKYARD_IMAGE (the old collection key) is not a setting any more."""
-    import os
+    monkeypatch.setenv("INVOKE_DOCKYARD_IMAGE", "busybox")
+    from dockyard import namespace
 
-    env = {**os.environ, "INVOKE_DOCKYARD_IMAGE": "busybox", "INVOKE_DOCKYARD_IMAGE_KEY": "busybox"}
-    result = subprocess.run([sys.executable, "-m", "invoke", "-h", "httpd.run"], cwd=REPO, env=env,
-                            capture_output=True, text=True)
-    assert result.returncode == 0 and "httpd.run" in result.stdout
+    task = namespace(REPO / "containers.toml").collections["httpd"].tasks["run"]
+    assert task.target.key == "httpd"
+    code, text, _ = run_program(["-h", "httpd.run"], capsys)
+    assert code == 0 and "httpd.run" in text
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -126,25 +126,19 @@ def test_bad_flag_values_are_one_clear_line_before_any_engine_call(argv, words, 
     assert len(errors.strip().splitlines()) == 1, errors
 
 
-def test_a_bad_setting_names_the_configuration_it_came_from(tmp_path):
-    import os
-
-    from conftest import assert_clean_failure, inv
-
-    env = {**os.environ, "INVOKE_DOCKYARD_JOBS": "many"}
-    result = inv(REPO, "build", env=env)
-    assert_clean_failure(result, "dockyard.jobs in Invoke's configuration 'many'")
+def test_a_bad_setting_names_the_configuration_it_came_from(monkeypatch, capsys):
+    monkeypatch.setenv("INVOKE_DOCKYARD_JOBS", "many")
+    code, _, errors = run_program(["build"], capsys)
+    assert code == 1 and "dockyard.jobs in Invoke's configuration 'many'" in errors, errors
 
 
-def test_a_containers_toml_named_in_invoke_config_that_differs_is_one_clear_error(tmp_path):
-    from conftest import assert_clean_failure, inv
-
+def test_a_containers_toml_named_in_invoke_config_that_differs_is_one_clear_error(tmp_path, capsys):
     other = tmp_path / "invoke.yaml"
     other.write_text("dockyard:\n  config: /somewhere/else/containers.toml\n")
-    result = inv(REPO, "-f", str(other), "config")
-    assert_clean_failure(result, "dockyard.config is /somewhere/else/containers.toml",
-                         f"made from {REPO / 'containers.toml'}")
-    assert len(result.stderr.strip().splitlines()) == 1
+    code, _, errors = run_program(["-f", str(other), "config"], capsys)
+    assert code == 1 and "dockyard.config is /somewhere/else/containers.toml" in errors
+    assert f"made from {REPO / 'containers.toml'}" in errors
+    assert len(errors.strip().splitlines()) == 1
 
 
 def test_invoke_dockyard_config_chooses_the_file_the_namespace_is_made_from(tmp_path):
