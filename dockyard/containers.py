@@ -434,21 +434,6 @@ def start_attached(container_id: str) -> int:
         return api.wait(container_id).get("StatusCode", 0)
 
 
-def attach(spec: ImageSpec, container_id: str) -> int:
-    """Follow a started container in the foreground; Ctrl-C stops it. Returns its exit code."""
-    api = engine.client().api
-    with engine.engine_errors(f"follow {spec.run.name}"):
-        try:
-            stream_logs(container_id, follow=True)
-        except KeyboardInterrupt:
-            print(f"\nstopping {spec.run.name}", file=sys.stderr)
-            api.stop(container_id, timeout=10)
-        if inspect(container_id) is None:
-            raise DockyardError(f"{spec.run.name} was removed while dockyard followed it "
-                                "(by another run or a `docker rm`?); its exit code is unknown")
-        return api.wait(container_id).get("StatusCode", 0)
-
-
 def interactive(container_id: str, *, started: bool = False) -> int:
     """Bridge our terminal to a TTY container until it exits; returns its exit code.
 

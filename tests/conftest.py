@@ -59,6 +59,17 @@ def statuses(summary: str) -> dict[str, str]:
     return {m[1]: m[2] for m in matches if m}
 
 
+def inv_into_closed_pipe(root: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`inv ARGS` with stdout a pipe whose reader has already gone, as `| head -1` leaves it."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=root, stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=timeout)
+    finally:
+        os.close(write_end)
+
+
 def inv(root: Path, *args: str, env: dict | None = None, **options) -> subprocess.CompletedProcess:
     """The real `inv` program in ``root``, as a user runs it."""
     return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=root, capture_output=True,

@@ -158,22 +158,11 @@ def test_invoke_dockyard_config_chooses_the_file_the_namespace_is_made_from(tmp_
     assert json.loads(result.stdout)["project"] == {"name": "other-project", "path": str(other)}
 
 
-def closed_pipe_run(*argv: str) -> subprocess.CompletedProcess:
-    """Run `inv ARGV` with stdout a pipe whose reader has already gone, as `| head -0` leaves it."""
-    import os
-
-    read_end, write_end = os.pipe()
-    os.close(read_end)
-    try:
-        return subprocess.run([sys.executable, "-m", "invoke", *argv], cwd=REPO, stdout=write_end,
-                              stderr=subprocess.PIPE, text=True, timeout=120)
-    finally:
-        os.close(write_end)
-
-
 @pytest.mark.parametrize("argv", [["config"], ["config", "--json"], ["--list"], ["-h", "httpd.run"]])
 def test_output_into_a_closed_pipe_ends_quietly_as_cat_does(argv):
-    result = closed_pipe_run(*argv)
+    from conftest import inv_into_closed_pipe
+
+    result = inv_into_closed_pipe(REPO, *argv)
     assert (result.returncode, result.stderr) == (141, "")
 
 

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import REPO, assert_clean_failure, get, statuses
+from conftest import REPO, assert_clean_failure, get, inv_into_closed_pipe, statuses
 
 pytestmark = pytest.mark.integration
 
@@ -165,25 +165,13 @@ def test_pull_does_not_pull_the_projects_own_parents(project):
 
 
 def test_build_output_into_a_closed_pipe_ends_quietly(project):
-    read_end, write_end = os.pipe()
-    os.close(read_end)
-    try:
-        result = subprocess.run([sys.executable, "-m", "invoke", "build"], cwd=project.root,
-                                stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=300)
-    finally:
-        os.close(write_end)
+    result = inv_into_closed_pipe(project.root, "build")
     assert (result.returncode, result.stderr) == (141, "")
 
 
 def test_logs_into_a_closed_pipe_ends_quietly(project):
     project.inv("my-app.run", "--quiet-build")
-    read_end, write_end = os.pipe()
-    os.close(read_end)
-    try:
-        result = subprocess.run([sys.executable, "-m", "invoke", "my-app.logs"], cwd=project.root,
-                                stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60)
-    finally:
-        os.close(write_end)
+    result = inv_into_closed_pipe(project.root, "my-app.logs")
     assert (result.returncode, result.stderr) == (141, "")
 
 
