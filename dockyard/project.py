@@ -31,7 +31,12 @@ class Project:
     """The project described by one containers.toml (validated when loaded)."""
 
     def __init__(self, path: str | Path = config.DEFAULT_FILE) -> None:
+        from . import engine_choice
+
         self.spec = config.load(path)
+        # One engine per process: a project that names one is used there (after the
+        # environment's choices, see ``engine_choice``).
+        engine_choice.use_project(self.spec.engine, self.spec.path)
 
     def __repr__(self) -> str:
         return f"Project({str(self.path)!r})"
@@ -43,6 +48,15 @@ class Project:
     @property
     def path(self) -> Path:
         return self.spec.path
+
+    def engine(self) -> dict:
+        """The engine in use: its address, what chose it (a setting, a variable, this
+        containers.toml, the Docker CLI's context or the default) and the context's name."""
+        from . import engine, engine_choice
+
+        choice = engine_choice.chosen()
+        return {"address": engine.endpoint(), "source": choice.source,
+                "context": None if choice.is_address else choice.value}
 
     @property
     def images(self) -> list[str]:
@@ -225,7 +239,9 @@ class Project:
         from .status import image_status
 
         keys = self.images if images is None else list(images)
-        return [image_status(self.spec, self.image(key)) for key in keys]
+        rows = [image_status(self.spec, self.image(key)) for key in keys]
+        address = self.engine()["address"]
+        return [row | {"engine": address} for row in rows]
 
     # -- services -----------------------------------------------------------------------
 
