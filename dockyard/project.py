@@ -293,6 +293,42 @@ class Project:
 
         return volume_rows(self.spec)
 
+    # -- registry -----------------------------------------------------------------------
+
+    def push(self, images: Iterable[str] | None = None, *, registry: str | None = None,
+             output: TextIO | None = None) -> list[dict]:
+        """Push the images (default: every one that is built) to ``registry`` (HOST[:PORT];
+        default: containers.toml's [project] registry) as REGISTRY/REPOSITORY:TAG. Layer
+        progress goes to ``output``. One dict per image: image, tag, remote, registry,
+        digest, layers_pushed, layers_existing, seconds; or status 'not built' (default set)."""
+        from . import engine, registry as registries
+
+        address = registries.registry_of((registry, "registry"), (self.spec.registry, f"{self.path}: project.registry"))
+        if images is not None:
+            return [registries.push(self.image(key), address, output) for key in images]
+        results = []
+        for key in self.images:
+            spec = self.image(key)
+            if engine.inspect_image(spec.ref) is None:
+                results.append({"image": key, "tag": spec.ref, "status": "not built"})
+            else:
+                results.append(registries.push(spec, address, output))
+        if all(r["status"] == "not built" for r in results):
+            raise DockyardError(f"no image of {self.path.name} is built; build them with `inv build`")
+        return results
+
+    def pull(self, images: Iterable[str] | None = None, *, registry: str | None = None,
+             output: TextIO | None = None) -> list[dict]:
+        """Pull the images (default: all) from ``registry`` and tag each as its own tag, with
+        its labels, so `build` finds it up to date and `run --no-build` runs it. One dict per
+        image: image, tag, remote, registry, digest, image_id, layers_pulled, layers_existing,
+        seconds."""
+        from . import registry as registries
+
+        address = registries.registry_of((registry, "registry"), (self.spec.registry, f"{self.path}: project.registry"))
+        keys = self.images if images is None else list(images)
+        return [registries.pull(self.image(key), address, output) for key in keys]
+
     # -- artifacts ----------------------------------------------------------------------
 
     def export(self, image: str, output: str | Path | None = None, *, force: bool = False,
