@@ -36,7 +36,7 @@ FAST_PATH_TIMEOUT = 10
 def endpoint() -> str:
     """The address of the chosen engine (see ``engine_choice``); a context's is its host."""
     choice = engine_choice.chosen()
-    return choice.value if choice.is_address else _current_context().Host
+    return choice.value if choice.is_address else _current_context().host
 
 
 def where() -> str:
@@ -55,18 +55,24 @@ def _current_context():
     return None if choice.is_address else _context(choice.value, choice.source)
 
 
-@functools.lru_cache(maxsize=8)
-def _context(name: str, source: str):
-    try:
-        from docker.context import ContextAPI
-
-        context = ContextAPI.get_context(name)
-    except Exception:  # a broken context store: said as the context being unusable below
-        context = None
+def _context(name: str, source: str) -> "engine_choice.Context":
+    context = engine_choice.context(name)
     if context is None:
         raise DockyardError(f"{source} names a Docker context '{name}' that does not exist "
                             "(see `docker context ls`)")
     return context
+
+
+def _context_tls(context: "engine_choice.Context"):
+    """A context's TLS settings as docker-py takes them (its files: ca.pem, cert.pem, key.pem)."""
+    if context.tls_dir is None:
+        return False
+    from docker.tls import TLSConfig
+
+    files = {name: context.tls_dir / f"{name}.pem" for name in ("ca", "cert", "key")}
+    cert = (str(files["cert"]), str(files["key"])) if files["cert"].exists() and files["key"].exists() else None
+    ca = str(files["ca"]) if files["ca"].exists() else None
+    return TLSConfig(client_cert=cert, ca_cert=ca, verify=not context.skip_tls_verify)
 
 
 def _local_socket() -> str | None:
@@ -87,7 +93,7 @@ def _connection(choice: "engine_choice.Choice") -> dict:
             tls = kwargs_from_env(environment={**os.environ, "DOCKER_HOST": address}).get("tls") or False
     else:
         context = _current_context()
-        address, tls = context.Host, context.TLSConfig or False
+        address, tls = context.host, _context_tls(context)
     options: dict = {"base_url": address, "tls": tls}
     if address.startswith("ssh://"):
         import importlib.util

@@ -84,11 +84,42 @@ def chosen() -> Choice:
 
 
 def local_socket() -> str | None:
-    """The chosen engine's unix socket path, when it is one; None for anything else."""
+    """The chosen engine's unix socket path, when it is one; None for anything else (and for a
+    context that cannot be read: the slow path then says what is wrong)."""
     choice = chosen()
-    if choice.value.startswith("unix://"):
-        return choice.value.removeprefix("unix://")
-    return None
+    address = choice.value
+    if not choice.is_address:
+        found = context(choice.value)
+        address = found.host if found else ""
+    return address.removeprefix("unix://") if address.startswith("unix://") else None
+
+
+@dataclass(frozen=True)
+class Context:
+    """A Docker CLI context: its docker endpoint and where its TLS files are, if it has any."""
+    name: str
+    host: str
+    tls_dir: Path | None
+    skip_tls_verify: bool
+
+
+def context(name: str) -> Context | None:
+    """The Docker CLI's context of this name, read from its store (DOCKER_CONFIG or ~/.docker:
+    contexts/meta/SHA256(NAME)/meta.json), or None. Read here rather than with docker-py,
+    whose reader looks in the wrong place when the CLI has no config.json (docker-py 7.x)."""
+    import hashlib
+
+    store = Path(os.environ.get("DOCKER_CONFIG") or "~/.docker").expanduser() / "contexts"
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    try:
+        meta = json.loads((store / "meta" / digest / "meta.json").read_text(encoding="utf-8"))
+        endpoint = meta["Endpoints"]["docker"]
+        host = endpoint["Host"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    tls_dir = store / "tls" / digest / "docker"
+    return Context(name=name, host=str(host), tls_dir=tls_dir if tls_dir.is_dir() else None,
+                   skip_tls_verify=bool(endpoint.get("SkipTLSVerify")))
 
 
 @lru_cache(maxsize=4)

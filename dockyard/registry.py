@@ -73,7 +73,7 @@ def push(spec: ImageSpec, registry: str, output: TextIO | None = None) -> dict:
             raise DockyardError(f"image {spec.ref} does not exist; build it with `inv {spec.key}.build`") from None
     progress = LayerProgress(spec.key, tag, output)
     digest = None
-    with engine.engine_errors(f"push {remote} to the registry {registry}"):
+    with engine.engine_errors(f"push of {remote} to the registry {registry} failed"):
         for message in engine.client().api.push(repository, tag=tag, stream=True, decode=True):
             _raise_on_error(message, f"push of {remote} to the registry {registry} failed")
             digest = (message.get("aux") or {}).get("Digest") or digest
@@ -90,7 +90,7 @@ def pull(spec: ImageSpec, registry: str, output: TextIO | None = None) -> dict:
     started = time.monotonic()
     progress = LayerProgress(spec.key, tag, output)
     digest = None
-    with engine.engine_errors(f"pull {remote} from the registry {registry}"):
+    with engine.engine_errors(f"pull of {remote} from the registry {registry} failed"):
         api = engine.client().api
         for message in api.pull(repository, tag=tag, stream=True, decode=True):
             _raise_on_error(message, f"pull of {remote} from the registry {registry} failed")

@@ -111,3 +111,26 @@ def test_project_registry_is_host_and_port(tmp_path, value, address):
 def test_a_bad_registry_is_one_clear_error(tmp_path, value):
     with pytest.raises(config.DockyardError, match="not a registry address"):
         load(tmp_path, f'registry = "{value}"')
+
+
+def write_context(config_dir, name: str, host: str) -> None:
+    import hashlib
+
+    meta = config_dir / "contexts/meta" / hashlib.sha256(name.encode()).hexdigest()
+    meta.mkdir(parents=True)
+    (meta / "meta.json").write_text(json.dumps({"Name": name, "Endpoints": {"docker": {"Host": host}}}))
+
+
+def test_a_context_is_read_from_the_cli_store_even_without_a_cli_config_file(monkeypatch, tmp_path):
+    write_context(tmp_path / "docker-config", "lab", "unix:///run/lab.sock")
+    monkeypatch.setenv("DOCKER_CONTEXT", "lab")
+    found = engine_choice.context("lab")
+    assert (found.host, found.tls_dir) == ("unix:///run/lab.sock", None)
+    assert engine_choice.local_socket() == "/run/lab.sock"  # the fast path follows it
+    assert engine_choice.context("nosuch") is None
+
+
+def test_a_context_of_a_tcp_engine_has_no_fast_path(monkeypatch, tmp_path):
+    write_context(tmp_path / "docker-config", "remote", "tcp://10.0.0.1:2376")
+    engine_choice.use_project("remote", tmp_path / "containers.toml")
+    assert engine_choice.local_socket() is None

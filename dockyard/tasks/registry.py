@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import sys
 
-from .core import print_json, setting, task_options
+from ..config import registry_address
+from ..errors import DockyardError
+from .core import choose, print_json, task_options
 
 HELP = {
     "registry": "The registry, HOST[:PORT] (setting: dockyard.registry; else [project] registry).",
@@ -14,7 +16,14 @@ HELP = {
 
 
 def registry_flag(c, registry):
-    return registry or setting(c, "registry")
+    """--registry, else the setting; checked here so that a bad one names where it came from."""
+    value, source = choose(c, registry, "registry", "--registry")
+    if not value:
+        return None
+    try:
+        return registry_address(value)
+    except ValueError as e:
+        raise DockyardError(f"{source}: {e}") from None
 
 
 def result_line(result: dict) -> str:
