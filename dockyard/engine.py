@@ -50,7 +50,7 @@ def where() -> str:
 
 
 def _current_context():
-    """The docker-py Context of the chosen Docker context, or None when an address is chosen."""
+    """The chosen Docker context (its endpoint and TLS files), or None when an address is chosen."""
     choice = engine_choice.chosen()
     return None if choice.is_address else _context(choice.value, choice.source)
 
@@ -101,6 +101,8 @@ def _connection(choice: "engine_choice.Choice") -> dict:
         options["use_ssh_client"] = importlib.util.find_spec("paramiko") is None
     return options
 
+
+# -- end of engine selection (client() below is part of it too) ------------------------
 
 class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: str, timeout: float) -> None:

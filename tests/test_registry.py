@@ -78,11 +78,13 @@ def test_pushed_images_come_back_by_pull_run_without_a_build_and_are_up_to_date(
 
 
 def test_push_of_one_image_rewrites_its_tag_for_the_registry(project, registry, docker_client):
-    project.inv("busybox.build")
+    composed = project.inv("busybox.build", "busybox.push", "--registry", registry)  # one line, as Make
+    assert f"busybox: pushed {registry}/{project.tags['busybox']}" in composed.stdout
     env = {**os.environ, "INVOKE_DOCKYARD_REGISTRY": registry}  # the setting, not the flag
     result = json.loads(project.inv("busybox.push", "--json", env=env).stdout)
     assert result["remote"] == f"{registry}/{project.tags['busybox']}"
-    assert result["digest"].startswith("sha256:") and result["layers_pushed"] == 1
+    assert result["digest"].startswith("sha256:")
+    assert (result["layers_pushed"], result["layers_existing"]) == (0, 1)  # pushed by the line above
     assert docker_client.api.inspect_image(result["remote"])["Id"] == docker_client.api.inspect_image(
         project.tags["busybox"])["Id"]
 
@@ -117,3 +119,17 @@ def test_pushing_an_image_that_is_not_built_says_build_it(project, registry):
 def test_no_registry_anywhere_is_one_clear_line(project):
     result = project.inv("push", check=False)
     assert_clean_failure(result, "no registry given", "--registry")
+
+
+def test_the_python_api_pushes_and_pulls(project, registry, docker_client):
+    from dockyard import Project
+
+    api = Project(project.config)
+    api.build(["busybox"], quiet=True)
+    [pushed] = api.push(["busybox"], registry=registry)
+    for tag in (project.tags["busybox"], pushed["remote"]):
+        docker_client.api.remove_image(tag)  # the image itself is gone with its last tag
+    [pulled] = api.pull(["busybox"], registry=registry)
+    assert (pushed["status"], pulled["status"]) == ("pushed", "pulled")
+    assert pulled["image_id"] == docker_client.api.inspect_image(project.tags["busybox"])["Id"]
+    assert api.build(["busybox"])[0]["status"] == "up to date"
