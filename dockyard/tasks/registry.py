@@ -47,7 +47,7 @@ def show(results: list[dict], json_: bool) -> None:
 
 @task_options(help=HELP)
 def push(c, target, registry=None, json_=False):
-    """Push this image to a registry as REGISTRY/REPOSITORY:TAG (build it first)."""
+    """Push this image to a registry as REGISTRY/REPOSITORY:TAG; build it first."""
     results = target.project(c).push([target.key], registry=registry_flag(c, registry),
                                       output=sys.stderr if json_ else sys.stdout)
     print_json(results[0]) if json_ else show(results, False)
@@ -70,7 +70,7 @@ def push_all(c, target, registry=None, json_=False):
 
 @task_options(name="pull", help=HELP)
 def pull_all(c, target, registry=None, json_=False):
-    """Pull every image of the project from a registry, tagged as its own."""
+    """Pull every image of the project from a registry (each tagged as its own)."""
     show(target.project(c).pull(registry=registry_flag(c, registry),
                                 output=sys.stderr if json_ else sys.stdout), json_)
 
