@@ -134,3 +134,28 @@ def test_a_context_of_a_tcp_engine_has_no_fast_path(monkeypatch, tmp_path):
     write_context(tmp_path / "docker-config", "remote", "tcp://10.0.0.1:2376")
     engine_choice.use_project("remote", tmp_path / "containers.toml")
     assert engine_choice.local_socket() is None
+
+
+def test_a_tcp_engine_gets_tls_from_the_environment_as_docker_from_env_does(monkeypatch, tmp_path):
+    from dockyard import engine
+
+    for name in ("ca", "cert", "key"):
+        (tmp_path / f"{name}.pem").write_text("not checked until a connection\n")
+    monkeypatch.setenv("DOCKYARD_ENGINE", "tcp://lab.example.com:2376")
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+    monkeypatch.setenv("DOCKER_CERT_PATH", str(tmp_path))
+    options = engine._connection(engine_choice.chosen())
+    assert options["base_url"] == "tcp://lab.example.com:2376"
+    assert (options["tls"].verify, options["tls"].ca_cert) == (True, str(tmp_path / "ca.pem"))
+    assert options["tls"].cert == (str(tmp_path / "cert.pem"), str(tmp_path / "key.pem"))
+
+
+def test_an_ssh_engine_goes_through_the_ssh_program_without_paramiko(monkeypatch):
+    import importlib.util
+
+    from dockyard import engine
+
+    monkeypatch.setenv("DOCKYARD_ENGINE", "ssh://builder@lab")
+    options = engine._connection(engine_choice.chosen())
+    assert options["base_url"] == "ssh://builder@lab"
+    assert options["use_ssh_client"] is (importlib.util.find_spec("paramiko") is None)
