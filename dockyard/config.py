@@ -61,6 +61,10 @@ PROTOCOLS = ("tcp", "udp", "sctp")
 CAPABILITY_RE = re.compile(r"ALL|[A-Z][A-Z_]{1,31}")
 SIZE_RE = re.compile(r"[0-9]{1,12}[bkmgBKMG]?")
 URL_HOST_RE = re.compile(r"[A-Za-z0-9._-]+")
+ENGINE_SCHEMES = ("unix://", "tcp://", "ssh://")
+CONTEXT_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.+-]*")  # the docker CLI's rule
+REGISTRY_RE = re.compile(r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+                         r"(?::[0-9]{1,5})?|\[[0-9a-fA-F:.]+\](?::[0-9]{1,5})?")
 # Least privilege: ports are published on loopback unless the config names an address.
 DEFAULT_HOST_IP = "127.0.0.1"
 
@@ -151,6 +155,8 @@ class ProjectSpec:
     path: Path
     images: dict[str, ImageSpec]
     external_volumes: tuple[str, ...] = ()  # named volumes used as they are, not the project's
+    engine: str | None = None  # [project] engine: an address or a Docker context's name
+    registry: str | None = None  # [project] registry: HOST[:PORT]
 
     @property
     def root(self) -> Path:
@@ -158,6 +164,17 @@ class ProjectSpec:
 
     def image(self, key: str) -> ImageSpec:
         return self.images[key]
+
+
+def registry_address(value: str) -> str:
+    """A registry as HOST[:PORT] (an http(s):// prefix and a trailing / are dropped); ValueError
+    when it is not one."""
+    text = str(value).strip().removeprefix("https://").removeprefix("http://").rstrip("/")
+    port = text.rpartition(":")[2] if ":" in text and not text.endswith("]") else None
+    if not REGISTRY_RE.fullmatch(text) or (port is not None and not 1 <= int(port) <= 65535):
+        raise ValueError(f"{_quote(str(value))} is not a registry address: expected HOST[:PORT], "
+                         "e.g. localhost:5000 or registry.example.com")
+    return text
 
 
 @lru_cache(maxsize=8)
@@ -285,7 +302,29 @@ class _Validator:
         services.check(images, self.fail)
         external = tuple(key for key, volume in data.get("volumes", {}).items() if volume.get("external"))
         return ProjectSpec(name=name, path=self.path, images=resolve_parents(images, self.path),
-                           external_volumes=external)
+                           external_volumes=external, engine=self.engine(data["project"].get("engine")),
+                           registry=self.registry(data["project"].get("registry"), "project.registry"))
+
+    def engine(self, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if "://" in value:
+            if not value.startswith(ENGINE_SCHEMES) or not value.split("://", 1)[1]:
+                raise self.fail("project.engine", f"{_quote(value)}: expected unix://PATH, tcp://HOST:PORT, "
+                                                  "ssh://[USER@]HOST[:PORT] or a Docker context's name")
+        elif not CONTEXT_NAME_RE.fullmatch(value):
+            raise self.fail("project.engine", f"{_quote(value)} is neither an address (unix://, tcp://, ssh://) "
+                                              "nor a Docker context's name")
+        return value
+
+    def registry(self, value: str | None, where: str) -> str | None:
+        if value is None:
+            return None
+        try:
+            return registry_address(value)
+        except ValueError as e:
+            raise self.fail(where, str(e)) from None
 
     def image(self, key: str, data: dict) -> ImageSpec:
         where = key_path("images", key)

@@ -13,9 +13,9 @@ import json
 import os
 import socket
 import threading
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from . import engine_choice
 from .errors import DockyardError
 
 if TYPE_CHECKING:
@@ -23,10 +23,11 @@ if TYPE_CHECKING:
     import requests
 
 _client: "docker.DockerClient | None" = None
+_client_choice: "engine_choice.Choice | None" = None  # engine selection: what _client talks to
 # Connections kept open: enough for parallel builds and for `clean` removing many at once
 # (the docker CLI's `rm` runs up to 50 removals together).
 POOL_SIZE = 50
-DEFAULT_SOCKET = "/var/run/docker.sock"
+DEFAULT_SOCKET = engine_choice.DEFAULT_SOCKET
 # How long an ordinary request (inspect, list, create, start, remove) may go unanswered
 # before the engine is called stuck: a busy engine answers these in seconds, docker-py's
 # own 60 s default agrees, and an engine that accepts and never answers then costs a
@@ -54,51 +55,79 @@ def request_timeout() -> float:
     return value
 
 
+# -- engine selection (the order is engine_choice's; these resolve and connect) ---------
+
+
 def endpoint() -> str:
-    """The engine address docker-py will use: DOCKER_HOST, else the current context, else the socket."""
-    if os.environ.get("DOCKER_HOST"):
-        return os.environ["DOCKER_HOST"]
-    context = _current_context()
-    return context.Host if context else f"unix://{DEFAULT_SOCKET}"
+    """The address of the chosen engine (see ``engine_choice``); a context's is its host."""
+    choice = engine_choice.chosen()
+    return choice.value if choice.is_address else _current_context().host
+
+
+def where() -> str:
+    """The chosen engine for a message: its address and, unless it is the default, what chose it."""
+    choice = engine_choice.chosen()
+    address = endpoint()
+    if choice.source == "default":
+        return address
+    named = "" if choice.is_address else f" '{choice.value}'"
+    return f"{address}, chosen by {choice.source}{named}"
 
 
 def _current_context():
-    """The Docker CLI's context (DOCKER_CONTEXT, else its config's current one), when it is
-    not the default one."""
-    name = os.environ.get("DOCKER_CONTEXT")
-    if name == "default":
-        return None
-    try:
-        from docker.context import ContextAPI
+    """The chosen Docker context (its endpoint and TLS files), or None when an address is chosen."""
+    choice = engine_choice.chosen()
+    return None if choice.is_address else _context(choice.value, choice.source)
 
-        context = ContextAPI.get_context(name) if name else ContextAPI.get_current_context()
-    except Exception:  # a broken CLI config must not stop us using the default socket
-        context = None
-    if name and context is None:
-        raise DockyardError(f"DOCKER_CONTEXT names a Docker context '{name}' that does not exist "
+
+def _context(name: str, source: str) -> "engine_choice.Context":
+    context = engine_choice.context(name)
+    if context is None:
+        raise DockyardError(f"{source} names a Docker context '{name}' that does not exist "
                             "(see `docker context ls`)")
-    if context is None or context.name == "default":
-        return None
     return context
 
 
-def _local_socket() -> str | None:
-    """The engine's unix socket, when finding it needs no docker-py: DOCKER_HOST names one,
-    or no Docker context other than the default is chosen."""
-    host = os.environ.get("DOCKER_HOST")
-    if host:
-        return host.removeprefix("unix://") if host.startswith("unix://") else None
-    if os.environ.get("DOCKER_CONTEXT", "default") != "default":
-        return None
-    cli_config = Path(os.environ.get("DOCKER_CONFIG") or "~/.docker").expanduser() / "config.json"
-    try:
-        current = json.loads(cli_config.read_text(encoding="utf-8")).get("currentContext")
-    except FileNotFoundError:
-        current = None
-    except (OSError, ValueError, AttributeError):
-        return None
-    return DEFAULT_SOCKET if current in (None, "", "default") else None
+def _context_tls(context: "engine_choice.Context"):
+    """A context's TLS settings as docker-py takes them (its files: ca.pem, cert.pem, key.pem)."""
+    if context.tls_dir is None:
+        return False
+    from docker.tls import TLSConfig
 
+    files = {name: context.tls_dir / f"{name}.pem" for name in ("ca", "cert", "key")}
+    cert = (str(files["cert"]), str(files["key"])) if files["cert"].exists() and files["key"].exists() else None
+    ca = str(files["ca"]) if files["ca"].exists() else None
+    return TLSConfig(client_cert=cert, ca_cert=ca, verify=not context.skip_tls_verify)
+
+
+def _local_socket() -> str | None:
+    """The engine's unix socket, when it is the chosen engine and finding it needs no docker-py."""
+    return engine_choice.local_socket()
+
+
+def _connection(choice: "engine_choice.Choice") -> dict:
+    """docker-py's DockerClient arguments for the chosen engine: tcp:// gets TLS from
+    DOCKER_TLS_VERIFY / DOCKER_CERT_PATH as docker.from_env does; ssh:// goes through the
+    ssh program (and ~/.ssh/config) unless paramiko is there."""
+    if choice.is_address:
+        address, tls = choice.value, False
+        if address.startswith(("tcp://", "https://")):
+            from docker.utils import kwargs_from_env
+
+            address = address.replace("https://", "tcp://", 1)
+            tls = kwargs_from_env(environment={**os.environ, "DOCKER_HOST": address}).get("tls") or False
+    else:
+        context = _current_context()
+        address, tls = context.host, _context_tls(context)
+    options: dict = {"base_url": address, "tls": tls}
+    if address.startswith("ssh://"):
+        import importlib.util
+
+        options["use_ssh_client"] = importlib.util.find_spec("paramiko") is None
+    return options
+
+
+# -- end of engine selection (client() below is part of it too) ------------------------
 
 class _UnixConnection(http.client.HTTPConnection):
     def __init__(self, path: str, timeout: float) -> None:
@@ -135,22 +164,23 @@ def get_json(path: str, what: str):
 
 
 def client() -> "docker.DockerClient":
-    """A connected client, created on first use; an unreachable engine is one clear error."""
-    global _client
+    """A connected client to the chosen engine, made on first use and again when the choice
+    changes; an unreachable engine is one clear error that names it."""
+    global _client, _client_choice
+    choice = engine_choice.chosen()
+    if _client is not None and choice != _client_choice:
+        close()
     if _client is None:
         import docker
 
         options = {"timeout": request_timeout(), "max_pool_size": POOL_SIZE}
-        context = None if os.environ.get("DOCKER_HOST") else _current_context()
         try:
-            if context is not None:
-                _client = docker.DockerClient(base_url=context.Host, tls=context.TLSConfig or False, **options)
-            else:  # DOCKER_HOST with DOCKER_TLS_VERIFY / DOCKER_CERT_PATH, or the default socket
-                _client = docker.from_env(**options)
+            _client = docker.DockerClient(**_connection(choice), **options)
         except docker.errors.DockerException as e:
             if _timed_out(e):
                 raise DockyardError(_stuck("connect")) from None
-            raise unreachable(endpoint(), e) from None
+            raise unreachable(where(), e) from None
+        _client_choice = choice
     return _client
 
 

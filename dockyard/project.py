@@ -31,7 +31,12 @@ class Project:
     """The project described by one containers.toml (validated when loaded)."""
 
     def __init__(self, path: str | Path = config.DEFAULT_FILE) -> None:
+        from . import engine_choice
+
         self.spec = config.load(path)
+        # One engine per process: a project that names one is used there (after the
+        # environment's choices, see ``engine_choice``).
+        engine_choice.use_project(self.spec.engine, self.spec.path)
 
     def __repr__(self) -> str:
         return f"Project({str(self.path)!r})"
@@ -43,6 +48,15 @@ class Project:
     @property
     def path(self) -> Path:
         return self.spec.path
+
+    def engine(self) -> dict:
+        """The engine in use: its address, what chose it (a setting, a variable, this
+        containers.toml, the Docker CLI's context or the default) and the context's name."""
+        from . import engine, engine_choice
+
+        choice = engine_choice.chosen()
+        return {"address": engine.endpoint(), "source": choice.source,
+                "context": None if choice.is_address else choice.value}
 
     @property
     def images(self) -> list[str]:
@@ -225,7 +239,9 @@ class Project:
         from .status import image_status
 
         keys = self.images if images is None else list(images)
-        return [image_status(self.spec, self.image(key)) for key in keys]
+        rows = [image_status(self.spec, self.image(key)) for key in keys]
+        address = self.engine()["address"]
+        return [row | {"engine": address} for row in rows]
 
     # -- services -----------------------------------------------------------------------
 
@@ -276,6 +292,42 @@ class Project:
         from .resources import volume_rows
 
         return volume_rows(self.spec)
+
+    # -- registry -----------------------------------------------------------------------
+
+    def push(self, images: Iterable[str] | None = None, *, registry: str | None = None,
+             output: TextIO | None = None) -> list[dict]:
+        """Push the images (default: every one that is built) to ``registry`` (HOST[:PORT];
+        default: containers.toml's [project] registry) as REGISTRY/REPOSITORY:TAG. Layer
+        progress goes to ``output``. One dict per image: image, tag, remote, registry,
+        digest, layers_pushed, layers_existing, seconds; or status 'not built' (default set)."""
+        from . import engine, registry as registries
+
+        address = registries.registry_of((registry, "registry"), (self.spec.registry, f"{self.path}: project.registry"))
+        if images is not None:
+            return [registries.push(self.image(key), address, output) for key in images]
+        results = []
+        for key in self.images:
+            spec = self.image(key)
+            if engine.inspect_image(spec.ref) is None:
+                results.append({"image": key, "tag": spec.ref, "status": "not built"})
+            else:
+                results.append(registries.push(spec, address, output))
+        if all(r["status"] == "not built" for r in results):
+            raise DockyardError(f"no image of {self.path.name} is built; build them with `inv build`")
+        return results
+
+    def pull(self, images: Iterable[str] | None = None, *, registry: str | None = None,
+             output: TextIO | None = None) -> list[dict]:
+        """Pull the images (default: all) from ``registry`` and tag each as its own tag, with
+        its labels, so `build` finds it up to date and `run --no-build` runs it. One dict per
+        image: image, tag, remote, registry, digest, image_id, layers_pulled, layers_existing,
+        seconds."""
+        from . import registry as registries
+
+        address = registries.registry_of((registry, "registry"), (self.spec.registry, f"{self.path}: project.registry"))
+        keys = self.images if images is None else list(images)
+        return [registries.pull(self.image(key), address, output) for key in keys]
 
     # -- artifacts ----------------------------------------------------------------------
 

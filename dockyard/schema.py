@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 # Image names become Invoke namespaces; the top-level collection's own tasks are taken.
 NAME_PATTERN = "[a-z0-9][a-z0-9_.-]*"
 VOLUME_PATTERN = "[a-zA-Z0-9][a-zA-Z0-9_.-]*"  # the engine's rule for volume names
-RESERVED_NAMES = ("build", "status", "config", "clean", "save", "load", "up", "down", "logs")
+RESERVED_NAMES = ("build", "status", "config", "clean", "save", "load", "up", "down", "logs", "push", "pull")
 
 # The value types a key may have.
 STRING = "string"  # a string with something other than white space in it
@@ -122,7 +122,12 @@ IMAGE = Table((
     Key("outside_project", BOOLEAN, "allow dir to lie outside the project's directory (default false)"),
 ))
 
-PROJECT = Table((Key("name", STRING, "the project's name", required=True),))
+PROJECT = Table((
+    Key("name", STRING, "the project's name", required=True),
+    Key("engine", STRING, "the Docker engine: unix://PATH, tcp://HOST:PORT, ssh://USER@HOST or a Docker "
+                          "context's name (DOCKYARD_ENGINE, DOCKER_HOST and DOCKER_CONTEXT come first)"),
+    Key("registry", STRING, "the registry `push` and `pull` use, HOST[:PORT] (--registry comes first)"),
+))
 
 VOLUME = Table((Key("external", BOOLEAN, "use the volume of this exact name; dockyard never creates or removes it"),))
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from bench.cases import artifacts, build, clean, run, services, startup
+from bench.cases import artifacts, build, clean, registry, run, services, startup
 from bench.harness import Row
 from bench.workspace import Bench
 
@@ -72,6 +72,11 @@ CASES = [
          hot_path="`inv up` vs network create + docker run each + poll"),
     Case("down", services.down, 1.0,
          "`inv down` of the running services vs `docker rm -f` of both + `docker network rm`."),
+    Case("push", registry.push, 1.2,
+         "One file of the httpd image changed and rebuilt (untimed) on both sides each round: "
+         "`inv httpd.push --registry R` vs `docker push R/TAG` of the same image, to a loopback "
+         "docker-registry the case starts.",
+         hot_path="`inv httpd.push` after one layer changed vs `docker push`"),
     Case("up-noop", services.up_noop, 0.3,
          "`inv up` when nothing changed (it leaves both running) vs the same up script run again.",
          hot_path="no-op `inv up` vs the up script"),

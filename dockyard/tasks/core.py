@@ -36,6 +36,8 @@ SETTINGS: dict[str, Any] = {
     "progress": True,       # progress bars of archive tasks (a terminal only)
     "stop_timeout": None,   # stop --timeout, restart (10 s)
     "ready_timeout": None,  # run and restart: replaces run.ready.timeout
+    "engine": None,         # the Docker engine (an address or a context), before DOCKYARD_ENGINE
+    "registry": None,       # push and pull --registry, before [project] registry
 }
 
 
@@ -125,6 +127,9 @@ class Target:
                 f"~/.invoke.yaml, INVOKE_DOCKYARD_CONFIG or -f), but these tasks were made from "
                 f"{self.path}; make them from that file (INVOKE_DOCKYARD_CONFIG is read when "
                 f"the namespace is made) or unset it")
+        from ..engine_choice import use_setting
+
+        use_setting(setting(c, "engine"))  # Invoke tasks share no global flag: this is --engine
         return Project(self.path)
 
 

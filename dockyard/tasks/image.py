@@ -168,12 +168,16 @@ def status(c, target, json_=False):
     """State, ports, uptime and image of this image's container; is the image up to date?"""
     from ..status import format_rows
 
-    from .project import warn
+    from .project import engine_line, warn
 
     project = target.project(c)
     warn(project.spec)
     rows = project.status([target.key])
-    print_json(rows[0]) if json_ else print(format_rows(rows))
+    if json_:
+        print_json(rows[0])
+        return
+    print(engine_line(project.engine()))
+    print(format_rows(rows))
 
 
 TASKS = [build, run, stop, start, restart, logs, shell, exec_, status]

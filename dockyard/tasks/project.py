@@ -7,7 +7,7 @@ import sys
 
 from ..errors import DockyardError
 from .artifacts import CLEAN_HELP, LOAD_HELP, archive_help, progress_wanted, report, run_clean, written
-from .core import choose, number_setting, print_json, task_options
+from .core import choose, number_setting, print_json, setting, task_options
 from .services import format_volumes
 from .image import BUILD_HELP
 
@@ -58,6 +58,7 @@ def status(c, target, json_=False):
     if json_:
         print_json(rows)
         return
+    print(engine_line(project.engine()))
     print(format_rows(rows))
     volumes = project.volumes()
     if volumes:
@@ -69,13 +70,19 @@ def config(c, target, json_=False):
     """Validate containers.toml and print the resolved configuration."""
     from ..graph import build_order
 
-    project = target.project(c).spec
+    api = target.project(c)
+    project = api.spec
     warn(project)
     resolved = resolved_config(project)
+    resolved["engine"] = engine_in_use(api)
+    resolved["registry"] = setting(c, "registry") or project.registry
     if json_:
         print_json(resolved)
         return
     print(f"project {project.name} ({project.path})")
+    print(engine_line(resolved["engine"]))
+    if resolved["registry"]:
+        print(f"registry: {resolved['registry']}")
     print(f"build order: {' -> '.join(build_order(project.images))}")
     for key, image in resolved["images"].items():
         print(f"\n[{key}]")
@@ -85,6 +92,25 @@ def config(c, target, json_=False):
                     print(f"  run.{run_key} = {json.dumps(run_value)}")
             else:
                 print(f"  {name} = {json.dumps(value)}")
+
+
+def engine_in_use(project) -> dict:
+    """The engine and what chose it; a chosen context that does not exist is said, not raised,
+    so that `config` still shows the rest."""
+    try:
+        return project.engine()
+    except DockyardError as e:
+        from ..engine_choice import chosen
+
+        choice = chosen()
+        return {"address": None, "source": choice.source, "context": choice.value, "error": str(e)}
+
+
+def engine_line(engine: dict) -> str:
+    if engine.get("error"):
+        return f"engine: {engine['error']}"
+    context = f" (Docker context '{engine['context']}')" if engine["context"] else ""
+    return f"engine: {engine['address']}{context}, chosen by {engine['source']}"
 
 
 def warn(project) -> None:

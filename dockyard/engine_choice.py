@@ -1,0 +1,134 @@
+"""Which Docker engine dockyard talks to, and where that choice came from.
+
+The first of these that is set wins:
+
+1. ``dockyard.engine`` in Invoke's configuration (invoke.yaml, INVOKE_DOCKYARD_ENGINE, -f):
+   Invoke tasks share no global flag, so this setting is the "--engine" layer;
+2. ``DOCKYARD_ENGINE``; 3. ``DOCKER_HOST``; 4. ``DOCKER_CONTEXT``;
+5. ``engine`` in containers.toml's ``[project]`` table;
+6. the Docker CLI's current context (its config.json);
+7. the default socket.
+
+A value is an address (``unix://``, ``tcp://``, ``ssh://``) or the name of a Docker context.
+Nothing here imports docker-py: ``engine.get_json``'s fast path asks ``local_socket`` whether
+the chosen engine is a unix socket it can talk to with the standard library; resolving a
+context's address (and TLS) is ``engine``'s job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+DEFAULT_SOCKET = "/var/run/docker.sock"
+SCHEMES = ("unix://", "tcp://", "ssh://", "http://", "https://")
+SETTING = "dockyard.engine in Invoke's configuration"
+
+# What the process was told by layers that are not environment variables: set by the task
+# layer (the Invoke setting) and by Project (containers.toml).
+_layers: dict[str, tuple[str, str] | None] = {"setting": None, "project": None}
+
+
+@dataclass(frozen=True)
+class Choice:
+    value: str   # an address, or a Docker context's name
+    source: str  # where it came from, said as a user would look for it
+
+    @property
+    def is_address(self) -> bool:
+        return "://" in self.value
+
+    def __str__(self) -> str:
+        what = self.value if self.is_address else f"Docker context '{self.value}'"
+        return f"{what} (from {self.source})"
+
+
+def use_setting(value: str | None) -> None:
+    """The value of the ``dockyard.engine`` setting (None or empty: unset)."""
+    text = str(value).strip() if value is not None else ""
+    _layers["setting"] = (text, SETTING) if text else None
+
+
+def use_project(engine: str | None, project_file: Path) -> None:
+    """A project's ``[project] engine`` (None: it names none)."""
+    _layers["project"] = (engine, f"engine in {project_file}") if engine else None
+
+
+def reset() -> None:
+    _layers.update(setting=None, project=None)
+
+
+def chosen() -> Choice:
+    """The engine to use, without docker-py. A Docker context named 'default' is the default
+    socket (or DOCKER_HOST, which comes first anyway)."""
+    env = os.environ
+    layers = [_layers["setting"], (env.get("DOCKYARD_ENGINE"), "DOCKYARD_ENGINE"),
+              (env.get("DOCKER_HOST"), "DOCKER_HOST"), (env.get("DOCKER_CONTEXT"), "DOCKER_CONTEXT"),
+              _layers["project"]]
+    for value, source in (layer for layer in layers if layer is not None):
+        value = (value or "").strip()
+        if not value:
+            continue
+        if source == "DOCKER_HOST" and "://" not in value:
+            value = f"tcp://{value}"  # as docker-py reads DOCKER_HOST=host:port
+        if value == "default" and source != "DOCKER_HOST":
+            return Choice(f"unix://{DEFAULT_SOCKET}", f"{source}, the default context")
+        return Choice(value, source)
+    current = _cli_current_context(os.environ.get("DOCKER_CONFIG") or "~/.docker")
+    if current:
+        return Choice(current, "the Docker CLI's current context")
+    return Choice(f"unix://{DEFAULT_SOCKET}", "default")
+
+
+def local_socket() -> str | None:
+    """The chosen engine's unix socket path, when it is one; None for anything else (and for a
+    context that cannot be read: the slow path then says what is wrong)."""
+    choice = chosen()
+    address = choice.value
+    if not choice.is_address:
+        found = context(choice.value)
+        address = found.host if found else ""
+    return address.removeprefix("unix://") if address.startswith("unix://") else None
+
+
+@dataclass(frozen=True)
+class Context:
+    """A Docker CLI context: its docker endpoint and where its TLS files are, if it has any."""
+    name: str
+    host: str
+    tls_dir: Path | None
+    skip_tls_verify: bool
+
+
+def context(name: str) -> Context | None:
+    """The Docker CLI's context of this name, read from its store (DOCKER_CONFIG or ~/.docker:
+    contexts/meta/SHA256(NAME)/meta.json), or None. Read here rather than with docker-py,
+    whose reader looks in the wrong place when the CLI has no config.json (docker-py 7.x)."""
+    import hashlib
+
+    store = Path(os.environ.get("DOCKER_CONFIG") or "~/.docker").expanduser() / "contexts"
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    try:
+        meta = json.loads((store / "meta" / digest / "meta.json").read_text(encoding="utf-8"))
+        endpoint = meta["Endpoints"]["docker"]
+        host = endpoint["Host"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    tls_dir = store / "tls" / digest / "docker"
+    return Context(name=name, host=str(host), tls_dir=tls_dir if tls_dir.is_dir() else None,
+                   skip_tls_verify=bool(endpoint.get("SkipTLSVerify")))
+
+
+@lru_cache(maxsize=4)
+def _cli_current_context(config_dir: str) -> str | None:
+    """The CLI config's current context, unless it is the default one. A broken CLI config
+    must not stop us from using the default socket."""
+    path = Path(config_dir).expanduser() / "config.json"
+    try:
+        current = json.loads(path.read_text(encoding="utf-8")).get("currentContext")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return current if isinstance(current, str) and current not in ("", "default") else None

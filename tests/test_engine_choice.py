@@ -1,0 +1,161 @@
+"""Which engine dockyard chooses, and why: pure logic, no engine."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dockyard import config, engine_choice
+from dockyard.engine_choice import Choice
+
+VARIABLES = ("DOCKYARD_ENGINE", "DOCKER_HOST", "DOCKER_CONTEXT")
+
+
+@pytest.fixture(autouse=True)
+def nothing_chosen(monkeypatch, tmp_path):
+    for name in VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+    engine_choice.reset()
+    engine_choice._cli_current_context.cache_clear()
+    yield
+    engine_choice.reset()
+    engine_choice._cli_current_context.cache_clear()
+
+
+def test_with_nothing_set_the_default_socket_is_chosen():
+    assert engine_choice.chosen() == Choice("unix:///var/run/docker.sock", "default")
+    assert engine_choice.local_socket() == "/var/run/docker.sock"
+
+
+def test_each_layer_wins_over_the_ones_after_it(monkeypatch, tmp_path):
+    (tmp_path / "docker-config").mkdir()
+    (tmp_path / "docker-config/config.json").write_text(json.dumps({"currentContext": "cli-context"}))
+    assert engine_choice.chosen() == Choice("cli-context", "the Docker CLI's current context")
+    engine_choice.use_project("unix:///project.sock", tmp_path / "containers.toml")
+    assert engine_choice.chosen() == Choice("unix:///project.sock", f"engine in {tmp_path / 'containers.toml'}")
+    monkeypatch.setenv("DOCKER_CONTEXT", "some-context")
+    assert engine_choice.chosen() == Choice("some-context", "DOCKER_CONTEXT")
+    monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.1:2376")
+    assert engine_choice.chosen() == Choice("tcp://10.0.0.1:2376", "DOCKER_HOST")
+    monkeypatch.setenv("DOCKYARD_ENGINE", "ssh://builder@lab")
+    assert engine_choice.chosen() == Choice("ssh://builder@lab", "DOCKYARD_ENGINE")
+    engine_choice.use_setting("unix:///setting.sock")
+    assert engine_choice.chosen() == Choice("unix:///setting.sock", engine_choice.SETTING)
+    engine_choice.use_setting(None)
+    assert engine_choice.chosen().source == "DOCKYARD_ENGINE"
+
+
+def test_the_fast_path_socket_is_only_the_chosen_engine_when_it_is_a_unix_socket(monkeypatch):
+    monkeypatch.setenv("DOCKYARD_ENGINE", "unix:///run/other.sock")
+    assert engine_choice.local_socket() == "/run/other.sock"
+    monkeypatch.setenv("DOCKYARD_ENGINE", "tcp://127.0.0.1:2375")
+    assert engine_choice.local_socket() is None
+    monkeypatch.setenv("DOCKYARD_ENGINE", "my-context")
+    assert engine_choice.local_socket() is None
+    monkeypatch.setenv("DOCKYARD_ENGINE", "default")
+    assert engine_choice.local_socket() == "/var/run/docker.sock"
+
+
+def test_docker_host_without_a_scheme_is_tcp_as_docker_py_reads_it(monkeypatch):
+    monkeypatch.setenv("DOCKER_HOST", "10.0.0.1:2375")
+    assert engine_choice.chosen().value == "tcp://10.0.0.1:2375"
+
+
+def test_a_broken_cli_config_means_the_default_socket(tmp_path):
+    (tmp_path / "docker-config").mkdir()
+    (tmp_path / "docker-config/config.json").write_text("{not json")
+    assert engine_choice.local_socket() == "/var/run/docker.sock"
+
+
+TOML = """
+[project]
+name = "p"
+{extra}
+
+[images.a]
+tag = "p/a"
+dir = "a"
+"""
+
+
+def load(tmp_path, extra: str):
+    (tmp_path / "a").mkdir(exist_ok=True)
+    (tmp_path / "a/Dockerfile").write_text("FROM scratch\n")
+    path = tmp_path / "containers.toml"
+    path.write_text(TOML.format(extra=extra))
+    config.load.cache_clear()
+    return config.load(path)
+
+
+@pytest.mark.parametrize("value", ["unix:///run/docker.sock", "tcp://lab:2376", "ssh://me@lab", "lab-server"])
+def test_project_engine_takes_addresses_and_context_names(tmp_path, value):
+    assert load(tmp_path, f'engine = "{value}"').engine == value
+
+
+@pytest.mark.parametrize("value, words", [("ftp://x", "expected unix://PATH"), ("unix://", "expected unix://PATH"),
+                                          ("no spaces", "neither an address")])
+def test_a_bad_project_engine_is_one_clear_error(tmp_path, value, words):
+    with pytest.raises(config.DockyardError, match=words):
+        load(tmp_path, f'engine = "{value}"')
+
+
+@pytest.mark.parametrize("value, address", [("localhost:5000", "localhost:5000"), ("registry.example.com", "registry.example.com"),
+                                            ("http://127.0.0.1:5000/", "127.0.0.1:5000")])
+def test_project_registry_is_host_and_port(tmp_path, value, address):
+    assert load(tmp_path, f'registry = "{value}"').registry == address
+
+
+@pytest.mark.parametrize("value", ["local host:5000", "localhost:99999", "x/y"])
+def test_a_bad_registry_is_one_clear_error(tmp_path, value):
+    with pytest.raises(config.DockyardError, match="not a registry address"):
+        load(tmp_path, f'registry = "{value}"')
+
+
+def write_context(config_dir, name: str, host: str) -> None:
+    import hashlib
+
+    meta = config_dir / "contexts/meta" / hashlib.sha256(name.encode()).hexdigest()
+    meta.mkdir(parents=True)
+    (meta / "meta.json").write_text(json.dumps({"Name": name, "Endpoints": {"docker": {"Host": host}}}))
+
+
+def test_a_context_is_read_from_the_cli_store_even_without_a_cli_config_file(monkeypatch, tmp_path):
+    write_context(tmp_path / "docker-config", "lab", "unix:///run/lab.sock")
+    monkeypatch.setenv("DOCKER_CONTEXT", "lab")
+    found = engine_choice.context("lab")
+    assert (found.host, found.tls_dir) == ("unix:///run/lab.sock", None)
+    assert engine_choice.local_socket() == "/run/lab.sock"  # the fast path follows it
+    assert engine_choice.context("nosuch") is None
+
+
+def test_a_context_of_a_tcp_engine_has_no_fast_path(monkeypatch, tmp_path):
+    write_context(tmp_path / "docker-config", "remote", "tcp://10.0.0.1:2376")
+    engine_choice.use_project("remote", tmp_path / "containers.toml")
+    assert engine_choice.local_socket() is None
+
+
+def test_a_tcp_engine_gets_tls_from_the_environment_as_docker_from_env_does(monkeypatch, tmp_path):
+    from dockyard import engine
+
+    for name in ("ca", "cert", "key"):
+        (tmp_path / f"{name}.pem").write_text("not checked until a connection\n")
+    monkeypatch.setenv("DOCKYARD_ENGINE", "tcp://lab.example.com:2376")
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+    monkeypatch.setenv("DOCKER_CERT_PATH", str(tmp_path))
+    options = engine._connection(engine_choice.chosen())
+    assert options["base_url"] == "tcp://lab.example.com:2376"
+    assert (options["tls"].verify, options["tls"].ca_cert) == (True, str(tmp_path / "ca.pem"))
+    assert options["tls"].cert == (str(tmp_path / "cert.pem"), str(tmp_path / "key.pem"))
+
+
+def test_an_ssh_engine_goes_through_the_ssh_program_without_paramiko(monkeypatch):
+    import importlib.util
+
+    from dockyard import engine
+
+    monkeypatch.setenv("DOCKYARD_ENGINE", "ssh://builder@lab")
+    options = engine._connection(engine_choice.chosen())
+    assert options["base_url"] == "ssh://builder@lab"
+    assert options["use_ssh_client"] is (importlib.util.find_spec("paramiko") is None)

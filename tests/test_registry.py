@@ -1,0 +1,135 @@
+"""push and pull through a real registry: Debian's docker-registry, served on loopback by the
+tests (the engine trusts loopback registries without TLS)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import assert_clean_failure, free_port, get, remove_project_objects, statuses
+
+pytestmark = pytest.mark.integration
+
+REGISTRY_BINARY = "/usr/bin/docker-registry"
+
+
+def serve_registry(root: Path, port: int, read_only: bool = False) -> subprocess.Popen:
+    maintenance = "\n  maintenance:\n    readonly:\n      enabled: true" if read_only else ""
+    (root / "config.yml").write_text(
+        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root / 'data'}{maintenance}\n"
+        f"http:\n  addr: 127.0.0.1:{port}\n")
+    with (root / "log").open("w") as log:
+        process = subprocess.Popen([REGISTRY_BINARY, "serve", str(root / "config.yml")],
+                                   stdout=subprocess.DEVNULL, stderr=log)
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).close()
+            return process
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"docker-registry did not answer on {port}: {(root / 'log').read_text()[-800:]}")
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def registry():
+    """HOST:PORT of a registry on a free loopback port, for the whole session."""
+    if not Path(REGISTRY_BINARY).exists():
+        pytest.fail("docker-registry is not installed: apt-get install docker-registry", pytrace=False)
+    root = Path(tempfile.mkdtemp(prefix="dockyard-registry-"))
+    port = free_port()
+    process = serve_registry(root, port)
+    yield f"127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def test_pushed_images_come_back_by_pull_run_without_a_build_and_are_up_to_date(project, registry, docker_client):
+    project.inv("build", "--quiet")
+    pushed = project.inv("push", "--registry", registry)
+    assert f"httpd: pushed {registry}/{project.tags['httpd']}" in pushed.stdout
+    assert "Pushed" in pushed.stdout  # a line per layer status change
+
+    remove_project_objects(docker_client, project.name)  # every image and tag of ours is gone
+    assert not docker_client.api.images(filters={"label": f"dockyard.project={project.name}"})
+
+    # The registry from containers.toml this time, rather than the flag.
+    project.config.write_text(project.config.read_text().replace(
+        f'name = "{project.name}"', f'name = "{project.name}"\nregistry = "{registry}"', 1))
+    pulled = json.loads(project.inv("pull", "--json").stdout)
+    assert [r["image"] for r in pulled] == ["busybox", "my-app", "httpd", "api"]
+    assert all(r["status"] == "pulled" and r["registry"] == registry for r in pulled)
+
+    project.inv("httpd.run", "--no-build")
+    status, body = get(f"http://127.0.0.1:{project.port}/cgi-bin/hello-world")
+    assert status == 200 and body
+    assert set(statuses(project.inv("build").stdout).values()) == {"up to date"}
+
+
+def test_push_of_one_image_rewrites_its_tag_for_the_registry(project, registry, docker_client):
+    composed = project.inv("busybox.build", "busybox.push", "--registry", registry)  # one line, as Make
+    assert f"busybox: pushed {registry}/{project.tags['busybox']}" in composed.stdout
+    env = {**os.environ, "INVOKE_DOCKYARD_REGISTRY": registry}  # the setting, not the flag
+    result = json.loads(project.inv("busybox.push", "--json", env=env).stdout)
+    assert result["remote"] == f"{registry}/{project.tags['busybox']}"
+    assert result["digest"].startswith("sha256:")
+    assert (result["layers_pushed"], result["layers_existing"]) == (0, 1)  # pushed by the line above
+    assert docker_client.api.inspect_image(result["remote"])["Id"] == docker_client.api.inspect_image(
+        project.tags["busybox"])["Id"]
+
+
+def test_a_registry_that_refuses_is_one_clear_line_naming_it(project):
+    nobody = f"127.0.0.1:{free_port()}"
+    project.inv("busybox.build")
+    for task in ("busybox.push", "busybox.pull"):
+        result = project.inv(task, "--registry", nobody, check=False)
+        assert_clean_failure(result, nobody)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_read_only_registry_refuses_the_push_in_one_line(project, tmp_path):
+    port = free_port()
+    process = serve_registry(tmp_path, port, read_only=True)
+    try:
+        project.inv("busybox.build")
+        result = project.inv("busybox.push", "--registry", f"localhost:{port}", check=False)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert_clean_failure(result, f"the registry localhost:{port}")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_pushing_an_image_that_is_not_built_says_build_it(project, registry):
+    result = project.inv("api.push", "--registry", registry, check=False)
+    assert_clean_failure(result, "does not exist", "inv api.build")
+
+
+def test_no_registry_anywhere_is_one_clear_line(project):
+    result = project.inv("push", check=False)
+    assert_clean_failure(result, "no registry given", "--registry")
+
+
+def test_the_python_api_pushes_and_pulls(project, registry, docker_client):
+    from dockyard import Project
+
+    api = Project(project.config)
+    api.build(["busybox"], quiet=True)
+    [pushed] = api.push(["busybox"], registry=registry)
+    for tag in (project.tags["busybox"], pushed["remote"]):
+        docker_client.api.remove_image(tag)  # the image itself is gone with its last tag
+    [pulled] = api.pull(["busybox"], registry=registry)
+    assert (pushed["status"], pulled["status"]) == ("pushed", "pulled")
+    assert pulled["image_id"] == docker_client.api.inspect_image(project.tags["busybox"])["Id"]
+    assert api.build(["busybox"])[0]["status"] == "up to date"
