@@ -122,7 +122,7 @@ def _engine_stream(requests: list[Request], registry: str) -> Iterator[dict]:
     socket_path = engine._local_socket()
     if socket_path and auth is not None and engine._client is None:
         try:
-            connection = engine._UnixConnection(socket_path, timeout=engine.FAST_PATH_TIMEOUT)
+            connection = engine._UnixConnection(socket_path, timeout=engine.request_timeout())
             connection.connect()
             connection.close()
         except OSError:
