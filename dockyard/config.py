@@ -347,7 +347,10 @@ class _Validator:
         if base is None:
             self.file_inside(directory, dockerfile, f"{where}.dockerfile")
         labels = _scalars(data.get("labels", {}))
-        for label, _ in labels:
+        for label, value in labels:
+            if any(mark in label + value for mark in "\n\r"):
+                raise self.fail(key_path(f"{where}.labels", label),
+                                "a label cannot hold a line break (a Dockerfile LABEL cannot carry one)")
             if label.startswith("dockyard."):
                 raise self.fail(key_path(f"{where}.labels", label),
                                 "labels starting with 'dockyard.' are dockyard's own")

@@ -86,7 +86,7 @@ def _read_text(path: Path) -> str:
     if len(raw) > MAX_BYTES:
         raise DockyardError(f"{path}: larger than {MAX_BYTES // 1024 // 1024} MiB; is this really containers.toml?")
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")  # an editor's byte order mark is not content
     except UnicodeDecodeError as e:
         raise DockyardError(f"{path}: cannot read: not UTF-8 ({e.reason} at byte {e.start})") from None
 

@@ -154,3 +154,34 @@ def test_config_and_status_warn_on_stderr_and_keep_stdout_clean(project):
         result = project.inv(*argv)
         assert "dockyard: warning: images.httpd.run.ports" in result.stderr
         json.loads(result.stdout)
+
+
+def test_a_byte_order_mark_is_not_content(tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text("FROM scratch\n")
+    path = tmp_path / "containers.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + APP.encode())
+    config.load.cache_clear()
+    assert config.load(path).name == "demo"
+
+
+def test_labels_are_kept_as_written_or_refused(tmp_path):
+    from dockyard.labels import label_instruction
+
+    project = load(tmp_path, APP + '[images.app.labels]\nnote = "café $HOME \\"q\\""\n')
+    assert dict(project.image("app").labels) == {"note": 'café $HOME "q"'}
+    assert label_instruction({"note": 'café $HOME "q"'}) == 'LABEL "note"="café \\$HOME \\"q\\""'
+    with pytest.raises(DockyardError, match="images.app.labels.note: a label cannot hold a line break"):
+        load(tmp_path, APP + '[images.app.labels]\nnote = "two\\nlines"\n')
+
+
+@pytest.mark.integration
+def test_labels_reach_the_image_as_written_and_changing_one_rebuilds(project, docker_client):
+    toml = project.config.read_text()
+    project.config.write_text(toml.replace('dir = "images/my-app"', 'dir = "images/my-app"\nlabels = { note = "café $HOME" }'))
+    project.inv("my-app.build", "--quiet")
+    assert docker_client.api.inspect_image(project.tags["my-app"])["Config"]["Labels"]["note"] == "café $HOME"
+    project.config.write_text(toml.replace('dir = "images/my-app"', 'dir = "images/my-app"\nlabels = { note = "thé" }'))
+    rebuilt = project.inv("my-app.build", "--quiet")
+    assert f"built {project.tags['my-app']}" in rebuilt.stdout
+    assert docker_client.api.inspect_image(project.tags["my-app"])["Config"]["Labels"]["note"] == "thé"
