@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import sys
 
-from ..cleanup import human_size
-from ..engine import short_id
 from ..errors import DockyardError
 from .core import choose, print_json, task_options
 
@@ -27,6 +25,18 @@ def archive_help(default: str) -> dict[str, str]:
 def progress_wanted(c, no_progress: bool) -> bool:
     enabled, _ = choose(c, None, "progress")
     return not no_progress and bool(enabled)
+
+
+def human_size(size: int) -> str:
+    from ..cleanup import human_size
+
+    return human_size(size)
+
+
+def short_id(object_id: str) -> str:
+    from ..engine import short_id
+
+    return short_id(object_id)
 
 
 def report(result: dict, line: str, as_json: bool) -> None:
