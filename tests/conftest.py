@@ -9,6 +9,7 @@ runs with DOCKER_HOST pointing nowhere, so one that touches an engine by mistake
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import random
 import re
@@ -18,13 +19,18 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from dockyard import config
+from dockyard.errors import DockyardError
 
 from example_project import ISOLATED_TOML
 
@@ -356,3 +362,62 @@ def engine(second_engine):
     second_engine.start()
     yield second_engine
     second_engine.start()
+
+
+# -- containers.toml documents for the engine-free tests ------------------------------------
+
+
+def write_project(root: Path, toml: str, dockerfiles: dict[str, str] | None = None) -> Path:
+    dockerfiles = {"app": "FROM demo/base\nCMD true\n"} if dockerfiles is None else dockerfiles
+    (root / "base").mkdir(exist_ok=True)
+    (root / "base" / "rootfs.sh").write_text("exit 0\n")
+    for directory, text in dockerfiles.items():
+        (root / directory).mkdir(exist_ok=True)
+        (root / directory / "Dockerfile").write_text(text)
+    path = root / "containers.toml"
+    path.write_text(textwrap.dedent(toml))
+    config.load.cache_clear()
+    return path
+
+
+def load_error(tmp_path: Path, toml: str, dockerfiles: dict[str, str] | None = None) -> str:
+    path = write_project(tmp_path, toml, dockerfiles)
+    with pytest.raises(DockyardError) as caught:
+        config.load(path)
+    message = str(caught.value)
+    assert message.startswith(str(path)), message
+    return message
+
+
+def toml_string(text: str) -> str:
+    """A TOML basic string: escapes for quotes, backslashes and control characters."""
+    out = []
+    for char in text:
+        if char in '"\\':
+            out.append("\\" + char)
+        elif char < " " or char == "\x7f":
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return toml_string(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{toml_string(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(value)
+
+
+def toml_text(document: dict[str, Any]) -> str:
+    """A document as TOML: one line per top-level key, everything below as inline tables."""
+    return "".join(f"{toml_string(key)} = {toml_value(value)}\n" for key, value in document.items())

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
 
+from conftest import load_error, write_project
 from dockyard import config
 from dockyard.errors import DockyardError
 from dockyard.graph import build_order, from_refs
@@ -30,28 +30,6 @@ ports = ["8000:8000"]
 environment = { HTTPD_PORT = 8000 }
 ready = { url = "http://localhost:8000/", timeout = 5 }
 """
-
-
-def write_project(root: Path, toml: str, dockerfiles: dict[str, str] | None = None) -> Path:
-    dockerfiles = {"app": "FROM demo/base\nCMD true\n"} if dockerfiles is None else dockerfiles
-    (root / "base").mkdir(exist_ok=True)
-    (root / "base" / "rootfs.sh").write_text("exit 0\n")
-    for directory, text in dockerfiles.items():
-        (root / directory).mkdir(exist_ok=True)
-        (root / directory / "Dockerfile").write_text(text)
-    path = root / "containers.toml"
-    path.write_text(textwrap.dedent(toml))
-    config.load.cache_clear()
-    return path
-
-
-def load_error(tmp_path: Path, toml: str, dockerfiles: dict[str, str] | None = None) -> str:
-    path = write_project(tmp_path, toml, dockerfiles)
-    with pytest.raises(DockyardError) as caught:
-        config.load(path)
-    message = str(caught.value)
-    assert message.startswith(str(path)), message
-    return message
 
 
 def test_loads_the_example_project():

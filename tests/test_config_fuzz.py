@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
 from unittest import mock
 
 import pytest
@@ -18,41 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dockyard import config
+from conftest import toml_text
 from dockyard.errors import DockyardError
-
-
-def toml_string(text: str) -> str:
-    """A TOML basic string: escapes for quotes, backslashes and control characters."""
-    out = []
-    for char in text:
-        if char in '"\\':
-            out.append("\\" + char)
-        elif char < " " or char == "\x7f":
-            out.append(f"\\u{ord(char):04x}")
-        else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
-
-
-def toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return toml_string(value)
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(toml_value(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{toml_string(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
-    raise TypeError(value)
-
-
-def toml_text(document: dict[str, Any]) -> str:
-    """A document as TOML: one line per top-level key, everything below as inline tables."""
-    return "".join(f"{toml_string(key)} = {toml_value(value)}\n" for key, value in document.items())
 
 
 HOSTILE = [

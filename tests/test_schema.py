@@ -18,7 +18,7 @@ import pytest
 
 from dockyard import config, schema
 from dockyard.errors import DockyardError
-from test_config_fuzz import toml_text
+from conftest import toml_text
 
 VALID: dict[str, Any] = {
     "project": {"name": "demo"},

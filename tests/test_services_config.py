@@ -14,7 +14,7 @@ from dockyard.services import start_order
 from dockyard.tasks.core import parse_env
 
 from conftest import REPO
-from test_config import load_error, write_project
+from conftest import load_error, write_project
 
 SERVICES = """
 [project]
