@@ -22,10 +22,6 @@ BUILD_HELP = {
 }
 
 
-def build_outcome_line(outcome: dict) -> str:
-    return f"{outcome['image']}: {outcome['status']}" + (f" ({outcome['detail']})" if outcome["detail"] else "")
-
-
 @task_options(help=BUILD_HELP)
 def build(c, target, force=False, no_cache=False, pull=False, quiet=False, json_=False):
     """Build this image, after the project images its FROM lines name; skip if up to date."""
