@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import engine
-from .archive_reading import Upload, open_upload
+from .archive_reading import SavedImages, Upload, guarded_body, open_upload
 from .archive_writing import Writer, check_target, open_output
 from .engine import engine_errors
 from .errors import DockyardError
+from .graph import normalize_ref
 from .labels import label_instruction
 from .progress import meter
 
@@ -155,20 +156,26 @@ def import_image(
                           upload.sent, time.monotonic() - started)
 
 
-def load_image(source: str | Path, *, progress: bool = True) -> ArtifactResult:
-    """Load images from a ``docker save`` archive (plain or compressed; '-' = stdin), keeping tags."""
+def load_image(source: str | Path, *, progress: bool = True, only: str | None = None,
+               allowed: Collection[str] | None = None) -> ArtifactResult:
+    """Load images from a ``docker save`` archive (plain or compressed; '-' = stdin), keeping tags.
+
+    ``only``: the archive must hold one image, untagged or tagged ``only``, and it is loaded
+    as ``only``. ``allowed``: every tag the archive carries must be one of these. Either way
+    an archive that would move another tag is refused before its last chunk is sent, so the
+    engine loads nothing."""
     started = time.monotonic()
     with open_upload(source) as upload:
         what = f"cannot load {upload.name}"
+        guard = None if only is None and allowed is None else \
+            (lambda images: _check_tags(images, what, only, allowed))
         try:
             events = _send_upload("/images/load", {"quiet": "1"}, upload,
-                                  what=what, desc=f"load {upload.name}", progress=progress)
+                                  what=what, desc=f"load {upload.name}", progress=progress, guard=guard)
         except DockyardError as e:
             if not _lacks_image_metadata(str(e)):
                 raise
-            raise DockyardError(f"{what}: it is a tar archive but not of images (no manifest.json "
-                                "or repositories file inside, as `save` writes); a container's "
-                                "filesystem from `export` goes in with `import`") from None
+            raise DockyardError(_not_of_images(what)) from None
     tags, ids = [], []
     for event in events:
         line = str(event.get("stream", "")).strip()
@@ -179,9 +186,41 @@ def load_image(source: str | Path, *, progress: bool = True) -> ArtifactResult:
     if not tags and not ids:
         raise DockyardError(f"{what}: the engine loaded no image; is it a `docker save` archive?")
     with engine_errors(what):
+        if only is not None and not tags:  # untagged in the archive: it becomes this image
+            repository, version = _split_tag(only)
+            engine.client().api.tag(ids[-1], repository, version or "latest", force=True)
+            tags = [only]
         ids += [engine.client().api.inspect_image(tag)["Id"] for tag in tags]
     return ArtifactResult("load", str(source), list(dict.fromkeys(ids)), tags,
                           upload.sent, time.monotonic() - started)
+
+
+def _not_of_images(what: str) -> str:
+    return (f"{what}: it is a tar archive but not of images (no manifest.json or repositories "
+            "file inside, as `save` writes); a container's filesystem from `export` goes in "
+            "with `import`")
+
+
+def _check_tags(images: SavedImages, what: str, only: str | None,
+                allowed: Collection[str] | None) -> None:
+    """Refuse an archive that would set a tag that is not ``only`` (or not ``allowed``)."""
+    count, tags = images.image_count(), images.tags()
+    if count == 0:
+        raise DockyardError(_not_of_images(what))
+    anyway = f"to load it with every tag it carries, use plain `docker load -i {images.name}`" \
+        if images.name != "stdin" else "to load it with every tag it carries, use plain `docker load`"
+    carried = ", ".join(tags) if tags else "no tags"
+    if only is not None and count > 1:
+        raise DockyardError(f"{what} as {only}: it holds {count} images ({carried}), and this "
+                            f"load takes one image, tagged as its own; {anyway}")
+    wanted = {normalize_ref(tag) for tag in ([only] if only is not None else allowed or ())}
+    foreign = [tag for tag in tags if normalize_ref(tag) not in wanted]
+    if foreign:
+        whose = f"this image's ({only})" if only is not None else "one of this project's images'"
+        raise DockyardError(f"{what}{'' if only is None else ' as ' + only}: it carries the tag"
+                            f"{'s' if len(foreign) > 1 else ''} {', '.join(foreign)}, not "
+                            f"{whose}, and loading it would set {'them' if len(foreign) > 1 else 'it'}; "
+                            f"{anyway}")
 
 
 def _lacks_image_metadata(message: str) -> bool:
@@ -200,10 +239,13 @@ def _send_upload(
     what: str,
     desc: str,
     progress: bool,
+    guard: Callable[[SavedImages], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """POST the archive as the request body and return the engine's JSON messages."""
+    """POST the archive as the request body and return the engine's JSON messages; with a
+    ``guard``, the archive's metadata must pass it before the last chunk goes."""
     with meter(upload.size, desc, progress) as bar, engine_errors(what):
-        response = engine.stream_post(endpoint, params, upload.body(bar),
+        body = upload.body(bar) if guard is None else guarded_body(upload, bar, guard)
+        response = engine.stream_post(endpoint, params, body,
                                       {"Content-Type": "application/x-tar"})
         with response:
             return _read_messages(response, what)

@@ -359,11 +359,17 @@ class Project:
             default = f"{keys[0]}.tar" if len(keys) == 1 else f"{self.name}.tar"
         return save_image(refs, output or default, force=force, progress=progress).to_json()
 
-    def load(self, source: str | Path, *, progress: bool = False) -> dict:
-        """Images from a `save` or `docker save` tar; they keep their tags and build keys."""
+    def load(self, source: str | Path, image: str | None = None, *, progress: bool = False) -> dict:
+        """Images from a `save` or `docker save` tar; they keep their tags and build keys.
+        Only this project's tags are set: with ``image``, the archive must hold that one image
+        (untagged or under its tag), loaded as it; without, every tag in it must be one of the
+        project's images'. Any other archive is refused and the engine loads nothing."""
         from .artifacts import load_image
 
-        return load_image(source, progress=progress).to_json()
+        if image is not None:
+            return load_image(source, progress=progress, only=self.image(image).ref).to_json()
+        allowed = [spec.ref for spec in self.spec.images.values()]
+        return load_image(source, progress=progress, allowed=allowed).to_json()
 
     def import_(self, image: str, source: str | Path, *, tag: str | None = None,
                 changes: Iterable[str] = (), message: str | None = None, progress: bool = False) -> dict:

@@ -105,8 +105,8 @@ LOAD_HELP = {
 
 @task_options(positional=["source"], help=LOAD_HELP)
 def load(c, target, source, json_=False, no_progress=False):
-    """Load images from a saved tar file; they keep their tags."""
-    result = target.project(c).load(source, progress=progress_wanted(c, no_progress))
+    """Load this image from a saved tar file (only its own tag is set)."""
+    result = target.project(c).load(source, target.key, progress=progress_wanted(c, no_progress))
     loaded = ", ".join(result["tags"]) or ", ".join(short_id(i) for i in result["ids"])
     report(result, f"loaded {loaded} from {source}", json_)
 
