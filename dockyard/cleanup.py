@@ -37,6 +37,7 @@ class Scope:
     project: str | None
     image: str | None = None
     volumes: bool = False  # the project's named volumes too, those no other container uses
+    volume_names: tuple[str, ...] | None = None  # one image's clean: only the volumes it mounts
 
     def container_labels(self) -> list[str]:
         if self.project is None:
@@ -94,7 +95,8 @@ def plan(scope: Scope) -> Plan:
 
         going = {c["name"] for c in found.containers}
         found.volumes = [{"name": v["name"], "volume": v["volume"]} for v in project_volumes(scope.project)
-                         if set(v["used_by"]) <= going]  # kept while any container not removed here uses it
+                         if set(v["used_by"]) <= going  # kept while any container not removed here uses it
+                         and (scope.volume_names is None or v["name"] in scope.volume_names)]
     return found
 
 

@@ -50,6 +50,7 @@ NAME_RE = re.compile(schema.NAME_PATTERN)
 VOLUME_NAME_RE = re.compile(schema.VOLUME_PATTERN)
 NETWORKS = ("project", "bridge", "host", "none")
 CONTAINER_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+HOSTNAME_LABEL_RE = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
 # [registry[:port]/]path[:tag]: lower-case path components, tags may have capitals.
 TAG_RE = re.compile(
     r"(?:(?:localhost|[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+)(?::[0-9]+)?/)?[a-z0-9]+(?:[._-]+[a-z0-9]+)*"
@@ -115,6 +116,9 @@ class RunSpec:
     service: bool = False  # `up` starts it (see dockyard.services for the default)
     after: tuple[str, ...] = ()  # services that must be ready first
     network: str = "project"  # or one of the engine's: bridge, host, none
+    # -- more names and networks (services) --
+    aliases: tuple[str, ...] = ()  # extra DNS names on the project network
+    networks: tuple[str, ...] = ()  # existing networks it joins too, used as they are
 
 
 @dataclass(frozen=True)
@@ -417,7 +421,38 @@ class _Validator:
             service=data.get("service", services.is_service_by_default(data)),
             after=tuple(data.get("after", ())),
             network=self.network(data.get("network", "project"), f"{where}.network"),
+            aliases=self.aliases(data, where),
+            networks=self.networks(data, where),
         )
+
+    def aliases(self, data: dict, where: str) -> tuple[str, ...]:
+        """Hostnames the container answers to on the project network, besides its name and key."""
+        values = data.get("aliases", [])
+        if values and data.get("network", "project") != "project":
+            raise self.fail(f"{where}.aliases", "aliases are names on the project network, and this "
+                                                f"image's network is {_quote(data['network'])}")
+        for i, value in enumerate(values):
+            labels = value.split(".")
+            if len(value) > 253 or not all(HOSTNAME_LABEL_RE.fullmatch(label) for label in labels):
+                raise self.fail(f"{where}.aliases[{i}]", f"{_quote(value)} is not a hostname: letters, digits "
+                                                         "and '-' in dot-separated parts of 1-63 characters")
+            if value in values[:i]:
+                raise self.fail(f"{where}.aliases[{i}]", f"{_quote(value)} is listed twice")
+        return tuple(values)
+
+    def networks(self, data: dict, where: str) -> tuple[str, ...]:
+        """Networks that exist on the engine already; the container joins them as well."""
+        values = data.get("networks", [])
+        if values and data.get("network", "project") in ("host", "none"):
+            raise self.fail(f"{where}.networks", f"a container with network = {_quote(data['network'])} "
+                                                 "cannot join other networks")
+        for i, value in enumerate(values):
+            if not CONTAINER_NAME_RE.fullmatch(value) or value in ("host", "none"):
+                raise self.fail(f"{where}.networks[{i}]", f"{_quote(value)} is not a network that a "
+                                                          "container can join by name")
+            if value in values[:i]:
+                raise self.fail(f"{where}.networks[{i}]", f"{_quote(value)} is listed twice")
+        return tuple(values)
 
     def capabilities(self, values: list[str], where: str) -> tuple[str, ...]:
         names = []

@@ -156,10 +156,18 @@ def _create(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, n
     """The one place a container of ours is made: run's and shell's share every setting."""
     request = creation(project, spec, overrides, name=name, ports=ports, interactive=interactive,
                        command=command, user=user)
-    resources.prepare(project, spec, network=request["host_config"].get("NetworkMode"))
+    network = request["host_config"].get("NetworkMode")
+    resources.prepare(project, spec, network=network)
     what = f"create container {name} from {spec.ref}" if name else f"create a container from {spec.ref}"
     with engine.engine_errors(what):
         created = engine.client().api.create_container(**request)
+    if network is not None and spec.run.networks:
+        try:
+            resources.join_networks(spec, created["Id"], network)
+        except BaseException:
+            with engine.engine_errors(f"remove the container just made from {spec.ref}"):
+                engine.client().api.remove_container(created["Id"], force=True)
+            raise
     return created["Id"]
 
 
@@ -199,11 +207,13 @@ def creation(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, 
         detach=not (interactive or overrides.stdin), stdin_open=interactive or overrides.stdin,
         tty=interactive and sys.stdin.isatty(),
         networking_config=api.create_networking_config(
-            {network: api.create_endpoint_config(aliases=[spec.key])}) if aliases else None,
+            {network: api.create_endpoint_config(aliases=[spec.key, *spec.run.aliases])}) if aliases else None,
     )
     # Not the name: `run` creates a container under a passing name before it takes the real one.
-    settings = json.dumps({k: v for k, v in request.items() if k != "name"}, sort_keys=True,
-                          default=str).encode()
+    hashed = {k: v for k, v in request.items() if k != "name"}
+    if spec.run.networks:  # joined after creation, so not in the request; only when set, so
+        hashed["networks"] = list(spec.run.networks)  # older containers' hashes stay as they were
+    settings = json.dumps(hashed, sort_keys=True, default=str).encode()
     request["labels"][SETTINGS] = hashlib.sha256(settings).hexdigest()[:32]
     return request
 

@@ -402,13 +402,19 @@ class Project:
               volumes: bool = False) -> dict:
         """Remove the project's (or one image's) stopped containers and dangling images;
         ``everything`` widens it to the whole host, as `docker container prune` would.
-        ``volumes``: the project's named volumes too, unless a container left running uses one."""
+        ``volumes``: the project's named volumes too (one image's: those it mounts), unless a
+        container left running uses one. External volumes are never removed."""
         from .cleanup import Scope, clean
+        from .resources import named_volumes, volume_name
 
         if everything:
             scope = Scope(None)
+        elif image is None:
+            scope = Scope(self.name, None, volumes=volumes)
         else:
-            scope = Scope(self.name, None if image is None else self.image(image).key, volumes=volumes)
+            spec = self.image(image)
+            mounted = tuple(volume_name(self.spec, name) for name in named_volumes(spec))
+            scope = Scope(self.name, spec.key, volumes=volumes, volume_names=mounted)
         return clean(scope, dry_run=dry_run).to_json()
 
 

@@ -5,6 +5,10 @@ for every container by its name and by its image key (an alias): the site reache
 ``http://api:8081/``. It is created, labelled, the first time a container needs it, and
 removed by ``down`` once nothing is attached to it.
 
+``run.aliases`` are more names on the project network; ``run.networks`` are networks made
+elsewhere that a named container joins as well: they must exist, and dockyard never creates
+or removes them.
+
 A named volume in ``run.volumes`` (``data:/data``) is the project's: the engine volume is
 ``PROJECT_data``, created with labels before the first container that mounts it, so two
 projects that both say ``data`` never share one. A volume declared ``[volumes.NAME]
@@ -55,11 +59,31 @@ def binds(project: ProjectSpec, spec: ImageSpec) -> list[str]:
 
 def prepare(project: ProjectSpec, spec: ImageSpec, network: str | None) -> None:
     """Make what a container of ``spec`` needs before it is created: the project network
-    (when ``network`` is it) and the volumes it mounts."""
+    (when ``network`` is it), the volumes it mounts, and (for a named container, which has a
+    ``network``) the networks it joins, which must exist."""
     if network == network_name(project):
         ensure_network(project)
     for name in named_volumes(spec):
         ensure_volume(project, name)
+    if network is not None:
+        for name in extra_networks(spec, network):
+            if inspect_network(name) is None:
+                raise DockyardError(f"cannot run {spec.run.name}: the network '{name}' "
+                                    f"(images.{spec.key}.run.networks in {project.path.name}) does not exist; "
+                                    f"create it (`docker network create {name}`) or leave it out")
+
+
+def extra_networks(spec: ImageSpec, network: str) -> list[str]:
+    """``run.networks``, less the one the container is created on."""
+    return [name for name in spec.run.networks if name != network]
+
+
+def join_networks(spec: ImageSpec, container_id: str, network: str) -> None:
+    """Connect a created container to ``run.networks`` (they exist: ``prepare`` checked)."""
+    api = engine.client().api
+    for name in extra_networks(spec, network):
+        with engine.engine_errors(f"connect {spec.run.name} to the network {name}"):
+            api.connect_container_to_network(container_id, name)
 
 
 @contextlib.contextmanager

@@ -100,6 +100,8 @@ RUN = Table((
     Key("service", BOOLEAN, "whether `up` starts it (default: true when it publishes a port or has a ready check)"),
     Key("after", STRINGS, "services `up` starts, and waits to be ready, before this one"),
     Key("network", STRING, "'project' (default: the project's network), 'bridge', 'host' or 'none'"),
+    Key("aliases", STRINGS, "more hostnames it answers to on the project network, e.g. ['db']"),
+    Key("networks", STRINGS, "networks that exist on the engine that it joins too (never created or removed)"),
 ))
 
 BASE = Table(

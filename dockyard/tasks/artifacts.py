@@ -157,10 +157,13 @@ def run_clean(project, image: str | None, *, dry_run: bool, all_: bool, yes: boo
     print(f"{verb} {len(result['containers'])} stopped containers and {len(result['images'])} dangling images{space}")
 
 
-@task_options(name="clean", help=CLEAN_HELP)
-def clean_image(c, target, dry_run=False, all_=False, yes=False, json_=False):
-    """Remove this image's stopped containers and dangling images."""
-    run_clean(target.project(c), target.key, dry_run=dry_run, all_=all_, yes=yes, as_json=json_)
+@task_options(name="clean", help={**CLEAN_HELP, "volumes": "Also the project's named volumes this image mounts "
+                                                            "that no container left uses (never external ones)."})
+def clean_image(c, target, dry_run=False, all_=False, yes=False, json_=False, volumes=False):
+    """Remove this image's stopped containers and dangling images (--volumes: its volumes too)."""
+    if all_ and volumes:
+        raise DockyardError("--volumes removes this project's volumes only; it does not go with --all")
+    run_clean(target.project(c), target.key, dry_run=dry_run, all_=all_, yes=yes, as_json=json_, volumes=volumes)
 
 
 TASKS = [commit, export, import_, save, load, rm, clean_image]
