@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -80,11 +81,30 @@ def external_network(docker_client):
     docker_client.api.remove_network(network["Id"])
 
 
-def wget_from(docker_client, image: str, network: str, url: str) -> str:
-    """Fetch ``url`` from inside a throwaway container (made here) on ``network``."""
-    output = docker_client.containers.run(image, ["wget", "-q", "-O", "-", url], network=network,
-                                          remove=True, labels={"dytest": "wget"})
-    return output.decode()
+def wget_from(docker_client, image: str, network: str, url: str, seconds: float = 15) -> str:
+    """Fetch ``url`` from inside a throwaway container (made here) on ``network``, again until
+    it answers: a service without a readiness check may take a moment to listen."""
+    import docker
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return docker_client.containers.run(image, ["wget", "-q", "-O", "-", url], network=network,
+                                                remove=True, labels={"dytest": "wget"}).decode()
+        except docker.errors.ContainerError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
+def fetch_until(project, url: str, seconds: float = 15) -> str:
+    """``url`` fetched from inside httpd, tried again until it answers or time is up."""
+    deadline = time.monotonic() + seconds
+    while True:
+        result = project.inv("httpd.exec", f"wget -q -O - {url}", check=time.monotonic() > deadline)
+        if result.returncode == 0:
+            return result.stdout
+        time.sleep(0.5)
 
 
 @pytest.mark.integration
@@ -102,9 +122,10 @@ def test_a_container_answers_by_its_aliases_on_the_project_network(project, dock
     project.config.write_text(project.config.read_text().replace('"backend", ', ""))
     outcomes = {o["name"]: o["action"] for o in json.loads(project.inv("up", "--quiet-build", "--json").stdout)}
     assert outcomes[project.container("api")] == "replaced"
+    # The api has no readiness check: its new server may take a moment to listen.
+    assert '"service": "api"' in fetch_until(project, "http://visits.internal:8081/cgi-bin/visits")
     lookup = project.inv("httpd.exec", "wget -q -O - http://backend:8081/cgi-bin/visits", check=False)
-    assert lookup.returncode != 0
-    assert '"service": "api"' in project.inv("httpd.exec", "wget -q -O - http://visits.internal:8081/cgi-bin/visits").stdout
+    assert "bad address 'backend:8081'" in lookup.stderr, lookup.stderr
 
 
 @pytest.mark.integration
