@@ -108,7 +108,7 @@ def _local_socket() -> str | None:
 def _connection(choice: "engine_choice.Choice") -> dict:
     """docker-py's DockerClient arguments for the chosen engine: tcp:// gets TLS from
     DOCKER_TLS_VERIFY / DOCKER_CERT_PATH as docker.from_env does; ssh:// goes through the
-    ssh program (and ~/.ssh/config) unless paramiko is there."""
+    ssh program (and ~/.ssh/config) by a private unix socket (see ``ssh_relay``)."""
     if choice.is_address:
         address, tls = choice.value, False
         if address.startswith(("tcp://", "https://")):
@@ -119,12 +119,21 @@ def _connection(choice: "engine_choice.Choice") -> dict:
     else:
         context = _current_context()
         address, tls = context.host, _context_tls(context)
-    options: dict = {"base_url": address, "tls": tls}
     if address.startswith("ssh://"):
-        import importlib.util
+        from . import ssh_relay
 
-        options["use_ssh_client"] = importlib.util.find_spec("paramiko") is None
-    return options
+        address = f"unix://{ssh_relay.relay(address, request_timeout()).path}"
+    return {"base_url": address, "tls": tls}
+
+
+def _ssh_failure() -> str | None:
+    """What ssh said when it could not reach the chosen ssh:// engine, if that is the case."""
+    address = endpoint()
+    if not address.startswith("ssh://"):
+        return None
+    from . import ssh_relay
+
+    return ssh_relay.failure(address)
 
 
 # -- end of engine selection (client() below is part of it too) ------------------------
@@ -179,7 +188,7 @@ def client() -> "docker.DockerClient":
         except docker.errors.DockerException as e:
             if _timed_out(e):
                 raise DockyardError(_stuck("connect")) from None
-            raise unreachable(where(), e) from None
+            raise unreachable(where(), _ssh_failure() or e) from None
         _client_choice = choice
     return _client
 
@@ -193,7 +202,11 @@ def close() -> None:
         _client = None
 
 
-def unreachable(where: str, error: BaseException) -> DockyardError:
+def unreachable(where: str, error: BaseException | str) -> DockyardError:
+    """``error``: what went wrong, or (ssh://) what ssh said."""
+    if isinstance(error, str):
+        return DockyardError(f"cannot reach the Docker engine at {where} ({error}). Check that ssh "
+                             "gets there without a prompt and that `docker version` works there.")
     return DockyardError(
         f"cannot reach the Docker engine at {where} ({_reason(error)}). "
         "Start it (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at a running engine."
@@ -242,7 +255,7 @@ def engine_errors(what: str) -> Iterator[None]:
         if _timed_out(e):
             raise DockyardError(_stuck(doing)) from None
         if _never_connected(e) and activity is None:
-            raise DockyardError(f"{doing}: {unreachable(endpoint(), e)}") from None
+            raise DockyardError(f"{doing}: {unreachable(endpoint(), _ssh_failure() or e)}") from None
         if _never_connected(e):  # it answered a moment ago, in this same activity
             raise DockyardError(f"{doing}: the Docker engine at {endpoint()} went away "
                                 f"({_reason(e)}); is it still running?") from None

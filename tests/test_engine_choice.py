@@ -150,12 +150,13 @@ def test_a_tcp_engine_gets_tls_from_the_environment_as_docker_from_env_does(monk
     assert options["tls"].cert == (str(tmp_path / "cert.pem"), str(tmp_path / "key.pem"))
 
 
-def test_an_ssh_engine_goes_through_the_ssh_program_without_paramiko(monkeypatch):
-    import importlib.util
+def test_an_ssh_engine_goes_through_the_ssh_program_by_a_private_socket(monkeypatch):
+    from dockyard import engine, ssh_relay
 
-    from dockyard import engine
-
-    monkeypatch.setenv("DOCKYARD_ENGINE", "ssh://builder@lab")
+    monkeypatch.setenv("DOCKYARD_ENGINE", "ssh://builder@lab:2222")
     options = engine._connection(engine_choice.chosen())
-    assert options["base_url"] == "ssh://builder@lab"
-    assert options["use_ssh_client"] is (importlib.util.find_spec("paramiko") is None)
+    relay = ssh_relay.relay("ssh://builder@lab:2222", 60)
+    assert options["base_url"] == f"unix://{relay.path}"
+    assert relay.command[0] == "ssh"  # the program on PATH, with the user's ~/.ssh/config
+    assert relay.command[-7:] == ["-l", "builder", "-p", "2222", "--", "lab", "docker system dial-stdio"]
+    assert "BatchMode=yes" in relay.command  # never a prompt in the middle of a build

@@ -5,13 +5,19 @@ registry is Debian's docker-registry on loopback."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
-from conftest import NO_ENGINE, get, remove_project_objects
+from conftest import NO_ENGINE, assert_clean_failure, free_port, get, remove_project_objects
 
 pytestmark = pytest.mark.integration
 
@@ -81,3 +87,96 @@ def test_a_build_and_run_on_the_second_engine_never_touch_the_default_socket(pro
     refused = subprocess.run(without_the_default_socket("docker", "-H", "unix:///var/run/docker.sock", "info"),
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode != 0
+
+
+# -- an engine over ssh: Debian's openssh-server on loopback, with throwaway keys -------------
+
+SSHD = "/usr/sbin/sshd"
+
+
+@dataclass
+class SshServer:
+    port: int
+    bin: Path  # first on PATH: an `ssh` that uses only the throwaway key and known hosts
+
+    @property
+    def engine(self) -> str:
+        return f"ssh://root@127.0.0.1:{self.port}"
+
+    def env(self, **variables: str) -> dict:
+        return environment(PATH=f"{self.bin}:{os.environ['PATH']}", **variables)
+
+
+@pytest.fixture(scope="session")
+def ssh_server():
+    """sshd on 127.0.0.1:PORT with its own config, host key and one authorized throwaway key,
+    all in a temporary directory; the user's ~/.ssh and /etc/ssh are never read or changed."""
+    if not Path(SSHD).exists():
+        pytest.fail("the ssh engine test needs sshd: apt-get install openssh-server", pytrace=False)
+    root = Path(tempfile.mkdtemp(prefix="dy-sshd-"))
+    port = free_port()
+    for key in ("host_key", "client_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / key)], check=True)
+    (root / "authorized_keys").write_text((root / "client_key.pub").read_text())
+    (root / "known_hosts").write_text(f"[127.0.0.1]:{port} {(root / 'host_key.pub').read_text()}")
+    (root / "sshd_config").write_text(textwrap.dedent(f"""\
+        ListenAddress 127.0.0.1:{port}
+        HostKey {root / 'host_key'}
+        PidFile {root / 'sshd.pid'}
+        AuthorizedKeysFile {root / 'authorized_keys'}
+        PermitRootLogin prohibit-password
+        PasswordAuthentication no
+        KbdInteractiveAuthentication no
+        UsePAM no
+        StrictModes no
+        """))
+    (root / "ssh_config").write_text(textwrap.dedent(f"""\
+        Host *
+          IdentityFile {root / 'client_key'}
+          IdentitiesOnly yes
+          UserKnownHostsFile {root / 'known_hosts'}
+          GlobalKnownHostsFile /dev/null
+          StrictHostKeyChecking yes
+        """))
+    bin_dir = root / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ssh").write_text(f'#!/bin/sh\nexec /usr/bin/ssh -F {root / "ssh_config"} "$@"\n')
+    (bin_dir / "ssh").chmod(0o755)
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
+    with (root / "sshd.log").open("w") as log:
+        process = subprocess.Popen([SSHD, "-f", str(root / "sshd_config"), "-D", "-e"], stdout=log, stderr=log)
+    server = SshServer(port, bin_dir)
+    try:
+        deadline = time.monotonic() + 15
+        while subprocess.run(["ssh", "-p", str(port), "root@127.0.0.1", "true"], env=server.env(),
+                             capture_output=True, timeout=15).returncode != 0:
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"sshd did not let the test in: {(root / 'sshd.log').read_text()[-800:]}", pytrace=False)
+            time.sleep(0.2)
+        yield server
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_an_ssh_engine_builds_and_runs_the_example(project, ssh_server, docker_client):
+    env = ssh_server.env(DOCKYARD_ENGINE=ssh_server.engine)
+    ran = project.inv("httpd.build", "httpd.run", env=env)
+    assert "Point your browser to" in ran.stdout
+    status, body = get(f"http://127.0.0.1:{project.port}/cgi-bin/hello-world")
+    assert status == 200 and "Hello, World!" in body
+    # The engine behind that sshd is this machine's: the container is there.
+    assert docker_client.api.inspect_container(project.container("httpd"))["State"]["Running"]
+    shown = project.inv("httpd.status", env=env).stdout
+    assert f"engine: {ssh_server.engine}, chosen by DOCKYARD_ENGINE" in shown
+    project.inv("httpd.stop", env=env)
+
+
+def test_an_ssh_engine_whose_sshd_is_not_there_is_one_line_naming_it(project, ssh_server):
+    nobody = f"ssh://root@127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    result = project.inv("httpd.status", env=ssh_server.env(DOCKYARD_ENGINE=nobody), check=False, timeout=120)
+    assert time.monotonic() - started < 30
+    assert_clean_failure(result, nobody, "Connection refused")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
