@@ -1,4 +1,4 @@
-"""The Docker engine: one client per process, and the daemon's errors as user messages.
+"""The Docker engine: a client per engine in use, and the daemon's errors as user messages.
 
 docker-py is imported here, inside functions, so that ``inv --list`` and ``inv -h``
 never pay for it.
@@ -22,8 +22,10 @@ if TYPE_CHECKING:
     import docker
     import requests
 
-_client: "docker.DockerClient | None" = None
-_client_choice: "engine_choice.Choice | None" = None  # engine selection: what _client talks to
+# One client per engine value (an address or a context's name), made on first use: most
+# commands use one engine; a project whose images name engines of their own uses a few.
+_clients: "dict[str, docker.DockerClient]" = {}
+_clients_lock = threading.Lock()
 # Connections kept open: enough for parallel builds and for `clean` removing many at once
 # (the docker CLI's `rm` runs up to 50 removals together).
 POOL_SIZE = 50
@@ -154,7 +156,7 @@ def local_connection(timeout: float | None) -> http.client.HTTPConnection | None
     a local unix socket and no docker-py client is in use; None otherwise. Requests that take
     it skip loading docker-py (a tenth of a second or more); the rest go through ``client()``."""
     socket_path = _local_socket()
-    if socket_path is None or _client is not None:
+    if socket_path is None or engine_choice.chosen().value in _clients:
         return None
     return _UnixConnection(socket_path, timeout=timeout)
 
@@ -182,33 +184,45 @@ def get_json(path: str, what: str):
 
 
 def client() -> "docker.DockerClient":
-    """A connected client to the chosen engine, made on first use and again when the choice
-    changes; an unreachable engine is one clear error that names it."""
-    global _client, _client_choice
+    """A connected client to the current engine (see ``using``), made on first use and kept
+    for the process; an unreachable engine is one clear error that names it."""
     choice = engine_choice.chosen()
-    if _client is not None and choice != _client_choice:
-        close()
-    if _client is None:
-        import docker
+    found = _clients.get(choice.value)
+    if found is not None:
+        return found
+    import docker
 
-        options = {"timeout": request_timeout(), "max_pool_size": POOL_SIZE}
-        try:
-            _client = docker.DockerClient(**_connection(choice), **options)
-        except docker.errors.DockerException as e:
-            if _timed_out(e):
-                raise DockyardError(_stuck("connect")) from None
-            raise unreachable(where(), _ssh_failure() or e) from None
-        _client_choice = choice
-    return _client
+    with _clients_lock:  # parallel builds ask at once: one client per engine
+        if choice.value not in _clients:
+            options = {"timeout": request_timeout(), "max_pool_size": POOL_SIZE}
+            try:
+                _clients[choice.value] = docker.DockerClient(**_connection(choice), **options)
+            except docker.errors.DockerException as e:
+                if _timed_out(e):
+                    raise DockyardError(_stuck("connect")) from None
+                raise unreachable(where(), _ssh_failure() or e) from None
+        return _clients[choice.value]
+
+
+@contextlib.contextmanager
+def using(choice: "engine_choice.Choice | None") -> Iterator[None]:
+    """Within: the engine an image names (its ``engine`` key; None: it names none), for the
+    work done for that image. A setting or the environment still wins (``engine_choice``)."""
+    if choice is None:
+        yield
+        return
+    with engine_choice.image_layer(choice.value, choice.source):
+        yield
 
 
 def close() -> None:
-    """Close the client's connections. The engine cancels a build whose client went away, so
+    """Close the clients' connections. The engine cancels a build whose client went away, so
     this is how an interrupted build stops when the process lives on (library use)."""
-    global _client
-    if _client is not None:
-        _client.close()
-        _client = None
+    with _clients_lock:
+        clients = list(_clients.values())
+        _clients.clear()
+    for made in clients:
+        made.close()
 
 
 def unreachable(where: str, error: BaseException | str) -> DockyardError:
@@ -351,9 +365,13 @@ def inspect_image(ref: str) -> dict | None:
             return None
 
 
-@functools.lru_cache(maxsize=1)
 def default_log_driver() -> str:
-    """The engine's logging driver for containers that name none (`docker info`)."""
+    """The current engine's logging driver for containers that name none (`docker info`)."""
+    return _log_driver(engine_choice.chosen().value)
+
+
+@functools.lru_cache(maxsize=8)
+def _log_driver(engine: str) -> str:
     with engine_errors("ask the engine for its logging driver"):
         return client().api.info().get("LoggingDriver") or ""
 

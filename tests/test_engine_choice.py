@@ -160,3 +160,51 @@ def test_an_ssh_engine_goes_through_the_ssh_program_by_a_private_socket(monkeypa
     assert relay.command[0] == "ssh"  # the program on PATH, with the user's ~/.ssh/config
     assert relay.command[-7:] == ["-l", "builder", "-p", "2222", "--", "lab", "docker system dial-stdio"]
     assert "BatchMode=yes" in relay.command  # never a prompt in the middle of a build
+
+
+def test_an_image_engine_comes_after_the_environment_and_before_the_project(monkeypatch, tmp_path):
+    from dockyard import engine
+
+    engine_choice.use_project("unix:///project.sock", tmp_path / "containers.toml")
+    with engine.using(Choice("unix:///image.sock", "images.a.engine")):
+        assert engine_choice.chosen() == Choice("unix:///image.sock", "images.a.engine")
+        with engine.using(None):  # an image that names none: the project's choice holds
+            assert engine_choice.chosen() == Choice("unix:///image.sock", "images.a.engine")
+        monkeypatch.setenv("DOCKER_CONTEXT", "some-context")
+        assert engine_choice.chosen() == Choice("some-context", "DOCKER_CONTEXT")
+    monkeypatch.delenv("DOCKER_CONTEXT")
+    assert engine_choice.chosen().value == "unix:///project.sock"
+
+
+SPLIT = """
+[project]
+name = "p"
+
+[images.base]
+tag = "p/base"
+dir = "base"
+{base_engine}
+base = {{ rootfs = "rootfs.sh" }}
+
+[images.app]
+tag = "p/app"
+dir = "app"
+engine = "unix:///other.sock"
+"""
+
+
+def test_an_image_built_from_a_parent_on_another_engine_is_refused_when_loaded(tmp_path):
+    from conftest import load_error
+
+    message = load_error(tmp_path, SPLIT.format(base_engine=""), {"app": "FROM p/base\nCMD true\n"})
+    assert "images.app.engine" in message and "FROM base" in message and "the default engine" in message
+
+
+def test_an_image_and_its_parent_on_one_engine_of_their_own_load(tmp_path):
+    from conftest import write_project
+
+    path = write_project(tmp_path, SPLIT.format(base_engine='engine = "unix:///other.sock"'),
+                         {"app": "FROM p/base\nCMD true\n"})
+    spec = config.load(path)
+    assert (spec.images["app"].engine, spec.images["base"].engine, spec.engine) == (
+        "unix:///other.sock", "unix:///other.sock", None)

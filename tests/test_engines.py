@@ -4,6 +4,7 @@ registry is Debian's docker-registry on loopback."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -180,3 +181,57 @@ def test_an_ssh_engine_whose_sshd_is_not_there_is_one_line_naming_it(project, ss
     assert time.monotonic() - started < 30
     assert_clean_failure(result, nobody, "Connection refused")
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+# -- an image on an engine of its own -------------------------------------------------------
+
+
+def split_across_engines(project, other: str) -> None:
+    """api, and a base of its own (another copy of busybox), on ``other``; the rest where the
+    project is. FROM lines stay on one engine: api's parent moves with it."""
+    base_tag = f"{project.name}/base2:latest"
+    dockerfile = project.root / "images/api/Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace(f"FROM {project.tags['busybox']}", f"FROM {base_tag}"))
+    text = project.config.read_text().replace('dir = "images/api"\n', f'dir = "images/api"\nengine = "{other}"\n')
+    project.config.write_text(text + textwrap.dedent(f"""
+        [images.base2]
+        tag = "{base_tag}"
+        dir = "images/busybox"
+        engine = "{other}"
+        base = {{ rootfs = "rootfs.sh", changes = ['CMD ["sh"]'] }}
+        """))
+
+
+def test_an_image_with_an_engine_of_its_own_is_built_run_and_shown_there(project, on_the_second_engine,
+                                                                        docker_client):
+    other = on_the_second_engine.host
+    split_across_engines(project, other)
+    env = environment()
+    project.inv("build", "--quiet", env=env)
+    with on_the_second_engine.client() as api:
+        there = project_objects(api, project.name)
+    here = project_objects(docker_client.api, project.name)
+    assert sorted(there) == sorted([f"{project.name}/api:latest", f"{project.name}/base2:latest"])
+    assert project.tags["httpd"] in here and not any("api" in tag or "base2" in tag for tag in here)
+
+    project.inv("api.run", "--detach", env=env)
+    project.inv("httpd.run", env=env)
+    status, body = get(f"http://127.0.0.1:{project.port}/cgi-bin/hello-world")
+    assert status == 200 and "Hello, World!" in body
+    with on_the_second_engine.client() as api:
+        assert api.inspect_container(project.container("api"))["State"]["Running"]
+    rows = {row["image"]: row for row in json.loads(project.inv("status", "--json", env=env).stdout)}
+    assert (rows["api"]["engine"], rows["api"]["state"]) == (other, "running")
+    assert (rows["httpd"]["engine"], rows["httpd"]["state"]) == ("unix:///var/run/docker.sock", "running")
+    shown = project.inv("status", env=env).stdout
+    assert f"api engine: {other}, chosen by images.api.engine in {project.config}" in shown
+    assert "httpd engine:" not in shown  # only the images that differ from the project's
+    resolved = json.loads(project.inv("config", "--json", env=env).stdout)
+    assert resolved["images"]["base2"]["engine"]["address"] == other
+
+    # The environment still comes first: everything goes where it says.
+    refused = project.inv("api.status", env=environment(DOCKYARD_ENGINE=NO_ENGINE), check=False)
+    assert_clean_failure(refused, NO_ENGINE, "DOCKYARD_ENGINE")
+    # A project's services share one network: `up` across engines is one clear line.
+    assert_clean_failure(project.inv("up", env=env, check=False), "different engines", "api")
+    project.inv("api.stop", "httpd.stop", env=env)
