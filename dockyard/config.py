@@ -317,7 +317,7 @@ class _Validator:
             for parent in spec.parents:
                 theirs = images[parent].engine or project_engine
                 if theirs != mine:
-                    said = f"engine {_quote(theirs)}" if theirs else "the default engine"
+                    said = f"engine {_quote(theirs)}" if theirs else "the project's engine"
                     raise self.fail(key_path("images", spec.key) + ".engine",
                                     f"{spec.key} is built FROM {parent}, which is on {said}: an image is built on "
                                     f"its parents' engine (give {parent} the same engine, or push {parent} to a "

@@ -197,7 +197,7 @@ def test_an_image_built_from_a_parent_on_another_engine_is_refused_when_loaded(t
     from conftest import load_error
 
     message = load_error(tmp_path, SPLIT.format(base_engine=""), {"app": "FROM p/base\nCMD true\n"})
-    assert "images.app.engine" in message and "FROM base" in message and "the default engine" in message
+    assert "images.app.engine" in message and "FROM base" in message and "the project's engine" in message
 
 
 def test_an_image_and_its_parent_on_one_engine_of_their_own_load(tmp_path):
