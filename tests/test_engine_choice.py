@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -208,3 +209,18 @@ def test_an_image_and_its_parent_on_one_engine_of_their_own_load(tmp_path):
     spec = config.load(path)
     assert (spec.images["app"].engine, spec.images["base"].engine, spec.engine) == (
         "unix:///other.sock", "unix:///other.sock", None)
+
+
+def test_config_shows_an_image_engine_where_it_differs_from_the_projects(tmp_path):
+    from conftest import inv, write_project
+
+    write_project(tmp_path, SPLIT.format(base_engine='engine = "unix:///other.sock"'), {"app": "FROM p/base\nCMD true\n"})
+    (tmp_path / "tasks.py").write_text("from dockyard import namespace\nns = namespace('containers.toml')\n")
+    shown = inv(tmp_path, "config", timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert "engine: unix:///var/run/docker.sock, chosen by default\n" in shown.stdout
+    assert f"[app]\n  engine: unix:///other.sock, chosen by images.app.engine in {tmp_path / 'containers.toml'}\n" \
+        in shown.stdout
+    resolved = json.loads(inv(tmp_path, "config", "--json", timeout=60,
+                              env={**os.environ, "DOCKYARD_ENGINE": "unix:///env.sock"}).stdout)
+    assert {image["engine"]["address"] for image in resolved["images"].values()} == {"unix:///env.sock"}

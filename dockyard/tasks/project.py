@@ -91,11 +91,12 @@ def config(c, target, json_=False):
     print(f"build order: {' -> '.join(build_order(project.images))}")
     for key, image in resolved["images"].items():
         print(f"\n[{key}]")
+        if image["engine"] != resolved["engine"]:  # said only where it differs from the project's
+            print(f"  {engine_line(image['engine'])}")
         for name, value in image.items():
             if name == "engine":
-                if value != resolved["engine"]:  # said only where it differs from the project's
-                    print(f"  {engine_line(value)}")
-            elif name == "run":
+                continue
+            if name == "run":
                 for run_key, run_value in value.items():
                     print(f"  run.{run_key} = {json.dumps(run_value)}")
             else:
