@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
@@ -211,16 +210,27 @@ def test_an_image_and_its_parent_on_one_engine_of_their_own_load(tmp_path):
         "unix:///other.sock", "unix:///other.sock", None)
 
 
-def test_config_shows_an_image_engine_where_it_differs_from_the_projects(tmp_path):
-    from conftest import inv, write_project
+def config_output(path, capsys, *argv: str) -> str:
+    """`inv config ARGV` over this containers.toml, in this process (fast)."""
+    from invoke import Program
 
-    write_project(tmp_path, SPLIT.format(base_engine='engine = "unix:///other.sock"'), {"app": "FROM p/base\nCMD true\n"})
-    (tmp_path / "tasks.py").write_text("from dockyard import namespace\nns = namespace('containers.toml')\n")
-    shown = inv(tmp_path, "config", timeout=60)
-    assert shown.returncode == 0, shown.stderr
-    assert "engine: unix:///var/run/docker.sock, chosen by default\n" in shown.stdout
-    assert f"[app]\n  engine: unix:///other.sock, chosen by images.app.engine in {tmp_path / 'containers.toml'}\n" \
-        in shown.stdout
-    resolved = json.loads(inv(tmp_path, "config", "--json", timeout=60,
-                              env={**os.environ, "DOCKYARD_ENGINE": "unix:///env.sock"}).stdout)
+    from dockyard import namespace
+
+    try:
+        Program(namespace=namespace(path), version="0").run(["inv", "config", *argv])
+    except SystemExit as e:
+        assert not e.code, capsys.readouterr().err
+    return capsys.readouterr().out
+
+
+def test_config_shows_an_image_engine_where_it_differs_from_the_projects(tmp_path, capsys, monkeypatch):
+    from conftest import write_project
+
+    path = write_project(tmp_path, SPLIT.format(base_engine='engine = "unix:///other.sock"'),
+                         {"app": "FROM p/base\nCMD true\n"})
+    shown = config_output(path, capsys)
+    assert "engine: unix:///var/run/docker.sock, chosen by default\n" in shown
+    assert f"[app]\n  engine: unix:///other.sock, chosen by images.app.engine in {path}\n" in shown
+    monkeypatch.setenv("DOCKYARD_ENGINE", "unix:///env.sock")  # the environment still wins
+    resolved = json.loads(config_output(path, capsys, "--json"))
     assert {image["engine"]["address"] for image in resolved["images"].values()} == {"unix:///env.sock"}
