@@ -206,12 +206,10 @@ def client() -> "docker.DockerClient":
 
 @contextlib.contextmanager
 def using(choice: "engine_choice.Choice | None") -> Iterator[None]:
-    """Within: the engine an image names (its ``engine`` key; None: it names none), for the
-    work done for that image. A setting or the environment still wins (``engine_choice``)."""
-    if choice is None:
-        yield
-        return
-    with engine_choice.image_layer(choice.value, choice.source):
+    """Within: the engine an image names (its ``engine`` key; None: it names none, so the
+    project's engine), for the work done for that image. A setting or the environment still
+    wins (``engine_choice``)."""
+    with engine_choice.image_layer(choice.value if choice else None, choice.source if choice else ""):
         yield
 
 

@@ -29,6 +29,9 @@ from .config import ImageSpec, normalize_ref
 from .errors import DockyardError
 
 
+PROJECT_ENGINE = "the project's engine"
+
+
 def _on_its_engine(method: Callable) -> Callable:
     """The method, whose first argument is an image's key, runs on that image's engine."""
 
@@ -92,7 +95,7 @@ class Project:
         cannot span engines)."""
         groups = self._by_engine(keys)
         if len(groups) > 1:
-            where = "; ".join(f"{', '.join(k)} on {e or 'the project engine'}" for e, k in groups.items())
+            where = "; ".join(f"{', '.join(k)} on {e or PROJECT_ENGINE}" for e, k in groups.items())
             raise DockyardError(f"{what}: the services are on different engines ({where}); a project's "
                                 "services share one network, on one engine: give them the same engine")
         return self.on_engine_of(keys[0]) if keys else contextlib.nullcontext()

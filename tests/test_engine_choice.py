@@ -168,8 +168,9 @@ def test_an_image_engine_comes_after_the_environment_and_before_the_project(monk
     engine_choice.use_project("unix:///project.sock", tmp_path / "containers.toml")
     with engine.using(Choice("unix:///image.sock", "images.a.engine")):
         assert engine_choice.chosen() == Choice("unix:///image.sock", "images.a.engine")
-        with engine.using(None):  # an image that names none: the project's choice holds
-            assert engine_choice.chosen() == Choice("unix:///image.sock", "images.a.engine")
+        with engine.using(None):  # an image that names none is on the project's engine
+            assert engine_choice.chosen().value == "unix:///project.sock"
+        assert engine_choice.chosen().value == "unix:///image.sock"
         monkeypatch.setenv("DOCKER_CONTEXT", "some-context")
         assert engine_choice.chosen() == Choice("some-context", "DOCKER_CONTEXT")
     monkeypatch.delenv("DOCKER_CONTEXT")
