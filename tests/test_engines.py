@@ -90,6 +90,13 @@ def test_a_build_and_run_on_the_second_engine_never_touch_the_default_socket(pro
     assert refused.returncode != 0
 
 
+
+def test_a_tcp_engine_that_refuses_the_connection_is_one_line_naming_it(project):
+    refusing = f"tcp://127.0.0.1:{free_port()}"
+    result = project.inv("httpd.status", env=environment(DOCKYARD_ENGINE=refusing), check=False, timeout=60)
+    assert_clean_failure(result, refusing, "connection refused")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
 # -- an engine over ssh: Debian's openssh-server on loopback, with throwaway keys -------------
 
 SSHD = "/usr/sbin/sshd"
