@@ -10,6 +10,7 @@ started together build each image once, and the other three find it up to date.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fcntl
 import hashlib
 import json
@@ -164,7 +165,9 @@ def build(project: ProjectSpec, names: list[str] | None, options: BuildOptions,
                 elif all(p in outcomes for p in parents) and len(running) < jobs:
                     pending.remove(key)
                     running.add(key)
-                    threading.Thread(target=_build_one, args=(session, project.images[key], done),
+                    # In a copy of our context: the engine chosen for this build (engine.using).
+                    threading.Thread(target=contextvars.copy_context().run,
+                                     args=(_build_one, session, project.images[key], done),
                                      name=f"build-{key}", daemon=True).start()
             if running:
                 key, outcome = _next_done(done)

@@ -136,6 +136,7 @@ class ImageSpec:
     tag: str
     dir: Path
     dockerfile: str = "Dockerfile"
+    engine: str | None = None  # [images.NAME] engine: where it is built and run (see engine_choice)
     build_args: tuple[tuple[str, str], ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
     base: BaseSpec | None = None
@@ -306,20 +307,36 @@ class _Validator:
         self.unique(images)
         services.check(images, self.fail)
         external = tuple(key for key, volume in data.get("volumes", {}).items() if volume.get("external"))
-        return ProjectSpec(name=name, path=self.path, images=resolve_parents(images, self.path),
-                           external_volumes=external, engine=self.engine(data["project"].get("engine")),
+        engine = self.engine(data["project"].get("engine"))
+        images = resolve_parents(images, self.path)
+        self.same_engine_as_parents(images, engine)
+        return ProjectSpec(name=name, path=self.path, images=images,
+                           external_volumes=external, engine=engine,
                            registry=self.registry(data["project"].get("registry"), "project.registry"))
 
-    def engine(self, value: str | None) -> str | None:
+    def same_engine_as_parents(self, images: dict[str, ImageSpec], project_engine: str | None) -> None:
+        """An image is built where its project parents are: FROM finds them on that engine only."""
+        for spec in images.values():
+            mine = spec.engine or project_engine
+            for parent in spec.parents:
+                theirs = images[parent].engine or project_engine
+                if theirs != mine:
+                    said = f"engine {_quote(theirs)}" if theirs else "the project's engine"
+                    raise self.fail(key_path("images", spec.key) + ".engine",
+                                    f"{spec.key} is built FROM {parent}, which is on {said}: an image is built on "
+                                    f"its parents' engine (give {parent} the same engine, or push {parent} to a "
+                                    "registry and name it there as an external image)")
+
+    def engine(self, value: str | None, where: str = "project.engine") -> str | None:
         if value is None:
             return None
         value = value.strip()
         if "://" in value:
             if not value.startswith(ENGINE_SCHEMES) or not value.split("://", 1)[1]:
-                raise self.fail("project.engine", f"{_quote(value)}: expected unix://PATH, tcp://HOST:PORT, "
+                raise self.fail(where, f"{_quote(value)}: expected unix://PATH, tcp://HOST:PORT, "
                                                   "ssh://[USER@]HOST[:PORT] or a Docker context's name")
         elif not CONTEXT_NAME_RE.fullmatch(value):
-            raise self.fail("project.engine", f"{_quote(value)} is neither an address (unix://, tcp://, ssh://) "
+            raise self.fail(where, f"{_quote(value)} is neither an address (unix://, tcp://, ssh://) "
                                               "nor a Docker context's name")
         return value
 
@@ -364,6 +381,7 @@ class _Validator:
             tag=tag,
             dir=directory,
             dockerfile=dockerfile,
+            engine=self.engine(data.get("engine"), f"{where}.engine"),
             build_args=_scalars(data.get("build_args", {})),
             labels=labels,
             base=base,

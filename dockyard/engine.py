@@ -1,4 +1,4 @@
-"""The Docker engine: one client per process, and the daemon's errors as user messages.
+"""The Docker engine: a client per engine in use, and the daemon's errors as user messages.
 
 docker-py is imported here, inside functions, so that ``inv --list`` and ``inv -h``
 never pay for it.
@@ -22,8 +22,10 @@ if TYPE_CHECKING:
     import docker
     import requests
 
-_client: "docker.DockerClient | None" = None
-_client_choice: "engine_choice.Choice | None" = None  # engine selection: what _client talks to
+# One client per engine value (an address or a context's name), made on first use: most
+# commands use one engine; a project whose images name engines of their own uses a few.
+_clients: "dict[str, docker.DockerClient]" = {}
+_clients_lock = threading.Lock()
 # Connections kept open: enough for parallel builds and for `clean` removing many at once
 # (the docker CLI's `rm` runs up to 50 removals together).
 POOL_SIZE = 50
@@ -108,7 +110,7 @@ def _local_socket() -> str | None:
 def _connection(choice: "engine_choice.Choice") -> dict:
     """docker-py's DockerClient arguments for the chosen engine: tcp:// gets TLS from
     DOCKER_TLS_VERIFY / DOCKER_CERT_PATH as docker.from_env does; ssh:// goes through the
-    ssh program (and ~/.ssh/config) unless paramiko is there."""
+    ssh program (and ~/.ssh/config) by a private unix socket (see ``ssh_relay``)."""
     if choice.is_address:
         address, tls = choice.value, False
         if address.startswith(("tcp://", "https://")):
@@ -119,12 +121,21 @@ def _connection(choice: "engine_choice.Choice") -> dict:
     else:
         context = _current_context()
         address, tls = context.host, _context_tls(context)
-    options: dict = {"base_url": address, "tls": tls}
     if address.startswith("ssh://"):
-        import importlib.util
+        from . import ssh_relay
 
-        options["use_ssh_client"] = importlib.util.find_spec("paramiko") is None
-    return options
+        address = f"unix://{ssh_relay.relay(address, request_timeout()).path}"
+    return {"base_url": address, "tls": tls}
+
+
+def _ssh_failure() -> str | None:
+    """What ssh said when it could not reach the chosen ssh:// engine, if that is the case."""
+    address = endpoint()
+    if not address.startswith("ssh://"):
+        return None
+    from . import ssh_relay
+
+    return ssh_relay.failure(address)
 
 
 # -- end of engine selection (client() below is part of it too) ------------------------
@@ -140,13 +151,22 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
+def local_connection(timeout: float | None) -> http.client.HTTPConnection | None:
+    """A standard-library HTTP connection (not yet connected) to the chosen engine, when it is
+    a local unix socket and no docker-py client is in use; None otherwise. Requests that take
+    it skip loading docker-py (a tenth of a second or more); the rest go through ``client()``."""
+    socket_path = _local_socket()
+    if socket_path is None or engine_choice.chosen().value in _clients:
+        return None
+    return _UnixConnection(socket_path, timeout=timeout)
+
+
 def get_json(path: str, what: str):
     """A read-only GET answered in JSON. On a local engine it goes over the socket with the
     standard library, so a no-op build never loads docker-py (a tenth of a second); on any
     other engine, or if that fails, through docker-py, whose errors say what is wrong."""
-    socket_path = _local_socket()
-    if socket_path and _client is None:
-        connection = _UnixConnection(socket_path, timeout=request_timeout())
+    connection = local_connection(timeout=request_timeout())
+    if connection is not None:
         try:
             connection.request("GET", path)
             response = connection.getresponse()
@@ -164,36 +184,50 @@ def get_json(path: str, what: str):
 
 
 def client() -> "docker.DockerClient":
-    """A connected client to the chosen engine, made on first use and again when the choice
-    changes; an unreachable engine is one clear error that names it."""
-    global _client, _client_choice
+    """A connected client to the current engine (see ``using``), made on first use and kept
+    for the process; an unreachable engine is one clear error that names it."""
     choice = engine_choice.chosen()
-    if _client is not None and choice != _client_choice:
-        close()
-    if _client is None:
-        import docker
+    found = _clients.get(choice.value)
+    if found is not None:
+        return found
+    import docker
 
-        options = {"timeout": request_timeout(), "max_pool_size": POOL_SIZE}
-        try:
-            _client = docker.DockerClient(**_connection(choice), **options)
-        except docker.errors.DockerException as e:
-            if _timed_out(e):
-                raise DockyardError(_stuck("connect")) from None
-            raise unreachable(where(), e) from None
-        _client_choice = choice
-    return _client
+    with _clients_lock:  # parallel builds ask at once: one client per engine
+        if choice.value not in _clients:
+            options = {"timeout": request_timeout(), "max_pool_size": POOL_SIZE}
+            try:
+                _clients[choice.value] = docker.DockerClient(**_connection(choice), **options)
+            except docker.errors.DockerException as e:
+                if _timed_out(e):
+                    raise DockyardError(_stuck("connect")) from None
+                raise unreachable(where(), _ssh_failure() or e) from None
+        return _clients[choice.value]
+
+
+@contextlib.contextmanager
+def using(choice: "engine_choice.Choice | None") -> Iterator[None]:
+    """Within: the engine an image names (its ``engine`` key; None: it names none, so the
+    project's engine), for the work done for that image. A setting or the environment still
+    wins (``engine_choice``)."""
+    with engine_choice.image_layer(choice.value if choice else None, choice.source if choice else ""):
+        yield
 
 
 def close() -> None:
-    """Close the client's connections. The engine cancels a build whose client went away, so
+    """Close the clients' connections. The engine cancels a build whose client went away, so
     this is how an interrupted build stops when the process lives on (library use)."""
-    global _client
-    if _client is not None:
-        _client.close()
-        _client = None
+    with _clients_lock:
+        clients = list(_clients.values())
+        _clients.clear()
+    for made in clients:
+        made.close()
 
 
-def unreachable(where: str, error: BaseException) -> DockyardError:
+def unreachable(where: str, error: BaseException | str) -> DockyardError:
+    """``error``: what went wrong, or (ssh://) what ssh said."""
+    if isinstance(error, str):
+        return DockyardError(f"cannot reach the Docker engine at {where} ({error}). Check that ssh "
+                             "gets there without a prompt and that `docker version` works there.")
     return DockyardError(
         f"cannot reach the Docker engine at {where} ({_reason(error)}). "
         "Start it (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at a running engine."
@@ -242,7 +276,7 @@ def engine_errors(what: str) -> Iterator[None]:
         if _timed_out(e):
             raise DockyardError(_stuck(doing)) from None
         if _never_connected(e) and activity is None:
-            raise DockyardError(f"{doing}: {unreachable(endpoint(), e)}") from None
+            raise DockyardError(f"{doing}: {unreachable(endpoint(), _ssh_failure() or e)}") from None
         if _never_connected(e):  # it answered a moment ago, in this same activity
             raise DockyardError(f"{doing}: the Docker engine at {endpoint()} went away "
                                 f"({_reason(e)}); is it still running?") from None
@@ -329,9 +363,13 @@ def inspect_image(ref: str) -> dict | None:
             return None
 
 
-@functools.lru_cache(maxsize=1)
 def default_log_driver() -> str:
-    """The engine's logging driver for containers that name none (`docker info`)."""
+    """The current engine's logging driver for containers that name none (`docker info`)."""
+    return _log_driver(engine_choice.chosen().value)
+
+
+@functools.lru_cache(maxsize=8)
+def _log_driver(engine: str) -> str:
     with engine_errors("ask the engine for its logging driver"):
         return client().api.info().get("LoggingDriver") or ""
 

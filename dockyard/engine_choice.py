@@ -5,9 +5,17 @@ The first of these that is set wins:
 1. ``dockyard.engine`` in Invoke's configuration (invoke.yaml, INVOKE_DOCKYARD_ENGINE, -f):
    Invoke tasks share no global flag, so this setting is the "--engine" layer;
 2. ``DOCKYARD_ENGINE``; 3. ``DOCKER_HOST``; 4. ``DOCKER_CONTEXT``;
-5. ``engine`` in containers.toml's ``[project]`` table;
-6. the Docker CLI's current context (its config.json);
-7. the default socket.
+5. ``engine`` in an image's ``[images.NAME]`` table, for what is done to that image;
+6. ``engine`` in containers.toml's ``[project]`` table;
+7. the Docker CLI's current context (its config.json);
+8. the default socket.
+
+So a setting or a variable sends everything to one engine, as it always did, and an image's
+own engine is a project's choice like ``[project] engine``, only narrower. The image layer is
+a context variable that ``engine.using`` sets around the work done for one image (a build of
+it, run, stop, status, push, ...): its value belongs to that work, and to the threads that
+carry it when they start in a copy of its context (the builder's do). An image is built on
+its parents' engine: containers.toml with a FROM across engines is refused when it is loaded.
 
 A value is an address (``unix://``, ``tcp://``, ``ssh://``) or the name of a Docker context.
 Nothing here imports docker-py: ``engine.get_json``'s fast path asks ``local_socket`` whether
@@ -17,8 +25,10 @@ context's address (and TLS) is ``engine``'s job.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -57,6 +67,20 @@ def use_project(engine: str | None, project_file: Path) -> None:
     _layers["project"] = (engine, f"engine in {project_file}") if engine else None
 
 
+# The engine of the image being worked on (set by ``image_layer``), or None.
+_image: ContextVar[tuple[str, str] | None] = ContextVar("dockyard_image_engine", default=None)
+
+
+@contextlib.contextmanager
+def image_layer(engine: str | None, source: str):
+    """Within: an image's own ``engine`` (None: it names none, the project's choice holds)."""
+    token = _image.set((engine, source) if engine else None)
+    try:
+        yield
+    finally:
+        _image.reset(token)
+
+
 def reset() -> None:
     _layers.update(setting=None, project=None)
 
@@ -67,7 +91,7 @@ def chosen() -> Choice:
     env = os.environ
     layers = [_layers["setting"], (env.get("DOCKYARD_ENGINE"), "DOCKYARD_ENGINE"),
               (env.get("DOCKER_HOST"), "DOCKER_HOST"), (env.get("DOCKER_CONTEXT"), "DOCKER_CONTEXT"),
-              _layers["project"]]
+              _image.get(), _layers["project"]]
     for value, source in (layer for layer in layers if layer is not None):
         value = (value or "").strip()
         if not value:

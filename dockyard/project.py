@@ -17,14 +17,30 @@ goes to the ``output`` stream given to ``build``/``run`` (default: stdout), not 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Iterable, TextIO
+from typing import Callable, ContextManager, Iterable, TextIO
 
 from . import config
 from .config import ImageSpec, normalize_ref
 from .errors import DockyardError
+
+
+PROJECT_ENGINE = "the project's engine"
+
+
+def _on_its_engine(method: Callable) -> Callable:
+    """The method, whose first argument is an image's key, runs on that image's engine."""
+
+    @functools.wraps(method)
+    def on_its_engine(self: "Project", image: str, *args, **kwargs):
+        with self.on_engine_of(image):
+            return method(self, image, *args, **kwargs)
+
+    return on_its_engine
 
 
 class Project:
@@ -34,8 +50,8 @@ class Project:
         from . import engine_choice
 
         self.spec = config.load(path)
-        # One engine per process: a project that names one is used there (after the
-        # environment's choices, see ``engine_choice``).
+        # A project that names an engine is used there (after the environment's choices, see
+        # ``engine_choice``); an image that names its own is worked on there (``on_engine_of``).
         engine_choice.use_project(self.spec.engine, self.spec.path)
 
     def __repr__(self) -> str:
@@ -49,14 +65,47 @@ class Project:
     def path(self) -> Path:
         return self.spec.path
 
-    def engine(self) -> dict:
-        """The engine in use: its address, what chose it (a setting, a variable, this
-        containers.toml, the Docker CLI's context or the default) and the context's name."""
+    def engine(self, image: str | None = None) -> dict:
+        """The engine in use (for ``image``: that image's): its address, what chose it (a
+        setting, a variable, this containers.toml, the Docker CLI's context or the default)
+        and the context's name."""
         from . import engine, engine_choice
 
-        choice = engine_choice.chosen()
-        return {"address": engine.endpoint(), "source": choice.source,
-                "context": None if choice.is_address else choice.value}
+        with self.on_engine_of(image) if image is not None else contextlib.nullcontext():
+            choice = engine_choice.chosen()
+            return {"address": engine.endpoint(), "source": choice.source,
+                    "context": None if choice.is_address else choice.value}
+
+    def on_engine_of(self, image: str) -> ContextManager:
+        """Within: the image's own engine, if it names one (a setting or the environment
+        still comes first, see ``engine_choice``)."""
+        from . import engine
+        from .engine_choice import Choice
+
+        spec = self.image(image)
+        return engine.using(Choice(spec.engine, f"images.{spec.key}.engine in {self.path}") if spec.engine else None)
+
+    def _on(self, image: str, function: Callable, *args, **kwargs):
+        """``function(*args, **kwargs)`` on the image's engine."""
+        with self.on_engine_of(image):
+            return function(*args, **kwargs)
+
+    def _one_engine(self, keys: list[str], what: str) -> ContextManager:
+        """Within: the one engine of these images (a project's services share a network, which
+        cannot span engines)."""
+        groups = self._by_engine(keys)
+        if len(groups) > 1:
+            where = "; ".join(f"{', '.join(k)} on {e or PROJECT_ENGINE}" for e, k in groups.items())
+            raise DockyardError(f"{what}: the services are on different engines ({where}); a project's "
+                                "services share one network, on one engine: give them the same engine")
+        return self.on_engine_of(keys[0]) if keys else contextlib.nullcontext()
+
+    def _by_engine(self, keys: Iterable[str]) -> dict[str | None, list[str]]:
+        """The keys grouped by the engine their images name (None: the project's), in order."""
+        groups: dict[str | None, list[str]] = {}
+        for key in keys:
+            groups.setdefault(self.image(key).engine, []).append(key)
+        return groups
 
     @property
     def images(self) -> list[str]:
@@ -80,7 +129,13 @@ class Project:
 
         names = None if images is None else [self.image(key).key for key in images]
         options = BuildOptions(force=force, no_cache=no_cache, pull=pull, jobs=jobs, quiet=quiet)
-        outcomes = build(self.spec, names, options, Output(stream=output))
+        # An image is built on its parents' engine (config checks it), so each engine's
+        # images are built together, there (the keys asked for, or all: their prerequisites
+        # come along, and only the keys are targets of --force, as with one engine).
+        outcomes = []
+        for keys in self._by_engine(names if names is not None else self.images).values():
+            with self.on_engine_of(keys[0]):
+                outcomes += build(self.spec, keys, options, Output(stream=output))
         failed = failures(outcomes)
         if check and failed:
             raise DockyardError(f"build failed for {', '.join(o.key for o in failed)}: {failed[0].detail}")
@@ -89,6 +144,7 @@ class Project:
 
     # -- containers ---------------------------------------------------------------------
 
+    @_on_its_engine
     def run(self, image: str, *, port: int | None = None, env: dict[str, str] | None = None,
             args: Iterable[str] = (), build: bool = True, quiet_build: bool = False,
             attach: bool | None = None, ready_timeout: float | None = None,
@@ -132,6 +188,7 @@ class Project:
                                 f"(`inv {spec.key}.logs`, `inv {spec.key}.stop`)", code=130) from None
         return result
 
+    @_on_its_engine
     def stop(self, image: str, *, timeout: int = 10) -> dict:
         """Stop the container (ours only); a stopped or absent one is fine."""
         from . import containers
@@ -145,6 +202,7 @@ class Project:
             result.update(stopped=True, state="exited")
         return result
 
+    @_on_its_engine
     def start(self, image: str, *, attach: bool = False) -> dict:
         """Start the stopped container again with its original command; ``attach`` follows
         its output (and passes our input) until it exits, like `docker start -a -i`."""
@@ -164,6 +222,7 @@ class Project:
         result["started"] = True
         return result
 
+    @_on_its_engine
     def restart(self, image: str, *, timeout: int = 10, ready_timeout: float | None = None) -> dict:
         """Restart the container and wait for its readiness check again."""
         from . import containers
@@ -174,6 +233,7 @@ class Project:
         containers.wait_ready(spec, container["Id"], containers.ports_of(spec, container), timeout=ready_timeout)
         return {"image": spec.key, "name": spec.run.name, "id": container["Id"]}
 
+    @_on_its_engine
     def logs(self, image: str, *, follow: bool = False, tail: int | None = None) -> None:
         """Copy the container's output to stdout; ``follow`` until it stops or Ctrl-C."""
         from . import containers
@@ -185,6 +245,7 @@ class Project:
         except KeyboardInterrupt:
             pass
 
+    @_on_its_engine
     def exec(self, image: str, command: str | list[str], *, user: str | None = None,
              capture: bool = False, stdin: bool = False) -> dict:
         """Run a command in the running container: a string goes through `sh -c`, a list is
@@ -205,6 +266,7 @@ class Project:
             result.update(stdout=out.decode("utf-8", "replace"), stderr=err.decode("utf-8", "replace"))
         return result
 
+    @_on_its_engine
     def shell(self, image: str, *, command: str | list[str] = "sh", user: str | None = None,
               build: bool = True) -> int:
         """An interactive shell in a fresh container of the image, with its run settings
@@ -220,6 +282,7 @@ class Project:
         finally:
             containers.remove_throwaway(container_id)
 
+    @_on_its_engine
     def rm(self, image: str, *, force: bool = False) -> dict:
         """Remove the container (ours only); a running one needs ``force``."""
         from . import containers
@@ -239,9 +302,11 @@ class Project:
         from .status import image_status
 
         keys = self.images if images is None else list(images)
-        rows = [image_status(self.spec, self.image(key)) for key in keys]
-        address = self.engine()["address"]
-        return [row | {"engine": address} for row in rows]
+        rows = []
+        for key in keys:
+            with self.on_engine_of(key):
+                rows.append(image_status(self.spec, self.image(key)) | {"engine": self.engine()["address"]})
+        return rows
 
     # -- services -----------------------------------------------------------------------
 
@@ -266,16 +331,18 @@ class Project:
         if not order:
             raise DockyardError(f"{self.path.name} has no services: give an image ports, a ready check "
                                 "or run.service = true")
-        if build:
-            self.build(order, quiet=quiet_build, output=output or sys.stderr)
-        return up(self.spec, order, ready_timeout=ready_timeout, report=report or (lambda outcome: None))
+        with self._one_engine(order, "up"):
+            if build:
+                self.build(order, quiet=quiet_build, output=output or sys.stderr)
+            return up(self.spec, order, ready_timeout=ready_timeout, report=report or (lambda outcome: None))
 
     def down(self, *, volumes: bool = False, timeout: int = 10) -> dict:
         """Stop and remove the project's containers and its network; its managed volumes too
         with ``volumes`` (not one that any other container still uses)."""
         from .deploy import down
 
-        return down(self.spec, volumes=volumes, timeout=timeout)
+        with self._one_engine(self.services, "down"):
+            return down(self.spec, volumes=volumes, timeout=timeout)
 
     def service_logs(self, only: Iterable[str] | None = None, *, follow: bool = True,
                      tail: int | None = None) -> None:
@@ -284,7 +351,8 @@ class Project:
         from .services import start_order
 
         keys = start_order(self.spec.images, None if only is None else [self.image(k).key for k in only])
-        follow_logs(self.spec, keys, follow=follow, tail="all" if tail is None else tail)
+        with self._one_engine(keys, "logs"):
+            follow_logs(self.spec, keys, follow=follow, tail="all" if tail is None else tail)
 
     def volumes(self) -> list[dict]:
         """The named volumes the images mount: volume (as configured), name (the engine's),
@@ -305,14 +373,14 @@ class Project:
 
         address = registries.registry_of((registry, "registry"), (self.spec.registry, f"{self.path}: project.registry"))
         if images is not None:
-            return [registries.push(self.image(key), address, output) for key in images]
+            return [self._on(key, registries.push, self.image(key), address, output) for key in images]
         results = []
         for key in self.images:
             spec = self.image(key)
-            if engine.inspect_image(spec.ref) is None:
+            if self._on(key, engine.inspect_image, spec.ref) is None:
                 results.append({"image": key, "tag": spec.ref, "status": "not built"})
             else:
-                results.append(registries.push(spec, address, output))
+                results.append(self._on(key, registries.push, spec, address, output))
         if all(r["status"] == "not built" for r in results):
             raise DockyardError(f"no image of {self.path.name} is built; build them with `inv build`")
         return results
@@ -327,10 +395,11 @@ class Project:
 
         address = registries.registry_of((registry, "registry"), (self.spec.registry, f"{self.path}: project.registry"))
         keys = self.images if images is None else list(images)
-        return [registries.pull(self.image(key), address, output) for key in keys]
+        return [self._on(key, registries.pull, self.image(key), address, output) for key in keys]
 
     # -- artifacts ----------------------------------------------------------------------
 
+    @_on_its_engine
     def export(self, image: str, output: str | Path | None = None, *, force: bool = False,
                progress: bool = False) -> dict:
         """The container's filesystem to a tar ('.gz' compresses, '-' is stdout)."""
@@ -367,10 +436,12 @@ class Project:
         from .artifacts import load_image
 
         if image is not None:
-            return load_image(source, progress=progress, only=self.image(image).ref).to_json()
+            with self.on_engine_of(image):
+                return load_image(source, progress=progress, only=self.image(image).ref).to_json()
         allowed = [spec.ref for spec in self.spec.images.values()]
         return load_image(source, progress=progress, allowed=allowed).to_json()
 
+    @_on_its_engine
     def import_(self, image: str, source: str | Path, *, tag: str | None = None,
                 changes: Iterable[str] = (), message: str | None = None, progress: bool = False) -> dict:
         """A filesystem tar as an image (default tag: the image's own), like `docker import`."""
@@ -381,6 +452,7 @@ class Project:
         return import_image(source, tag=tag or spec.ref, changes=list(changes), message=message,
                             progress=progress, labels={PROJECT: self.name, IMAGE: spec.key}).to_json()
 
+    @_on_its_engine
     def commit(self, image: str, *, tag: str | None = None, message: str | None = None,
                author: str | None = None, changes: Iterable[str] = ()) -> dict:
         """The container's current state as a new image (default tag: the repository with
@@ -415,7 +487,8 @@ class Project:
             spec = self.image(image)
             mounted = tuple(volume_name(self.spec, name) for name in named_volumes(spec))
             scope = Scope(self.name, spec.key, volumes=volumes, volume_names=mounted)
-        return clean(scope, dry_run=dry_run).to_json()
+        with self.on_engine_of(image) if image is not None else contextlib.nullcontext():
+            return clean(scope, dry_run=dry_run).to_json()
 
 
 def _port_json(port) -> dict:

@@ -119,25 +119,27 @@ def _engine_stream(requests: list[Request], registry: str) -> Iterator[dict]:
     standard library (a push then needs no docker-py, a quarter of a second); through
     docker-py otherwise, or when the config file's credentials need a helper program."""
     auth = _plain_auth(registry)
-    socket_path = engine._local_socket()
-    if socket_path and auth is not None and engine._client is None:
+    probe = engine.local_connection(timeout=engine.request_timeout()) if auth is not None else None
+    reachable = False
+    if probe is not None:
         try:
-            connection = engine._UnixConnection(socket_path, timeout=engine.request_timeout())
-            connection.connect()
-            connection.close()
+            probe.connect()
+            reachable = True
         except OSError:
             pass  # docker-py says what is wrong with the engine
-        else:
-            for request in requests:
-                yield from _socket_stream(socket_path, request, auth)
-            return
+        finally:
+            probe.close()
+    if reachable:
+        for request in requests:
+            yield from _socket_stream(request, auth)
+        return
     for request in requests:
         yield from _docker_py_stream(request)
 
 
-def _socket_stream(socket_path: str, request: Request, auth: str) -> Iterator[dict]:
+def _socket_stream(request: Request, auth: str) -> Iterator[dict]:
     method, path, query, what, not_found = request
-    connection = engine._UnixConnection(socket_path, timeout=None)
+    connection = engine.local_connection(timeout=None)
     try:
         connection.request(method, f"{path}?{urlencode(query)}", headers={"X-Registry-Auth": auth})
         response = connection.getresponse()

@@ -116,6 +116,8 @@ BASE = Table(
 IMAGE = Table((
     Key("tag", STRING, "the image's tag, e.g. 'radiasoft/httpd'", required=True),
     Key("dir", STRING, "the image's directory, relative to containers.toml", required=True),
+    Key("engine", STRING, "the Docker engine this image is built and run on, as [project] engine (the "
+                          "setting, DOCKYARD_ENGINE, DOCKER_HOST and DOCKER_CONTEXT come first)"),
     Key("dockerfile", STRING, "the Dockerfile's name inside dir"),
     Key("build_args", SCALARS, "a table of build arguments"),
     Key("labels", SCALARS, "a table of image labels"),

@@ -150,12 +150,88 @@ def test_a_tcp_engine_gets_tls_from_the_environment_as_docker_from_env_does(monk
     assert options["tls"].cert == (str(tmp_path / "cert.pem"), str(tmp_path / "key.pem"))
 
 
-def test_an_ssh_engine_goes_through_the_ssh_program_without_paramiko(monkeypatch):
-    import importlib.util
+def test_an_ssh_engine_goes_through_the_ssh_program_by_a_private_socket(monkeypatch):
+    from dockyard import engine, ssh_relay
 
+    monkeypatch.setenv("DOCKYARD_ENGINE", "ssh://builder@lab:2222")
+    options = engine._connection(engine_choice.chosen())
+    relay = ssh_relay.relay("ssh://builder@lab:2222", 60)
+    assert options["base_url"] == f"unix://{relay.path}"
+    assert relay.command[0] == "ssh"  # the program on PATH, with the user's ~/.ssh/config
+    assert relay.command[-7:] == ["-l", "builder", "-p", "2222", "--", "lab", "docker system dial-stdio"]
+    assert "BatchMode=yes" in relay.command  # never a prompt in the middle of a build
+
+
+def test_an_image_engine_comes_after_the_environment_and_before_the_project(monkeypatch, tmp_path):
     from dockyard import engine
 
-    monkeypatch.setenv("DOCKYARD_ENGINE", "ssh://builder@lab")
-    options = engine._connection(engine_choice.chosen())
-    assert options["base_url"] == "ssh://builder@lab"
-    assert options["use_ssh_client"] is (importlib.util.find_spec("paramiko") is None)
+    engine_choice.use_project("unix:///project.sock", tmp_path / "containers.toml")
+    with engine.using(Choice("unix:///image.sock", "images.a.engine")):
+        assert engine_choice.chosen() == Choice("unix:///image.sock", "images.a.engine")
+        with engine.using(None):  # an image that names none is on the project's engine
+            assert engine_choice.chosen().value == "unix:///project.sock"
+        assert engine_choice.chosen().value == "unix:///image.sock"
+        monkeypatch.setenv("DOCKER_CONTEXT", "some-context")
+        assert engine_choice.chosen() == Choice("some-context", "DOCKER_CONTEXT")
+    monkeypatch.delenv("DOCKER_CONTEXT")
+    assert engine_choice.chosen().value == "unix:///project.sock"
+
+
+SPLIT = """
+[project]
+name = "p"
+
+[images.base]
+tag = "p/base"
+dir = "base"
+{base_engine}
+base = {{ rootfs = "rootfs.sh" }}
+
+[images.app]
+tag = "p/app"
+dir = "app"
+engine = "unix:///other.sock"
+"""
+
+
+def test_an_image_built_from_a_parent_on_another_engine_is_refused_when_loaded(tmp_path):
+    from conftest import load_error
+
+    message = load_error(tmp_path, SPLIT.format(base_engine=""), {"app": "FROM p/base\nCMD true\n"})
+    assert "images.app.engine" in message and "FROM base" in message and "the project's engine" in message
+
+
+def test_an_image_and_its_parent_on_one_engine_of_their_own_load(tmp_path):
+    from conftest import write_project
+
+    path = write_project(tmp_path, SPLIT.format(base_engine='engine = "unix:///other.sock"'),
+                         {"app": "FROM p/base\nCMD true\n"})
+    spec = config.load(path)
+    assert (spec.images["app"].engine, spec.images["base"].engine, spec.engine) == (
+        "unix:///other.sock", "unix:///other.sock", None)
+
+
+def config_output(path, capsys, *argv: str) -> str:
+    """`inv config ARGV` over this containers.toml, in this process (fast)."""
+    from invoke import Program
+
+    from dockyard import namespace
+
+    try:
+        Program(namespace=namespace(path), version="0").run(["inv", "config", *argv])
+    except SystemExit as e:
+        assert not e.code, capsys.readouterr().err
+    return capsys.readouterr().out
+
+
+def test_config_shows_an_image_engine_where_it_differs_from_the_projects(tmp_path, capsys, monkeypatch):
+    from conftest import write_project
+
+    path = write_project(tmp_path, SPLIT.format(base_engine='engine = "unix:///other.sock"'),
+                         {"app": "FROM p/base\nCMD true\n"})
+    shown = config_output(path, capsys)
+    assert "engine: unix:///var/run/docker.sock, chosen by default\n" in shown
+    assert f"[app]\n  engine: unix:///other.sock, chosen by images.app.engine in {path}\n" in shown
+    monkeypatch.setenv("DOCKYARD_ENGINE", "unix:///env.sock")  # the environment still wins
+    resolved = json.loads(config_output(path, capsys, "--json"))
+    assert {image["engine"]["address"] for image in resolved["images"].values()} == {"unix:///env.sock"}

@@ -5,54 +5,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
-import tempfile
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-from conftest import assert_clean_failure, free_port, get, remove_project_objects, statuses
+from conftest import assert_clean_failure, free_port, get, remove_project_objects, serve_registry, statuses
 
 pytestmark = pytest.mark.integration
-
-REGISTRY_BINARY = "/usr/bin/docker-registry"
-
-
-def serve_registry(root: Path, port: int, read_only: bool = False) -> subprocess.Popen:
-    maintenance = "\n  maintenance:\n    readonly:\n      enabled: true" if read_only else ""
-    (root / "config.yml").write_text(
-        f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {root / 'data'}{maintenance}\n"
-        f"http:\n  addr: 127.0.0.1:{port}\n")
-    with (root / "log").open("w") as log:
-        process = subprocess.Popen([REGISTRY_BINARY, "serve", str(root / "config.yml")],
-                                   stdout=subprocess.DEVNULL, stderr=log)
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/", timeout=1).close()
-            return process
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail(f"docker-registry did not answer on {port}: {(root / 'log').read_text()[-800:]}")
-            time.sleep(0.1)
-
-
-@pytest.fixture(scope="session")
-def registry():
-    """HOST:PORT of a registry on a free loopback port, for the whole session."""
-    if not Path(REGISTRY_BINARY).exists():
-        pytest.fail("docker-registry is not installed: apt-get install docker-registry", pytrace=False)
-    root = Path(tempfile.mkdtemp(prefix="dockyard-registry-"))
-    port = free_port()
-    process = serve_registry(root, port)
-    yield f"127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=10)
-    shutil.rmtree(root, ignore_errors=True)
 
 
 def test_pushed_images_come_back_by_pull_run_without_a_build_and_are_up_to_date(project, registry, docker_client):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 
@@ -59,6 +60,8 @@ def status(c, target, json_=False):
         print_json(rows)
         return
     print(engine_line(project.engine()))
+    for line in image_engine_lines(project):
+        print(line)
     print(format_rows(rows))
     volumes = project.volumes()
     if volumes:
@@ -75,6 +78,8 @@ def config(c, target, json_=False):
     warn(project)
     resolved = resolved_config(project)
     resolved["engine"] = engine_in_use(api)
+    for key, image in resolved["images"].items():
+        image["engine"] = engine_in_use(api, key)
     resolved["registry"] = setting(c, "registry") or project.registry
     if json_:
         print_json(resolved)
@@ -86,7 +91,11 @@ def config(c, target, json_=False):
     print(f"build order: {' -> '.join(build_order(project.images))}")
     for key, image in resolved["images"].items():
         print(f"\n[{key}]")
+        if image["engine"] != resolved["engine"]:  # said only where it differs from the project's
+            print(f"  {engine_line(image['engine'])}")
         for name, value in image.items():
+            if name == "engine":
+                continue
             if name == "run":
                 for run_key, run_value in value.items():
                     print(f"  run.{run_key} = {json.dumps(run_value)}")
@@ -94,16 +103,24 @@ def config(c, target, json_=False):
                 print(f"  {name} = {json.dumps(value)}")
 
 
-def engine_in_use(project) -> dict:
-    """The engine and what chose it; a chosen context that does not exist is said, not raised,
-    so that `config` still shows the rest."""
+def engine_in_use(project, image: str | None = None) -> dict:
+    """The engine (of ``image``: that image's) and what chose it; a chosen context that does
+    not exist is said, not raised, so that `config` still shows the rest."""
     try:
-        return project.engine()
+        return project.engine(image)
     except DockyardError as e:
         from ..engine_choice import chosen
 
-        choice = chosen()
+        with project.on_engine_of(image) if image is not None else contextlib.nullcontext():
+            choice = chosen()
         return {"address": None, "source": choice.source, "context": choice.value, "error": str(e)}
+
+
+def image_engine_lines(project) -> list[str]:
+    """`engine of IMAGE: ...` for each image worked on elsewhere than the project's engine."""
+    default = engine_in_use(project)
+    found = ((key, engine_in_use(project, key)) for key in project.images)
+    return [f"{key} {engine_line(engine)}" for key, engine in found if engine != default]
 
 
 def engine_line(engine: dict) -> str:
