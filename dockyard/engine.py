@@ -140,10 +140,11 @@ class _UnixConnection(http.client.HTTPConnection):
         self.sock.connect(self.path)
 
 
-def get_json(path: str, what: str):
+def get_json(path: str, what: str, *, missing: bool = False):
     """A read-only GET answered in JSON. On a local engine it goes over the socket with the
     standard library, so a no-op build never loads docker-py (a tenth of a second); on any
-    other engine, or if that fails, through docker-py, whose errors say what is wrong."""
+    other engine, or if that fails, through docker-py, whose errors say what is wrong.
+    ``missing``: None when the engine has no such object (404), instead of an error."""
     socket_path = _local_socket()
     if socket_path and _client is None:
         connection = _UnixConnection(socket_path, timeout=request_timeout())
@@ -152,15 +153,24 @@ def get_json(path: str, what: str):
             response = connection.getresponse()
             if response.status == 200:
                 return json.loads(response.read())
+            if response.status == 404 and missing:
+                return None
         except TimeoutError:  # asking again through docker-py would only wait as long again
             raise DockyardError(_stuck(what)) from None
         except (OSError, http.client.HTTPException, ValueError):
             pass
         finally:
             connection.close()
+    import docker
+
     with engine_errors(what):
         api = client().api
-        return api._result(api._get(api._url(path)), json=True)
+        try:
+            return api._result(api._get(api._url(path)), json=True)
+        except docker.errors.NotFound:
+            if missing:
+                return None
+            raise
 
 
 def client() -> "docker.DockerClient":
