@@ -46,8 +46,17 @@ class Namespace(Collection):
     for 50 images is 800 contexts and most of `inv build`'s start-up."""
 
     def to_contexts(self, ignore_unknown_help: bool | None = None) -> list[ParserContext]:
-        return [_LazyContext(primary, aliases, _Arguments(self[primary], ignore_unknown_help))
-                for primary, aliases in self.task_names.items()]
+        # One _Arguments per task, kept for later calls: Invoke's get_arguments uses up a
+        # plain task's help texts, so a task's flags are made once per namespace.
+        made = self.__dict__.setdefault("_dockyard_arguments", {})
+        contexts = []
+        for primary, aliases in self.task_names.items():
+            task = self[primary]
+            arguments = made.get((primary, ignore_unknown_help))
+            if arguments is None or arguments.task is not task:
+                arguments = made[primary, ignore_unknown_help] = _Arguments(task, ignore_unknown_help)
+            contexts.append(_LazyContext(primary, aliases, arguments))
+        return contexts
 
 
 def _load_tasks_py_as_namespace() -> None:
@@ -73,8 +82,7 @@ def _load_tasks_py_as_namespace() -> None:
 
 
 class _Arguments:
-    """A task's flags, made once (Invoke's ``get_arguments`` uses up a plain task's help
-    texts) and handed out as fresh copies, since parsing fills in their values."""
+    """A task's flags, made once and handed out as fresh copies (parsing fills in values)."""
 
     def __init__(self, task: Any, ignore_unknown_help: bool | None) -> None:
         self.task, self.ignore_unknown_help, self.made = task, ignore_unknown_help, None
