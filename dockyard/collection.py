@@ -36,6 +36,7 @@ def namespace(path: str | Path = config.DEFAULT_FILE) -> Collection:
             images.add_task(bind(body, Target(spec.path, key)))
         root.add_collection(images)
     root.configure({"dockyard": dict(SETTINGS)})
+    _load_tasks_py_as_namespace()
     return root
 
 
@@ -45,22 +46,65 @@ class Namespace(Collection):
     for 50 images is 800 contexts and most of `inv build`'s start-up."""
 
     def to_contexts(self, ignore_unknown_help: bool | None = None) -> list[ParserContext]:
-        return [_LazyContext(primary, aliases, self[primary], ignore_unknown_help)
-                for primary, aliases in self.task_names.items()]
+        # One _Arguments per task, kept for later calls: Invoke's get_arguments uses up a
+        # plain task's help texts, so a task's flags are made once per namespace.
+        made = self.__dict__.setdefault("_dockyard_arguments", {})
+        contexts = []
+        for primary, aliases in self.task_names.items():
+            task = self[primary]
+            arguments = made.get((primary, ignore_unknown_help))
+            if arguments is None or arguments.task is not task:
+                arguments = made[primary, ignore_unknown_help] = _Arguments(task, ignore_unknown_help)
+            contexts.append(_LazyContext(primary, aliases, arguments))
+        return contexts
+
+
+def _load_tasks_py_as_namespace() -> None:
+    """`inv` loads tasks.py with ``Collection.from_module``, which copies its ``ns`` into a
+    plain Collection and so would lose Namespace's lazy contexts; a module whose ``ns`` (or
+    ``namespace``) is a Namespace is loaded as one. Every other module loads as before."""
+    original = Collection.__dict__["from_module"].__func__
+    if getattr(original, "dockyard", False):
+        return
+
+    def from_module(cls: type, module: Any, *args: Any, **kwargs: Any) -> Collection:
+        for candidate in ("ns", "namespace"):  # Invoke's own order of look-up
+            obj = getattr(module, candidate, None)
+            if obj and isinstance(obj, Collection):
+                if cls is Collection and isinstance(obj, Namespace):
+                    cls = Namespace
+                break
+        return original(cls, module, *args, **kwargs)
+
+    from_module.dockyard = True
+    from_module.__doc__ = original.__doc__
+    Collection.from_module = classmethod(from_module)
+
+
+class _Arguments:
+    """A task's flags, made once and handed out as fresh copies (parsing fills in values)."""
+
+    def __init__(self, task: Any, ignore_unknown_help: bool | None) -> None:
+        self.task, self.ignore_unknown_help, self.made = task, ignore_unknown_help, None
+
+    def fresh(self) -> list:
+        if self.made is None:
+            self.made = self.task.get_arguments(ignore_unknown_help=self.ignore_unknown_help)
+        return copy.deepcopy(self.made)
 
 
 class _LazyContext(ParserContext):
     """A task's ParserContext whose arguments are made on first use, and whose deep copy
     before that use is just another lazy context of the same task."""
 
-    def __init__(self, name: str, aliases: Any, task: Any, ignore_unknown_help: bool | None) -> None:
-        self._task, self._ignore_unknown_help, self._loaded = task, ignore_unknown_help, False
+    def __init__(self, name: str, aliases: Any, arguments: _Arguments) -> None:
+        self._arguments, self._loaded = arguments, False
         super().__init__(name=name, aliases=aliases)
 
     def _load(self) -> None:
         if not self._loaded:
             self._loaded = True
-            for argument in self._task.get_arguments(ignore_unknown_help=self._ignore_unknown_help):
+            for argument in self._arguments.fresh():
                 self.add_arg(argument)
 
     def _get(name: str) -> property:  # noqa: N805 - a property factory, used in the class body
@@ -80,7 +124,7 @@ class _LazyContext(ParserContext):
 
     def __deepcopy__(self, memo: dict) -> ParserContext:
         if not self._loaded:
-            return _LazyContext(self.name, self.aliases, self._task, self._ignore_unknown_help)
+            return _LazyContext(self.name, self.aliases, self._arguments)
         copied = ParserContext(name=self.name, aliases=self.aliases)
         for key in ("args", "positional_args", "flags", "inverse_flags"):
             setattr(copied, key, copy.deepcopy(getattr(self, key), memo))

@@ -254,6 +254,7 @@ def wait_ready(spec: ImageSpec, container_id: str, ports: list[PortMapping],
     seconds = ready.timeout if timeout is None else timeout
     deadline = time.monotonic() + seconds
     url = _ready_url(spec, ports) if ready.url else None
+    pause = 0.01  # most servers answer within milliseconds: look again soon, then less often
     while True:
         state = _ensure_running(spec, container_id)
         answer = _answers(url, ready.port, ports)
@@ -266,7 +267,8 @@ def wait_ready(spec: ImageSpec, container_id: str, ports: list[PortMapping],
                 f"{spec.run.name} did not answer on {target} within {seconds:g}s{said}; "
                 f"last log lines:\n{tail_logs(container_id)}"
             )
-        time.sleep(0.1)
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
 
 
 def _ensure_running(spec: ImageSpec, container_id: str) -> bool:

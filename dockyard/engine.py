@@ -161,10 +161,11 @@ def local_connection(timeout: float | None) -> http.client.HTTPConnection | None
     return _UnixConnection(socket_path, timeout=timeout)
 
 
-def get_json(path: str, what: str):
+def get_json(path: str, what: str, *, missing: bool = False):
     """A read-only GET answered in JSON. On a local engine it goes over the socket with the
     standard library, so a no-op build never loads docker-py (a tenth of a second); on any
-    other engine, or if that fails, through docker-py, whose errors say what is wrong."""
+    other engine, or if that fails, through docker-py, whose errors say what is wrong.
+    ``missing``: None when the engine has no such object (404), instead of an error."""
     connection = local_connection(timeout=request_timeout())
     if connection is not None:
         try:
@@ -172,15 +173,24 @@ def get_json(path: str, what: str):
             response = connection.getresponse()
             if response.status == 200:
                 return json.loads(response.read())
+            if response.status == 404 and missing:
+                return None
         except TimeoutError:  # asking again through docker-py would only wait as long again
             raise DockyardError(_stuck(what)) from None
         except (OSError, http.client.HTTPException, ValueError):
             pass
         finally:
             connection.close()
+    import docker
+
     with engine_errors(what):
         api = client().api
-        return api._result(api._get(api._url(path)), json=True)
+        try:
+            return api._result(api._get(api._url(path)), json=True)
+        except docker.errors.NotFound:
+            if missing:
+                return None
+            raise
 
 
 def client() -> "docker.DockerClient":

@@ -171,3 +171,41 @@ def test_the_docker_py_in_use_is_within_the_supported_range():
 
     major = int(version("docker").split(".")[0])
     assert major == 7, "the engine module relies on docker-py 7's private request methods"
+
+
+def test_inv_loads_tasks_py_as_dockyards_namespace_and_makes_flags_only_for_named_tasks(tmp_path):
+    """`inv` copies tasks.py's ``ns`` with Collection.from_module; the copy keeps the lazy
+    parser contexts (else every command makes and copies one per task of every image), and
+    a tasks.py of plain Invoke still loads as a plain Collection."""
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "tasks.py").write_text("from invoke import task\n\n\n@task(help={'x': 'An x.'})\ndef t(c, x=1):\n    pass\n")
+    code = (
+        "import sys\n"
+        "from invoke import Collection\n"
+        "from invoke.loader import FilesystemLoader\n"
+        "from invoke.parser import Parser\n"
+        "from dockyard.collection import Namespace\n"
+        "def load(where):\n"
+        "    module, _ = FilesystemLoader(start=where).load('tasks')\n"
+        "    sys.modules.pop('tasks')\n"
+        "    return Collection.from_module(module)\n"
+        f"ns = load({str(REPO)!r})\n"
+        "assert type(ns) is Namespace, type(ns)\n"
+        "contexts = ns.to_contexts()\n"
+        "parsed = Parser(contexts=contexts).parse_argv(['httpd.build', '--quiet'])\n"
+        "assert parsed[0].name == 'httpd.build' and parsed[0].args['quiet'].value is True\n"
+        "made = [c.name for c in contexts if c._loaded]\n"
+        "assert made == [], made  # the parser's own copies made theirs, not these\n"
+        "help_text = [c for c in contexts if c.name == 'httpd.run'][0].help_tuples()\n"
+        "assert any('--no-build' in flag for flag, _ in help_text)\n"
+        f"plain = load({str(plain)!r})\n"
+        "assert type(plain) is Collection, type(plain)\n"
+        "for _ in range(2):  # a plain task's help texts survive more than one parse\n"
+        "    context = Namespace.to_contexts(plain)[0]\n"
+        "    assert context.help_tuples()[0][1] == 'An x.', context.help_tuples()\n"
+        "print('ok')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
