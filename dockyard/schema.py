@@ -25,7 +25,8 @@ from typing import Any, NamedTuple
 # Image names become Invoke namespaces; the top-level collection's own tasks are taken.
 NAME_PATTERN = "[a-z0-9][a-z0-9_.-]*"
 VOLUME_PATTERN = "[a-zA-Z0-9][a-zA-Z0-9_.-]*"  # the engine's rule for volume names
-RESERVED_NAMES = ("build", "status", "config", "clean", "save", "load", "up", "down", "logs", "push", "pull")
+RESERVED_NAMES = ("build", "status", "config", "clean", "save", "load", "up", "down", "logs", "push", "pull",
+                  "deploy", "undeploy")
 
 # The value types a key may have.
 STRING = "string"  # a string with something other than white space in it
