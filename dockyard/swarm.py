@@ -248,7 +248,7 @@ def deploy(project: ProjectSpec, spec: ImageSpec, image: str, *, replicas: int |
             _update(spec, current, request)
         else:
             outcome["action"] = "unchanged"
-    outcome["tasks"] = wait_ready(spec, outcome["id"], count, timeout)
+    outcome["tasks"] = wait_ready(spec, outcome["id"], count, timeout, rolling=outcome["action"] == "updated")
     return outcome
 
 
@@ -373,7 +373,8 @@ def tasks(service_id: str, *, running_only: bool = True) -> list[dict]:
     return rows
 
 
-def wait_ready(spec: ImageSpec, service_id: str, replicas: int, timeout: float | None) -> list[dict]:
+def wait_ready(spec: ImageSpec, service_id: str, replicas: int, timeout: float | None, *,
+               rolling: bool = False) -> list[dict]:
     """Wait until the service's update (if any) is done and ``replicas`` tasks run and answer
     the readiness check on their published ports. On timeout: what the tasks are doing, and
     what to change when nothing answers on an ingress port."""
@@ -382,7 +383,7 @@ def wait_ready(spec: ImageSpec, service_id: str, replicas: int, timeout: float |
     update = spec.deploy.update
     batches = -(-replicas // update.parallelism) if update.parallelism else 1
     # A rolling update watches each batch before the next: that time is the update's, not the check's.
-    deadline = time.monotonic() + seconds + batches * (UPDATE_MONITOR + update.delay)
+    deadline = time.monotonic() + seconds + (batches * (UPDATE_MONITOR + update.delay) if rolling else 0)
     name = service_name(spec)
     answered: set[str] = set()
     while True:
