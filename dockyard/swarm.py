@@ -406,7 +406,7 @@ def wait_ready(spec: ImageSpec, service_id: str, replicas: int, timeout: float |
             return rows
         if time.monotonic() > deadline:
             raise DockyardError(_not_ready(spec, rows, running, answered, replicas, seconds))
-        time.sleep(0.2)
+        time.sleep(0.1)
 
 
 def _answers(spec: ImageSpec, row: dict) -> bool:
