@@ -25,7 +25,8 @@ def outcome_lines(outcome: dict) -> list[str]:
     from ..swarm import report_lines
 
     reason = f" ({outcome['reason']})" if outcome["reason"] else ""
-    head = f"{outcome['service']}: {outcome['action']}{reason}, {outcome['replicas']} replicas"
+    count = outcome["replicas"]
+    head = f"{outcome['service']}: {outcome['action']}{reason}, {count} replica{'' if count == 1 else 's'}"
     return [head, *report_lines(outcome)]
 
 
