@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, assert_clean_failure, inv, load_error, make_project, remove_project_objects, unique
+from conftest import REPO, assert_clean_failure, load_error, make_project, remove_project_objects, unique
 from dockyard import config
 from dockyard.config import PortMapping
 from dockyard.swarm import task_url
@@ -322,13 +322,30 @@ def test_the_readiness_url_is_aimed_at_each_tasks_published_port(tmp_path):
     assert task_url(spec, mappings) == "http://127.0.0.1:32769/cgi-bin/hello?x=1"
 
 
-def test_the_swarm_tasks_are_listed_with_help():
-    listed = inv(REPO, "--list", timeout=60)
+def run_program(argv: list[str], capsys) -> tuple[int, str]:
+    """Invoke's own program over the example's namespace, in this process: exit code, stdout."""
+    from invoke import Program
+
+    from dockyard import namespace
+
+    try:
+        Program(namespace=namespace(REPO / "containers.toml"), version="0").run(["inv", *argv])
+        code = 0
+    except SystemExit as e:
+        code = e.code or 0
+    return code, capsys.readouterr().out
+
+
+def test_the_swarm_tasks_are_listed_and_each_flag_has_help(capsys):
+    code, listing = run_program(["--list"], capsys)
+    assert code == 0
     for name in ("deploy", "undeploy", "httpd.deploy", "httpd.scale", "httpd.undeploy"):
-        assert f"\n  {name} " in listed.stdout, listed.stdout
-    helped = inv(REPO, "-h", "httpd.deploy", timeout=60)
-    assert helped.returncode == 0
-    for flag in ("--replicas", "--push", "--registry", "--ready-timeout", "--json"):
-        assert flag in helped.stdout
-    scale = inv(REPO, "-h", "httpd.scale", timeout=60)
-    assert scale.returncode == 0 and "--replicas" in scale.stdout, scale.stdout
+        assert f"\n  {name} " in listing, listing
+    for name, flags in (("httpd.deploy", ("--replicas", "--push", "--registry", "--ready-timeout", "--json")),
+                        ("httpd.scale", ("--replicas", "--ready-timeout", "--json")),
+                        ("deploy", ("--replicas", "--push", "--no-build")), ("undeploy", ("--json",))):
+        code, text = run_program(["-h", name], capsys)
+        assert code == 0 and all(flag in text for flag in flags), text
+        for line in text.split("Options:")[-1].splitlines():
+            if line.strip().startswith("-"):
+                assert "  " in line.strip(), f"flag without help in `inv -h {name}`: {line}"
