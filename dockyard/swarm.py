@@ -361,8 +361,12 @@ def tasks(service_id: str, *, running_only: bool = True) -> list[dict]:
         node = nodes.get(task.get("NodeID") or "") or {}
         address = (node.get("Status") or {}).get("Addr") or ""
         address = "127.0.0.1" if address in ("", "0.0.0.0") else address
-        published = {(p["TargetPort"], p.get("Protocol", "tcp")): p["PublishedPort"]
-                     for p in ((status.get("PortStatus") or {}).get("Ports") or []) + ingress if p.get("PublishedPort")}
+        # A host-mode port may be listed twice: its IPv4 binding first, then its IPv6 one, which
+        # the engine may give another port. The first is the one 127.0.0.1 reaches.
+        published: dict[tuple[int, str], int] = {}
+        for p in ((status.get("PortStatus") or {}).get("Ports") or []) + ingress:
+            if p.get("PublishedPort"):
+                published.setdefault((p["TargetPort"], p.get("Protocol", "tcp")), p["PublishedPort"])
         rows.append({"task": f"{name}.{task.get('Slot', '')}", "id": task["ID"],
                      "node": (node.get("Description") or {}).get("Hostname") or task.get("NodeID") or "",
                      "state": status.get("State", ""), "desired": task.get("DesiredState", ""),
@@ -436,7 +440,8 @@ def _not_ready(spec: ImageSpec, rows: list[dict], running: list[dict], answered:
     name = service_name(spec)
     states = "; ".join(f"{r['task']} {r['state']}" + (f" ({r['error']})" if r["error"] else "") for r in rows) \
         or "no task"
-    said = f"{name} did not have {replicas} tasks running and answering within {seconds:g}s: {states}"
+    said = (f"{name} did not have {replicas} task{'' if replicas == 1 else 's'} running and answering within "
+            f"{seconds:g}s: {states}")
     if running and not answered and spec.run.ports and spec.deploy.publish == "ingress":
         return (f"{said}. Nothing answers on the ingress port: the routing mesh needs IPVS in the kernel, which this "
                 f"engine's host may lack; set publish = \"host\" in [images.{spec.key}.deploy] (each task then "

@@ -85,6 +85,9 @@ CASES = [
          "--replicas 3 --publish mode=host,target=PORT ...` + a poll of `docker service ps` and each task's "
          "page. Makes the engine a single-node swarm for the case when it is in none.",
          hot_path="`inv httpd.deploy --replicas 3` vs `docker service create` + poll"),
+    Case("deploy-overlay", swarm.deploy_overlay, None,
+         "The same, with the baseline also creating an attachable overlay network and attaching the service "
+         "to it, as dockyard does for a project's services (no target: it shows what the network costs)."),
 ]
 
 BY_NAME = {case.name: case for case in CASES}

@@ -8,6 +8,9 @@ fixed port (the ingress routing mesh needs IPVS, which a kernel may lack).
 
 deploy: from no service (each round starts after an untimed removal) to 3 tasks running and
 each answering /cgi-bin/hello-world.
+deploy-overlay: the same, with the baseline also creating an attachable overlay network and
+attaching the service to it, as dockyard does for the project's services (reported, no target:
+it shows what the network itself costs).
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ while True:
     out = subprocess.run(["docker", "service", "ps", service, "--filter", "desired-state=running",
                           "--format", "{{.CurrentState}} {{.Ports}}"], capture_output=True, text=True).stdout
     rows = [line.split() for line in out.splitlines() if line.strip()]
-    ports = {word.split("->")[0].rsplit(":", 1)[1].rstrip(",") for row in rows for word in row if "->" in word}
+    # A task's first address is its IPv4 binding (its IPv6 one may be another port).
+    ports = {row[-1].split("->")[0].rsplit(":", 1)[1] for row in rows if "->" in row[-1]}
     answered = 0
     for port in ports:
         try:
@@ -48,9 +52,9 @@ while True:
 """
 
 DEPLOY_SH = """set -e
-docker service create --detach --quiet --name {name} --mode replicated --replicas {replicas} \\
+{network}docker service create --detach --quiet --name {name} --mode replicated --replicas {replicas} \\
     --publish mode=host,target={port} --env HTTPD_PORT={port} --init --no-resolve-image \\
-    --cap-drop ALL --cap-add CAP_SETUID --cap-add CAP_SETGID {image} >/dev/null
+    --cap-drop ALL --cap-add CAP_SETUID --cap-add CAP_SETGID {attach}{image} >/dev/null
 {python} -S -c '{poll}' {name} {replicas}
 """
 
@@ -90,6 +94,14 @@ def _answering_ports(output: str) -> list[int]:
 
 
 def deploy(bench: Bench, row: Row) -> None:
+    _deploy(bench, row, overlay=False)
+
+
+def deploy_overlay(bench: Bench, row: Row) -> None:
+    _deploy(bench, row, overlay=True)
+
+
+def _deploy(bench: Bench, row: Row, overlay: bool) -> None:
     root = bench.main_project()
     if "httpd.deploy" not in bench.task_names(root):
         raise CaseError("`inv --list` shows no httpd.deploy task")
@@ -97,9 +109,13 @@ def deploy(bench: Bench, row: Row) -> None:
     if "[images.httpd.deploy]" not in config.read_text():
         config.write_text(config.read_text() + HOST_MODE)
     service, cli_service = f"{bench.name}-httpd", f"{bench.cli_name}-httpd"
-    script = bench.work / "deploy.sh"
-    script.write_text(DEPLOY_SH.format(name=cli_service, replicas=REPLICAS, port=bench.cli_port,
-                                       image=bench.tag("httpd", bench.cli_name), python=sys.executable, poll=POLL))
+    network = f"{bench.cli_name}_swarm"
+    script = bench.work / f"deploy{'-overlay' if overlay else ''}.sh"
+    script.write_text(DEPLOY_SH.format(
+        name=cli_service, replicas=REPLICAS, port=bench.cli_port, image=bench.tag("httpd", bench.cli_name),
+        python=sys.executable, poll=POLL,
+        network=f"docker network create --driver overlay --attachable {network} >/dev/null\n" if overlay else "",
+        attach=f"--network {network} " if overlay else ""))
     with swarm_manager():
         try:
             def dockyard(i: int) -> Sample:
@@ -115,11 +131,16 @@ def deploy(bench: Bench, row: Row) -> None:
 
             def baseline(i: int) -> Sample:
                 _remove_service(cli_service)
+                if overlay:
+                    docker("network", "rm", network, check=False)
                 return checked(measure(["bash", str(script)], bench.work), "docker service create + poll")
 
             alternate(row, bench.args.rounds, dockyard, baseline)
             row.note = (f"from no service to {REPLICAS} host-mode tasks each answering /cgi-bin/hello-world; "
-                        "dockyard also makes the project's overlay network")
+                        + ("both sides create an overlay network and attach the service to it" if overlay else
+                           "dockyard also creates the project's overlay network and attaches the tasks to it"))
         finally:
             run(bench.inv_cmd("undeploy"), cwd=root, check=False)
             _remove_service(cli_service)
+            if overlay:
+                docker("network", "rm", network, check=False)
