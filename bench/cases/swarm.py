@@ -35,7 +35,7 @@ while True:
     out = subprocess.run(["docker", "service", "ps", service, "--filter", "desired-state=running",
                           "--format", "{{.CurrentState}} {{.Ports}}"], capture_output=True, text=True).stdout
     rows = [line.split() for line in out.splitlines() if line.strip()]
-    # A task's first address is its IPv4 binding (its IPv6 one may be another port).
+    # The first address of a task is its IPv4 binding (the IPv6 one may be another port).
     ports = {row[-1].split("->")[0].rsplit(":", 1)[1] for row in rows if "->" in row[-1]}
     answered = 0
     for port in ports:
