@@ -356,3 +356,21 @@ def test_the_swarm_tasks_are_listed_and_each_flag_has_help(capsys):
         for line in text.split("Options:")[-1].splitlines():
             if line.strip().startswith("-"):
                 assert "  " in line.strip(), f"flag without help in `inv -h {name}`: {line}"
+
+
+def test_config_shows_the_deploy_table_as_it_resolves(tmp_path, capsys):
+    import json
+
+    from conftest import write_project
+    from invoke import Program
+
+    from dockyard import namespace
+
+    path = write_project(tmp_path, PROJECT + '\n[images.app.deploy]\npublish = "host"\nplacement = ["node.role==manager"]\n')
+    Program(namespace=namespace(path), version="0").run(["inv", "config", "--json"])
+    images = json.loads(capsys.readouterr().out)["images"]
+    assert "deploy" not in images["base"]
+    assert images["app"]["deploy"] == {"replicas": 1, "publish": "host", "placement": ["node.role==manager"],
+                                       "registry": None, "update": {"parallelism": 1, "delay": 0.0,
+                                                                    "order": "start-first",
+                                                                    "failure_action": "rollback"}}

@@ -149,6 +149,10 @@ def resolved_config(project) -> dict:
             "ready": None if run.ready is None else {"url": run.ready.url, "port": run.ready.port,
                                                      "timeout": run.ready.timeout},
         }
+        if spec.deploy != type(spec.deploy)():  # an image with a [deploy] table: as it resolves
+            from dataclasses import asdict
+
+            image["deploy"] = asdict(spec.deploy) | {"placement": list(spec.deploy.placement)}
         images[key] = image
     return {"project": {"name": project.name, "path": str(project.path)}, "images": images}
 
