@@ -26,6 +26,7 @@ Where things are:
     bench/cases/clean.py     clean-200
     bench/cases/services.py  up, down, up-noop
     bench/cases/registry.py  push (starts its own loopback docker-registry)
+    bench/cases/swarm.py     deploy, deploy-overlay (makes the engine a single-node swarm when it is in none)
     bench/harness.py         measure one command (Sample), alternate rounds, a case's Row
     bench/workspace.py       Bench: the run's dybench-<random> names, its projects, cleanup
     bench/report.py          the markdown report, the hot-path ratios first

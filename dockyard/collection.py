@@ -12,7 +12,7 @@ from invoke import Collection
 from invoke.parser import ParserContext
 
 from . import config
-from .tasks import artifacts, image, project, registry, services
+from .tasks import artifacts, image, project, registry, services, swarm
 from .tasks.core import SETTINGS, Target, bind, end_quietly_on_closed_stdout
 
 
@@ -28,11 +28,11 @@ def namespace(path: str | Path = config.DEFAULT_FILE) -> Collection:
     chosen = os.environ.get("INVOKE_DOCKYARD_CONFIG") or path
     spec = config.load(chosen)
     root = Namespace()
-    for body in (*project.TASKS, *services.TASKS, *registry.PROJECT_TASKS):
+    for body in (*project.TASKS, *services.TASKS, *registry.PROJECT_TASKS, *swarm.PROJECT_TASKS):
         root.add_task(bind(body, Target(spec.path)))
     for key in spec.images:
         images = Collection(key)
-        for body in (*image.TASKS, *artifacts.TASKS, *registry.IMAGE_TASKS):
+        for body in (*image.TASKS, *artifacts.TASKS, *registry.IMAGE_TASKS, *swarm.IMAGE_TASKS):
             images.add_task(bind(body, Target(spec.path, key)))
         root.add_collection(images)
     root.configure({"dockyard": dict(SETTINGS)})

@@ -38,7 +38,7 @@ from .errors import DockyardError
 from .graph import normalize_ref, resolve_parents
 
 __all__ = [
-    "DEFAULT_FILE", "BaseSpec", "ImageSpec", "PortMapping", "ProjectSpec", "ReadyCheck", "RunSpec",
+    "DEFAULT_FILE", "BaseSpec", "DeploySpec", "ImageSpec", "UpdateSpec", "PortMapping", "ProjectSpec", "ReadyCheck", "RunSpec",
     "load", "normalize_ref",
 ]
 
@@ -130,6 +130,36 @@ class BaseSpec:
     changes: tuple[str, ...] = ()
 
 
+# -- [images.NAME.deploy]: a Swarm service of the image ---------------------------------
+
+PUBLISH_MODES = ("ingress", "host")
+UPDATE_ORDERS = ("start-first", "stop-first")
+FAILURE_ACTIONS = ("rollback", "pause", "continue")
+PLACEMENT_RE = re.compile(r"[A-Za-z0-9_.\-]+ *(?:==|!=) *\S.*")
+
+
+@dataclass(frozen=True)
+class UpdateSpec:
+    """How `deploy` rolls a changed service over: Docker's update config."""
+
+    parallelism: int = 1
+    delay: float = 0.0
+    order: str = "start-first"  # the new task answers before the old one stops
+    failure_action: str = "rollback"
+
+
+@dataclass(frozen=True)
+class DeploySpec:
+    """The image as a replicated Swarm service (``dockyard.swarm``); the container settings
+    are the run table's."""
+
+    replicas: int = 1
+    publish: str = "ingress"  # Docker's default; "host": each task its own host port
+    update: UpdateSpec = field(default_factory=UpdateSpec)
+    placement: tuple[str, ...] = ()
+    registry: str | None = None
+
+
 @dataclass(frozen=True)
 class ImageSpec:
     key: str
@@ -142,6 +172,7 @@ class ImageSpec:
     base: BaseSpec | None = None
     run: RunSpec = field(default_factory=lambda: RunSpec(name=""))
     parents: tuple[str, ...] = ()
+    deploy: DeploySpec = field(default_factory=DeploySpec)
 
     @property
     def ref(self) -> str:
@@ -386,6 +417,7 @@ class _Validator:
             labels=labels,
             base=base,
             run=self.run(data.get("run", {}), f"{where}.run", tag),
+            deploy=self.deploy(data.get("deploy", {}), f"{where}.deploy"),
         )
 
     def file_inside(self, directory: Path, name: str, where: str) -> Path:
@@ -471,6 +503,39 @@ class _Validator:
             if value in values[:i]:
                 raise self.fail(f"{where}.networks[{i}]", f"{_quote(value)} is listed twice")
         return tuple(values)
+
+    def deploy(self, data: dict, where: str) -> DeploySpec:
+        replicas = data.get("replicas", 1)
+        if not 0 <= replicas <= 1000:
+            raise self.fail(f"{where}.replicas", f"{replicas!r} must be a whole number from 0 to 1000")
+        publish = self.choice(data.get("publish", "ingress"), f"{where}.publish", PUBLISH_MODES)
+        update = data.get("update", {})
+        parallelism = update.get("parallelism", 1)
+        if not 0 <= parallelism <= 1000:
+            raise self.fail(f"{where}.update.parallelism", f"{parallelism!r} must be a whole number from 0 to 1000")
+        delay = update.get("delay", 0.0)
+        if not 0 <= delay < 86400:  # also false for nan
+            raise self.fail(f"{where}.update.delay", f"must be a number of seconds from 0 to 86400, got {delay!r}")
+        placement = tuple(data.get("placement", ()))
+        for i, constraint in enumerate(placement):
+            if not PLACEMENT_RE.fullmatch(constraint):
+                raise self.fail(f"{where}.placement[{i}]", f"{_quote(constraint)} is not a constraint; "
+                                                           "expected 'ATTRIBUTE==VALUE' or 'ATTRIBUTE!=VALUE', "
+                                                           "e.g. 'node.role==manager'")
+        return DeploySpec(
+            replicas=replicas, publish=publish, placement=placement,
+            update=UpdateSpec(parallelism=parallelism, delay=float(delay),
+                              order=self.choice(update.get("order", "start-first"), f"{where}.update.order",
+                                                UPDATE_ORDERS),
+                              failure_action=self.choice(update.get("failure_action", "rollback"),
+                                                         f"{where}.update.failure_action", FAILURE_ACTIONS)),
+            registry=self.registry(data.get("registry"), f"{where}.registry"),
+        )
+
+    def choice(self, value: str, where: str, allowed: tuple[str, ...]) -> str:
+        if value not in allowed:
+            raise self.fail(where, f"{_quote(value)} is not one of {', '.join(allowed)}")
+        return value
 
     def capabilities(self, values: list[str], where: str) -> tuple[str, ...]:
         names = []

@@ -298,14 +298,17 @@ class Project:
 
     def status(self, images: Iterable[str] | None = None) -> list[dict]:
         """One row per image: its container's state, ports, exit code, start time, restarts,
-        the image id, and whether the image is up to date with its directory."""
+        the image id, and whether the image is up to date with its directory; ``service``: its
+        Swarm service's tasks when one of ours is deployed (see ``deploy_status``)."""
         from .status import image_status
 
         keys = self.images if images is None else list(images)
         rows = []
         for key in keys:
             with self.on_engine_of(key):
-                rows.append(image_status(self.spec, self.image(key)) | {"engine": self.engine()["address"]})
+                services = self.deploy_status([key])  # Swarm: see `deploy`
+                rows.append(image_status(self.spec, self.image(key))
+                            | {"engine": self.engine()["address"], "service": services[0] if services else None})
         return rows
 
     # -- services -----------------------------------------------------------------------
@@ -396,6 +399,83 @@ class Project:
         address = registries.registry_of((registry, "registry"), (self.spec.registry, f"{self.path}: project.registry"))
         keys = self.images if images is None else list(images)
         return [self._on(key, registries.pull, self.image(key), address, output) for key in keys]
+
+    # -- swarm --------------------------------------------------------------------------
+
+    def deploy(self, images: Iterable[str] | None = None, *, replicas: int | None = None, push: bool = False,
+               registry: str | None = None, build: bool = True, quiet_build: bool = False,
+               ready_timeout: float | None = None, output: TextIO | None = None,
+               report: Callable[[dict], None] | None = None) -> list[dict]:
+        """Run the images (default: every service, in `after` order, as `up` would) as Swarm
+        services on the engine, a swarm manager: build first, then create each service, or
+        roll it over when its image or settings changed, and wait until every task answers
+        before the next. ``replicas`` replaces [deploy] replicas; ``push`` pushes the image to
+        ``registry`` (default: [deploy] registry, then [project] registry) and deploys its
+        digest, which a swarm of several nodes needs. One dict per service: image, service,
+        id, action ('created', 'updated', 'scaled', 'unchanged'), reason, replicas, tasks."""
+        from .services import start_order
+
+        keys = start_order(self.spec.images) if images is None else [self.image(key).key for key in images]
+        if not keys:
+            raise DockyardError(f"{self.path.name} has no services: give an image ports, a ready check "
+                                "or run.service = true")
+        with self._one_engine(keys, "deploy"):
+            return self._deploy(keys, replicas=replicas, push=push, registry=registry, build=build,
+                                quiet_build=quiet_build, ready_timeout=ready_timeout, output=output, report=report)
+
+    def _deploy(self, keys: list[str], *, replicas, push, registry, build, quiet_build, ready_timeout,
+                output, report) -> list[dict]:
+        from . import registry as registries, swarm
+
+        nodes = int(swarm.manager().get("Nodes") or 1)
+        if build:
+            self.build(keys, quiet=quiet_build, output=output or sys.stderr)
+        outcomes = []
+        for key in keys:
+            spec = self.image(key)
+            address = None
+            choices = ((registry, "registry"), (spec.deploy.registry, f"{self.path}: images.{key}.deploy.registry"),
+                       (self.spec.registry, f"{self.path}: project.registry"))
+            if push or nodes > 1:
+                address = registries.registry_of(*choices) if push else next((v for v, _ in choices if v), None)
+            pushed = registries.push(spec, address, output or sys.stderr) if push else None
+            image = swarm.image_reference(spec, nodes, address, pushed)
+            try:
+                outcome = swarm.deploy(self.spec, spec, image, replicas=replicas, timeout=ready_timeout)
+            except KeyboardInterrupt:
+                raise DockyardError(f"interrupted while waiting for {swarm.service_name(spec)}; the service is left "
+                                    f"deployed (`inv {key}.undeploy` removes it)", code=130) from None
+            if report is not None:
+                report(outcome)
+            outcomes.append(outcome)
+        return outcomes
+
+    @_on_its_engine
+    def scale(self, image: str, replicas: int, *, ready_timeout: float | None = None) -> dict:
+        """Run ``replicas`` tasks of the image's deployed service; wait until they answer."""
+        from . import swarm
+
+        swarm.manager()
+        return swarm.scale(self.spec, self.image(image), replicas, ready_timeout)
+
+    def undeploy(self, images: Iterable[str] | None = None) -> dict:
+        """Remove the project's services (or the images'), then its overlay network once no
+        service of ours uses it: {'services': [...], 'network': 'removed' | 'absent' | 'kept: ...'}."""
+        from . import swarm
+
+        specs = None if images is None else [self.image(key) for key in images]
+        with self._one_engine([s.key for s in specs] if specs else self.images, "undeploy"):
+            return swarm.undeploy(self.spec, specs)
+
+    def deploy_status(self, images: Iterable[str] | None = None) -> list[dict]:
+        """The deployed services of the images (default: all): service, id, replicas, running,
+        publish, update and tasks (node, state, error, ports). Empty where none is deployed."""
+        from . import swarm
+
+        keys = self.images if images is None else [self.image(key).key for key in images]
+        found = swarm.ours(self.spec)
+        rows = [swarm.status(self.spec, self.spec.images[key], found) for key in keys] if found else []
+        return [row | {"image": key} for key, row in zip(keys, rows) if row is not None]
 
     # -- artifacts ----------------------------------------------------------------------
 

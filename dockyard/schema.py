@@ -25,7 +25,8 @@ from typing import Any, NamedTuple
 # Image names become Invoke namespaces; the top-level collection's own tasks are taken.
 NAME_PATTERN = "[a-z0-9][a-z0-9_.-]*"
 VOLUME_PATTERN = "[a-zA-Z0-9][a-zA-Z0-9_.-]*"  # the engine's rule for volume names
-RESERVED_NAMES = ("build", "status", "config", "clean", "save", "load", "up", "down", "logs", "push", "pull")
+RESERVED_NAMES = ("build", "status", "config", "clean", "save", "load", "up", "down", "logs", "push", "pull",
+                  "deploy", "undeploy")
 
 # The value types a key may have.
 STRING = "string"  # a string with something other than white space in it
@@ -104,6 +105,23 @@ RUN = Table((
     Key("networks", STRINGS, "networks that exist on the engine that it joins too (never created or removed)"),
 ))
 
+# -- [images.NAME.deploy]: a Swarm service of the image (dockyard.swarm) --------------
+
+UPDATE = Table((
+    Key("parallelism", INTEGER, "tasks updated at once (default 1; 0: all at once)"),
+    Key("delay", NUMBER, "seconds between updating one batch of tasks and the next (default 0)"),
+    Key("order", STRING, "'start-first' (default: the new task answers before the old stops) or 'stop-first'"),
+    Key("failure_action", STRING, "when an update fails: 'rollback' (default), 'pause' or 'continue'"),
+))
+
+DEPLOY = Table((
+    Key("replicas", INTEGER, "how many tasks the service runs (default 1)"),
+    Key("publish", STRING, "'ingress' (Docker's default: the routing mesh) or 'host' (each task its own host port)"),
+    Key("update", TABLE, "the rolling update: {parallelism, delay, order, failure_action}", table=UPDATE),
+    Key("placement", STRINGS, "placement constraints, e.g. ['node.role==manager']"),
+    Key("registry", STRING, "the registry the swarm's nodes pull the image from, HOST[:PORT]"),
+))
+
 BASE = Table(
     (
         Key("pull", STRING, "an image to pull, e.g. 'busybox:latest'"),
@@ -123,6 +141,7 @@ IMAGE = Table((
     Key("labels", SCALARS, "a table of image labels"),
     Key("base", TABLE, "a base image that is pulled or imported instead of built", table=BASE),
     Key("run", TABLE, "how `run` starts the container", table=RUN),
+    Key("deploy", TABLE, "how `deploy` runs it as a Swarm service", table=DEPLOY),
     Key("outside_project", BOOLEAN, "allow dir to lie outside the project's directory (default false)"),
 ))
 

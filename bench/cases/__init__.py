@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from bench.cases import artifacts, build, clean, registry, run, services, startup
+from bench.cases import artifacts, build, clean, registry, run, services, startup, swarm
 from bench.harness import Row
 from bench.workspace import Bench
 
@@ -80,6 +80,14 @@ CASES = [
     Case("up-noop", services.up_noop, 0.3,
          "`inv up` when nothing changed (it leaves both running) vs the same up script run again.",
          hot_path="no-op `inv up` vs the up script"),
+    Case("deploy", swarm.deploy, 1.2,
+         "`inv httpd.deploy --replicas 3` from no service to every task answering vs `docker service create "
+         "--replicas 3 --publish mode=host,target=PORT ...` + a poll of `docker service ps` and each task's "
+         "page. Makes the engine a single-node swarm for the case when it is in none.",
+         hot_path="`inv httpd.deploy --replicas 3` vs `docker service create` + poll"),
+    Case("deploy-overlay", swarm.deploy_overlay, None,
+         "The same, with the baseline also creating an attachable overlay network and attaching the service "
+         "to it, as dockyard does for a project's services (no target: it shows what the network costs)."),
 ]
 
 BY_NAME = {case.name: case for case in CASES}

@@ -174,6 +174,10 @@ def status(c, target, json_=False):
         return
     print(engine_line(project.engine()))
     print(format_rows(rows))
+    if any(row["service"] for row in rows):  # Swarm services of ours: each task's node, state, address
+        from .swarm import deploy_rows
+
+        print("\n" + deploy_rows([row["service"] for row in rows if row["service"]]))
 
 
 TASKS = [build, run, stop, start, restart, logs, shell, exec_, status]

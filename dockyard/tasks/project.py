@@ -63,6 +63,10 @@ def status(c, target, json_=False):
     for line in image_engine_lines(project):
         print(line)
     print(format_rows(rows))
+    if any(row["service"] for row in rows):  # Swarm services of ours: each task's node, state, address
+        from .swarm import deploy_rows
+
+        print("\n" + deploy_rows([row["service"] for row in rows if row["service"]]))
     volumes = project.volumes()
     if volumes:
         print("\n" + format_volumes(volumes))
@@ -162,6 +166,10 @@ def resolved_config(project) -> dict:
             "ready": None if run.ready is None else {"url": run.ready.url, "port": run.ready.port,
                                                      "timeout": run.ready.timeout},
         }
+        if spec.deploy != type(spec.deploy)():  # an image with a [deploy] table: as it resolves
+            from dataclasses import asdict
+
+            image["deploy"] = asdict(spec.deploy) | {"placement": list(spec.deploy.placement)}
         images[key] = image
     return {"project": {"name": project.name, "path": str(project.path)}, "images": images}
 

@@ -1,0 +1,474 @@
+"""Swarm services of a project's images: deploy, scale, undeploy, and what their tasks are doing.
+
+A service is made from the same run settings `run` uses (environment, command, user,
+workdir, volumes, restart, init, capabilities, read-only root, limits, logs) and the
+image's ``[deploy]`` table (replicas, publish mode, rolling update, placement, registry).
+It is named like the image's container and carries the project's ``dockyard.owner``
+label, its image key and the hash of its settings (``dockyard.settings``), so a `deploy`
+that changes nothing says "unchanged", and one whose image or settings changed rolls the
+service over with its update config and waits until every task answers.
+
+The image is pinned by its id (one node: the engine has it) or by its registry digest
+(several nodes: each pulls it), so a rebuild is a change even under the same tag.
+
+Services of one project share an attachable overlay network, ``PROJECT_swarm``, where each
+answers by its image key. Their endpoints use DNS round-robin whenever Docker allows it
+(any service without ingress-published ports): it needs no IPVS in the kernel, which the
+virtual IPs and the ingress routing mesh do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from urllib.parse import urlsplit
+
+from . import containers, engine, resources
+from .config import ImageSpec, PortMapping, ProjectSpec
+from .errors import DockyardError
+from .labels import IMAGE, OWNER, SETTINGS, resource_is_ours, resource_labels, resource_owner
+
+SERVICE_LABEL = "com.docker.swarm.service.id"  # the engine's label on a task's container
+CAPABILITIES_API = (1, 41)  # ContainerSpec's CapabilityAdd/CapabilityDrop
+UPDATE_MONITOR = 5.0  # Docker's default: seconds each updated task is watched for failure
+DEFAULT_TIMEOUT = 60.0
+# How `restart` reads as a swarm restart condition. "no" (run's default) is Docker's service
+# default "any": under "none" the engine never refills a slot that a scale-down emptied.
+RESTART_CONDITIONS = {"no": "any", "always": "any", "unless-stopped": "any", "on-failure": "on-failure"}
+
+
+def service_name(spec: ImageSpec) -> str:
+    return spec.run.name
+
+
+def network_name(project: ProjectSpec) -> str:
+    return f"{project.name}_swarm"
+
+
+# -- the engine: a manager, new enough, and how many nodes -----------------------------
+
+
+def manager() -> dict:
+    """The engine's `docker info` Swarm section; one line when it is not a manager."""
+    with engine.engine_errors("ask the engine about its swarm"):
+        info = engine.client().api.info()
+    swarm = info.get("Swarm") or {}
+    if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
+        raise DockyardError(f"the Docker engine at {engine.where()} is not a swarm manager; run `docker swarm init` "
+                            "there (or join it to a swarm as a manager), or choose a manager engine")
+    return swarm
+
+
+def check_api(spec: ImageSpec) -> None:
+    version = tuple(int(part) for part in str(engine.client().api.api_version).split(".")[:2])
+    if (spec.run.cap_add or spec.run.cap_drop) and version < CAPABILITIES_API:
+        raise DockyardError(f"the Docker engine at {engine.where()} speaks API {'.'.join(map(str, version))}; swarm "
+                            f"services take cap_add/cap_drop from API 1.41 (Docker 20.10) on: upgrade the engine, or "
+                            f"set images.{spec.key}.run.cap_drop = [] and cap_add = [] to deploy with Docker's defaults")
+    if spec.run.privileged:
+        raise DockyardError(f"images.{spec.key}.run.privileged: a swarm service cannot be privileged; "
+                            f"drop it, or run the image with `inv {spec.key}.run`")
+
+
+# -- what a service is made of --------------------------------------------------------
+
+
+def service_request(project: ProjectSpec, spec: ImageSpec, image: str, replicas: int) -> dict:
+    """The keyword arguments of `create_service` (and `update_service`), with the hash of
+    everything but the replica count in the dockyard.settings label."""
+    from docker.types import (ContainerSpec, EndpointSpec, Mount, NetworkAttachmentConfig, Placement, Resources,
+                              RestartPolicy, ServiceMode, TaskTemplate, UpdateConfig)
+    from docker.utils import parse_bytes
+
+    run, deploy = spec.run, spec.deploy
+    mounts = []
+    for mount in resources.binds(project, spec):
+        source, target, mode = (mount.split(":") + ["rw"])[:3]
+        kind = "bind" if source.startswith("/") else "volume"
+        mounts.append(Mount(target, source, type=kind, read_only=mode == "ro"))
+    mounts += [Mount(path, None, type="tmpfs") for path in run.tmpfs]
+    command = list(run.command) if isinstance(run.command, tuple) else run.command
+    container = ContainerSpec(
+        image, args=command, env=[f"{k}={v}" for k, v in run.environment], user=run.user, workdir=run.workdir,
+        mounts=mounts or None, read_only=run.read_only or None, init=run.init or None,
+        labels={IMAGE: spec.key},
+        cap_drop=[_capability(c) for c in run.cap_drop] or None, cap_add=[_capability(c) for c in run.cap_add] or None)
+    limits = Resources(cpu_limit=int(run.cpus * 1e9) if run.cpus else None,
+                       mem_limit=parse_bytes(run.memory) if run.memory else None)
+    if run.pids:
+        limits.setdefault("Limits", {})["Pids"] = run.pids
+    policy, _, count = run.restart.partition(":")
+    restart = RestartPolicy(condition=RESTART_CONDITIONS[policy], max_attempts=int(count or 0))
+    networks = [NetworkAttachmentConfig(network_name(project), aliases=[spec.key])] \
+        if run.network == "project" else None
+    log_driver = None
+    if engine.default_log_driver() in ("json-file", "local"):
+        log_driver = {"Name": engine.default_log_driver(),
+                      "Options": {"max-size": run.log_max_size, "max-file": str(run.log_max_files)}}
+    template = TaskTemplate(container, resources=limits or None, restart_policy=restart, networks=networks,
+                            placement=Placement(constraints=list(deploy.placement)) if deploy.placement else None,
+                            log_driver=log_driver)
+    ports = [{"TargetPort": p.container_port, "Protocol": p.protocol, "PublishMode": deploy.publish,
+              **({"PublishedPort": p.host_port} if deploy.publish == "ingress" else {})} for p in run.ports]
+    # DNS round-robin needs no IPVS; Docker refuses it only beside ingress-published ports.
+    mode = "vip" if ports and deploy.publish == "ingress" else "dnsrr"
+    update = deploy.update
+    rolling = dict(parallelism=update.parallelism, delay=int(update.delay * 1e9), order=update.order)
+    request = dict(
+        task_template=template, name=service_name(spec),
+        endpoint_spec=EndpointSpec(mode=mode, ports=ports or None),
+        update_config=UpdateConfig(failure_action=update.failure_action, **rolling),
+        rollback_config=UpdateConfig(failure_action="pause", **rolling),
+    )
+    settings = json.dumps(request, sort_keys=True, default=str).encode()
+    request["labels"] = {OWNER: project.name, IMAGE: spec.key, SETTINGS: hashlib.sha256(settings).hexdigest()[:32]}
+    request["mode"] = ServiceMode("replicated", replicas=replicas)
+    return request
+
+
+def _capability(name: str) -> str:
+    return name if name == "ALL" else f"CAP_{name}"
+
+
+# -- the image the nodes run ----------------------------------------------------------
+
+
+def image_reference(spec: ImageSpec, nodes: int, registry: str | None, pushed: dict | None) -> str:
+    """The image pinned so that a rebuild is a change: its id on one node; on several, its
+    digest in the registry (after `--push`, or one the image already carries)."""
+    local = engine.inspect_image(spec.ref)
+    if local is None:
+        raise DockyardError(f"image {spec.ref} does not exist; build it with `inv {spec.key}.build`")
+    if pushed is not None and pushed.get("digest"):
+        return f"{pushed['remote'].rpartition(':')[0]}@{pushed['digest']}"
+    if nodes <= 1:
+        return local["Id"]
+    if registry:
+        from .registry import remote_name
+
+        repository, _ = remote_name(spec, registry)
+        for digest in local.get("RepoDigests") or []:
+            if digest.startswith(f"{repository}@"):
+                return digest
+    where = f"the registry {registry}" if registry else "a registry"
+    raise DockyardError(f"the swarm has {nodes} nodes and each must pull {spec.ref} from a registry, but this build "
+                        f"of it is not in {where}; deploy with --push (and --registry HOST:PORT or "
+                        f"images.{spec.key}.deploy.registry), or push it first with `inv {spec.key}.push`")
+
+
+# -- services of ours -----------------------------------------------------------------
+
+
+def find(project: ProjectSpec, spec: ImageSpec) -> dict | None:
+    """Our service of the image, or None; someone else's of that name is refused."""
+    import docker
+
+    name = service_name(spec)
+    with engine.engine_errors(f"inspect service {name}"):
+        try:
+            service = engine.client().api.inspect_service(name)
+        except docker.errors.NotFound:
+            return None
+    labels = service["Spec"].get("Labels") or {}
+    if labels.get(OWNER) != project.name:
+        owner = f"dockyard project '{labels[OWNER]}'" if labels.get(OWNER) else "something other than dockyard"
+        raise DockyardError(f"a service named '{name}' exists and was made by {owner}, not project "
+                            f"'{project.name}'; dockyard leaves it alone. Remove it yourself, or set "
+                            f"images.{spec.key}.run.name in {project.path.name}")
+    return service
+
+
+def ours(project: ProjectSpec) -> list[dict]:
+    """Every service of the project (any image), or none on an engine that is no manager."""
+    import docker
+
+    with engine.engine_errors("list services"):
+        try:
+            return engine.client().api.services(filters={"label": f"{OWNER}={project.name}"})
+        except docker.errors.APIError as e:
+            if e.status_code == 503:  # not a swarm manager: nothing of ours can be deployed here
+                return []
+            raise
+
+
+def ensure_network(project: ProjectSpec) -> str:
+    """The project's overlay network: attachable, labelled; someone else's is refused."""
+    import docker
+
+    name = network_name(project)
+    network = resources.inspect_network(name)
+    if network is None:
+        with engine.engine_errors(f"create network {name}"):
+            try:
+                engine.client().api.create_network(name, driver="overlay", attachable=True,
+                                                   labels=resource_labels(project.name), check_duplicate=True)
+                return name
+            except docker.errors.APIError as e:
+                if e.status_code != 409:
+                    raise
+        network = resources.inspect_network(name)
+    if network is None or not resource_is_ours(network, project.name):
+        owner = "nobody" if network is None else resource_owner(network)
+        raise DockyardError(f"a network named '{name}' exists and was made by {owner}, not project "
+                            f"'{project.name}'; dockyard leaves it alone. Remove it yourself, or rename the project")
+    return name
+
+
+def deploy(project: ProjectSpec, spec: ImageSpec, image: str, *, replicas: int | None,
+           timeout: float | None) -> dict:
+    """Create the service, or roll it over to a changed image or settings, or scale it; then
+    wait until it converges and every task answers. The result: image, service, id, action
+    ('created', 'updated', 'scaled', 'unchanged'), reason, replicas, tasks."""
+    check_api(spec)
+    if spec.run.network == "project":
+        ensure_network(project)
+    for volume in resources.named_volumes(spec):
+        resources.ensure_volume(project, volume)
+    current = find(project, spec)
+    count = replicas if replicas is not None else \
+        spec.deploy.replicas if current is None else _replicas(current)
+    request = service_request(project, spec, image, count)
+    api = engine.client().api
+    outcome = {"image": spec.key, "service": service_name(spec), "id": None, "action": "created", "reason": None,
+               "replicas": count}
+    if current is None:
+        with engine.engine_errors(f"create service {service_name(spec)}"):
+            outcome["id"] = api.create_service(**request)["ID"]
+    else:
+        outcome["id"] = current["ID"]
+        image_changed = current["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] != image
+        settings_changed = (current["Spec"].get("Labels") or {}).get(SETTINGS) != request["labels"][SETTINGS]
+        if image_changed or settings_changed:
+            outcome.update(action="updated", reason="image changed" if image_changed else "settings changed")
+            _update(spec, current, request)
+        elif count != _replicas(current):
+            outcome.update(action="scaled", reason=f"{_replicas(current)} -> {count} replicas")
+            _update(spec, current, request)
+        else:
+            outcome["action"] = "unchanged"
+    outcome["tasks"] = wait_ready(spec, outcome["id"], count, timeout, rolling=outcome["action"] == "updated")
+    return outcome
+
+
+def scale(project: ProjectSpec, spec: ImageSpec, replicas: int, timeout: float | None) -> dict:
+    """Run ``replicas`` tasks of our deployed service, and wait until they answer."""
+    current = find(project, spec)
+    if current is None:
+        raise DockyardError(f"no service {service_name(spec)} of project {project.name} is deployed; "
+                            f"deploy it with `inv {spec.key}.deploy`")
+    before = _replicas(current)
+    if replicas != before:
+        with engine.engine_errors(f"scale service {service_name(spec)}"):
+            # The current spec as it is, but the count: docker-py's fetch_current_spec would fill
+            # in defaults, which the engine takes for a change and rolls every task over.
+            spec_now = current["Spec"]
+            engine.client().api.update_service(
+                current["ID"], current["Version"]["Index"], task_template=spec_now["TaskTemplate"],
+                name=spec_now["Name"], labels=spec_now.get("Labels"), mode={"Replicated": {"Replicas": replicas}},
+                update_config=spec_now.get("UpdateConfig"), rollback_config=spec_now.get("RollbackConfig"),
+                endpoint_spec=spec_now.get("EndpointSpec"))
+    return {"image": spec.key, "service": service_name(spec), "id": current["ID"], "replicas": replicas,
+            "before": before, "tasks": wait_ready(spec, current["ID"], replicas, timeout)}
+
+
+def _replicas(service: dict) -> int:
+    return int(((service["Spec"].get("Mode") or {}).get("Replicated") or {}).get("Replicas", 1))
+
+
+def _update(spec: ImageSpec, current: dict, request: dict) -> None:
+    with engine.engine_errors(f"update service {service_name(spec)}"):
+        engine.client().api.update_service(current["ID"], current["Version"]["Index"], **request)
+
+
+def undeploy(project: ProjectSpec, specs: list[ImageSpec] | None, *, timeout: float = 60) -> dict:
+    """Remove our services (of ``specs``, or every one of the project), wait until their task
+    containers are gone, then the overlay network once nothing of ours uses it."""
+    import docker
+
+    manager()
+    api = engine.client().api
+    if specs is None:
+        found = ours(project)
+    else:
+        found = [service for service in (find(project, spec) for spec in specs) if service is not None]
+    removed = []
+    for service in found:
+        name = service["Spec"]["Name"]
+        with engine.engine_errors(f"remove service {name}"):
+            with contextlib.suppress(docker.errors.NotFound):
+                api.remove_service(service["ID"])
+        removed.append((name, service["ID"]))
+    deadline = time.monotonic() + timeout
+    for name, service_id in removed:
+        with engine.doing(f"waiting for the tasks of {name} to stop"):
+            while _task_containers(service_id) and time.monotonic() < deadline:
+                time.sleep(0.2)
+    return {"services": sorted(name for name, _ in removed), "network": _remove_network(project, deadline)}
+
+
+def _task_containers(service_id: str) -> list[dict]:
+    with engine.engine_errors("list the tasks' containers"):
+        return engine.client().api.containers(all=True, filters={"label": f"{SERVICE_LABEL}={service_id}"})
+
+
+def _remove_network(project: ProjectSpec, deadline: float) -> str:
+    """'removed', 'absent', or why it was kept (a service of ours, someone's container)."""
+    import docker
+
+    name = network_name(project)
+    network = resources.inspect_network(name)
+    if network is None:
+        return "absent"
+    if not resource_is_ours(network, project.name):
+        return f"kept: made by {resource_owner(network)}"
+    users = [s["Spec"]["Name"] for s in ours(project)]
+    if users:
+        return f"kept: {', '.join(sorted(users))} still deployed"
+    while True:  # the engine frees a removed task's endpoint a moment after its container
+        with engine.engine_errors(f"remove network {name}"):
+            try:
+                engine.client().api.remove_network(network["Id"])
+                return "removed"
+            except docker.errors.NotFound:
+                return "absent"
+            except docker.errors.APIError as e:
+                if e.status_code not in (403, 409) or time.monotonic() > deadline:
+                    if e.status_code in (403, 409):
+                        return f"kept: {engine.explanation(e)}"
+                    raise
+        time.sleep(0.3)
+
+
+# -- tasks: where they run, and whether they answer --------------------------------------
+
+
+def tasks(service_id: str, *, running_only: bool = True) -> list[dict]:
+    """The service's tasks as rows: task (NAME.SLOT), node, state, desired, error, image and
+    addresses (HOST:PORT of each published port; ingress ports answer on every node)."""
+    api = engine.client().api
+    with engine.engine_errors("list the service's tasks"):
+        service = api.inspect_service(service_id)
+        filters = {"service": service_id} | ({"desired-state": "running"} if running_only else {})
+        found = api.tasks(filters=filters)
+        nodes = {n["ID"]: n for n in api.nodes()}
+    name = service["Spec"]["Name"]
+    ingress = [p for p in (service.get("Endpoint") or {}).get("Ports") or [] if p.get("PublishMode") == "ingress"]
+    rows = []
+    for task in sorted(found, key=lambda t: (t.get("Slot") or 0, t["CreatedAt"])):
+        status = task.get("Status") or {}
+        node = nodes.get(task.get("NodeID") or "") or {}
+        address = (node.get("Status") or {}).get("Addr") or ""
+        address = "127.0.0.1" if address in ("", "0.0.0.0") else address
+        # A host-mode port may be listed twice: its IPv4 binding first, then its IPv6 one, which
+        # the engine may give another port. The first is the one 127.0.0.1 reaches.
+        published: dict[tuple[int, str], int] = {}
+        for p in ((status.get("PortStatus") or {}).get("Ports") or []) + ingress:
+            if p.get("PublishedPort"):
+                published.setdefault((p["TargetPort"], p.get("Protocol", "tcp")), p["PublishedPort"])
+        rows.append({"task": f"{name}.{task.get('Slot', '')}", "id": task["ID"],
+                     "node": (node.get("Description") or {}).get("Hostname") or task.get("NodeID") or "",
+                     "state": status.get("State", ""), "desired": task.get("DesiredState", ""),
+                     "error": status.get("Err") or None,
+                     "image": task["Spec"]["ContainerSpec"]["Image"],
+                     "ports": [{"host_ip": address, "host_port": port, "container_port": target, "protocol": proto}
+                               for (target, proto), port in sorted(published.items())]})
+    return rows
+
+
+def wait_ready(spec: ImageSpec, service_id: str, replicas: int, timeout: float | None, *,
+               rolling: bool = False) -> list[dict]:
+    """Wait until the service's update (if any) is done and ``replicas`` tasks run and answer
+    the readiness check on their published ports. On timeout: what the tasks are doing, and
+    what to change when nothing answers on an ingress port."""
+    ready = spec.run.ready
+    seconds = timeout if timeout is not None else max(ready.timeout if ready else 0, DEFAULT_TIMEOUT)
+    update = spec.deploy.update
+    batches = -(-replicas // update.parallelism) if update.parallelism else 1
+    # A rolling update watches each batch before the next: that time is the update's, not the check's.
+    deadline = time.monotonic() + seconds + (batches * (UPDATE_MONITOR + update.delay) if rolling else 0)
+    name = service_name(spec)
+    answered: set[str] = set()
+    while True:
+        with engine.doing(f"waiting for the tasks of {name} to run and answer"):
+            with engine.engine_errors(f"inspect service {name}"):
+                service = engine.client().api.inspect_service(service_id)
+            rows = tasks(service_id)
+        update_state = (service.get("UpdateStatus") or {}).get("State")
+        if update_state in ("rollback_completed", "paused", "rollback_paused"):
+            message = (service.get("UpdateStatus") or {}).get("Message") or ""
+            raise DockyardError(f"the update of {name} failed and is {update_state.replace('_', ' ')} ({message}); "
+                                f"see `docker service ps {name} --no-trunc`")
+        wanted = service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+        running = [r for r in rows if r["state"] == "running" and r["image"] == wanted]
+        for row in running:
+            if row["id"] not in answered and _answers(spec, row):
+                answered.add(row["id"])
+        settled = update_state in (None, "completed", "rollback_completed") and len(rows) == replicas
+        if settled and len(running) == replicas and all(r["id"] in answered for r in running):
+            return rows
+        if time.monotonic() > deadline:
+            raise DockyardError(_not_ready(spec, rows, running, answered, replicas, seconds))
+        time.sleep(0.1)
+
+
+def _answers(spec: ImageSpec, row: dict) -> bool:
+    ready = spec.run.ready
+    if ready is None or not row["ports"]:
+        return True
+    mappings = [PortMapping(p["host_ip"], p["host_port"], p["container_port"], p["protocol"]) for p in row["ports"]]
+    if ready.port is not None:
+        return containers._answers(None, ready.port, mappings) is True
+    return containers._answers(task_url(spec, mappings), None, []) is True
+
+
+def task_url(spec: ImageSpec, mappings: list[PortMapping]) -> str:
+    """The readiness URL aimed at one task: its node's address and the host port published
+    for the container port the configured URL reaches."""
+    parts = urlsplit(spec.run.ready.url)
+    configured = parts.port or (443 if parts.scheme == "https" else 80)
+    target = next((p.container_port for p in spec.run.ports if p.host_port == configured),
+                  spec.run.ports[0].container_port if spec.run.ports else configured)
+    mapping = next((m for m in mappings if m.container_port == target), mappings[0])
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return f"{parts.scheme}://{mapping.host_ip}:{mapping.host_port}{path}"
+
+
+def _not_ready(spec: ImageSpec, rows: list[dict], running: list[dict], answered: set[str], replicas: int,
+               seconds: float) -> str:
+    name = service_name(spec)
+    states = "; ".join(f"{r['task']} {r['state']}" + (f" ({r['error']})" if r["error"] else "") for r in rows) \
+        or "no task"
+    said = (f"{name} did not have {replicas} task{'' if replicas == 1 else 's'} running and answering within "
+            f"{seconds:g}s: {states}")
+    if running and not answered and spec.run.ports and spec.deploy.publish == "ingress":
+        return (f"{said}. Nothing answers on the ingress port: the routing mesh needs IPVS in the kernel, which this "
+                f"engine's host may lack; set publish = \"host\" in [images.{spec.key}.deploy] (each task then "
+                f"gets its own host port)")
+    if any("host-mode port" in (r["error"] or "") for r in rows):
+        return f"{said}. A fixed host port allows one task per node: use fewer replicas or more nodes"
+    return f"{said}; see `docker service ps {name} --no-trunc` and `docker service logs {name}`"
+
+
+def status(project: ProjectSpec, spec: ImageSpec, services: list[dict] | None = None) -> dict | None:
+    """The image's service, when one of ours exists: service, id, replicas, running, publish,
+    update (the update's state) and tasks (see ``tasks``)."""
+    found = ours(project) if services is None else services
+    service = next((s for s in found if s["Spec"]["Name"] == service_name(spec)
+                    and (s["Spec"].get("Labels") or {}).get(IMAGE) == spec.key), None)
+    if service is None:
+        return None
+    rows = tasks(service["ID"])
+    return {"service": service_name(spec), "id": service["ID"], "replicas": _replicas(service),
+            "running": sum(r["state"] == "running" for r in rows), "publish": spec.deploy.publish,
+            "update": (service.get("UpdateStatus") or {}).get("State"), "tasks": rows}
+
+
+def report_lines(outcome: dict) -> list[str]:
+    """Lines for people: the service, what happened, and each task's node, state, address."""
+    return [f"  {row['task']} on {row['node']}: {row['state']}"
+            + "".join(f" {p['host_ip']}:{p['host_port']}->{p['container_port']}/{p['protocol']}" for p in row["ports"])
+            + (f" ({row['error']})" if row["error"] else "")
+            for row in outcome.get("tasks") or []]
+

@@ -1,0 +1,375 @@
+"""Swarm deployment: `deploy`, `scale`, `undeploy` and `status` on a single-node swarm of the
+real engine, and the [deploy] table's errors (engine-free).
+
+The `swarm` fixture makes the main engine a swarm manager (`docker swarm init --advertise-addr
+127.0.0.1`) only when it is not in a swarm already, and leaves the swarm again afterwards
+(removing the docker_gwbridge network that `swarm leave` keeps) only if it made it. The
+ingress routing mesh needs IPVS, which this machine's kernel lacks, so the services publish
+in host mode with no fixed port: every task gets its own host port on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+import urllib.request
+
+import pytest
+
+from conftest import REPO, assert_clean_failure, load_error, make_project, remove_project_objects
+from dockyard import config
+from dockyard.config import PortMapping
+from dockyard.swarm import task_url
+
+integration = pytest.mark.integration
+
+HOST_MODE = """
+[images.httpd.deploy]
+replicas = 2
+publish = "host"
+
+[images.api.deploy]
+publish = "host"
+"""
+
+
+# -- fixtures -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def swarm(docker_client):
+    """The main engine as a single-node swarm manager, for this session."""
+    state = docker_client.api.info()["Swarm"]["LocalNodeState"]
+    made = state == "inactive"
+    if made:
+        subprocess.run(["docker", "swarm", "init", "--advertise-addr", "127.0.0.1"], check=True,
+                       capture_output=True, text=True)
+    elif not docker_client.api.info()["Swarm"].get("ControlAvailable"):
+        pytest.fail(f"the engine is in a swarm ({state}) but not a manager; the swarm tests need one", pytrace=False)
+    yield docker_client
+    if made:
+        subprocess.run(["docker", "swarm", "leave", "--force"], check=True, capture_output=True, text=True)
+        subprocess.run(["docker", "network", "rm", "docker_gwbridge"], capture_output=True, text=True)
+
+
+def remove_services(client, name: str) -> None:
+    """Our services first: their tasks' containers hold the overlay network and the images."""
+    api = client.api
+    services = api.services(filters={"label": f"dockyard.owner={name}"})
+    for service in services:
+        api.remove_service(service["ID"])
+    deadline = time.monotonic() + 60
+    for service in services:
+        while api.containers(all=True, filters={"label": f"com.docker.swarm.service.id={service['ID']}"}) \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory, swarm):
+    """One copy of the example project whose httpd runs 2 host-mode replicas, for the tests
+    below in their order (deploy, scale, rolling update, undeploy)."""
+    made = make_project(tmp_path_factory.mktemp("swarm") / "project")
+    made.config.write_text(made.config.read_text() + HOST_MODE)
+    yield made
+    remove_services(swarm, made.name)
+    remove_project_objects(swarm, made.name)
+
+
+def running_ports(client, service: str) -> list[int]:
+    """The host port of every task of the service that is running now: the first listed, its
+    IPv4 binding (the IPv6 one may be another port)."""
+    ports = set()
+    for task in client.api.tasks(filters={"service": service}):
+        listed = (task["Status"].get("PortStatus") or {}).get("Ports") or []
+        if task["Status"]["State"] == "running" and listed:
+            ports.add(listed[0]["PublishedPort"])
+    return sorted(ports)
+
+
+def page(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/cgi-bin/hello-world", timeout=3) as response:
+        return response.read().decode()
+
+
+def answering(ports: list[int]) -> int:
+    count = 0
+    for port in ports:
+        try:
+            count += "<h4>" in page(port)
+        except OSError:
+            pass
+    return count
+
+
+def task_ports(result: dict) -> list[int]:
+    return sorted(p["host_port"] for task in result["tasks"] for p in task["ports"])
+
+
+# -- on a single-node swarm -----------------------------------------------------------
+
+
+@integration
+def test_deploy_runs_two_replicas_and_the_page_answers_from_every_task(deployed, swarm):
+    result = json.loads(deployed.inv("httpd.deploy", "--quiet-build", "--json").stdout)
+    service = f"{deployed.name}-httpd"
+    assert (result["service"], result["action"], result["replicas"]) == (service, "created", 2)
+    assert [t["state"] for t in result["tasks"]] == ["running", "running"]
+    ports = task_ports(result)
+    assert len(set(ports)) == 2 and ports == running_ports(swarm, service)
+    assert all(p["host_ip"] == "127.0.0.1" for t in result["tasks"] for p in t["ports"])
+    for port in ports:
+        assert "Hello, World!" in page(port)
+    inspected = swarm.api.inspect_service(service)
+    assert inspected["Spec"]["Labels"]["dockyard.owner"] == deployed.name
+    assert inspected["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] == \
+        swarm.api.inspect_image(deployed.tags["httpd"])["Id"]  # pinned: a rebuild is a change
+    network = swarm.api.inspect_network(f"{deployed.name}_swarm")
+    assert (network["Driver"], network["Attachable"], network["Labels"]["dockyard.owner"]) == \
+        ("overlay", True, deployed.name)
+
+    again = deployed.inv("httpd.deploy", "--quiet-build")
+    assert again.stdout.splitlines()[0] == f"{service}: unchanged, 2 replicas"
+    status = deployed.inv("httpd.status")
+    assert f"service {service}: 2/2 running, publish host" in status.stdout
+    for port in ports:
+        assert f"127.0.0.1:{port}->{deployed.port}/tcp" in status.stdout
+    row = json.loads(deployed.inv("httpd.status", "--json").stdout)
+    assert task_ports(row["service"]) == ports and row["service"]["running"] == 2
+
+
+@integration
+def test_scale_to_three_and_back_to_two(deployed, swarm):
+    """Up through the Python API, as a release script would; down through `inv`."""
+    from dockyard import Project
+
+    service = f"{deployed.name}-httpd"
+    project = Project(deployed.config)
+    up = project.scale("httpd", 3)
+    assert (up["service"], up["before"], up["replicas"]) == (service, 2, 3)
+    ports = running_ports(swarm, service)
+    assert len(ports) == 3 and answering(ports) == 3 and task_ports(up) == ports
+    [row] = project.deploy_status(["httpd"])
+    assert (row["image"], row["replicas"], row["running"], task_ports(row)) == ("httpd", 3, 3, ports)
+    down = json.loads(deployed.inv("httpd.scale", "2", "--json").stdout)
+    assert (down["before"], down["replicas"], len(down["tasks"])) == (3, 2, 2)
+    deadline = time.monotonic() + 30
+    while len(running_ports(swarm, service)) != 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert answering(running_ports(swarm, service)) == 2
+
+
+@integration
+def test_a_rebuild_rolls_the_service_over_and_some_task_always_answers(deployed, swarm):
+    service = f"{deployed.name}-httpd"
+    cgi = deployed.root / "images" / "busybox-httpd" / "hello-world.cgi"
+    cgi.write_text(cgi.read_text().replace("<title>Hello</title>", "<title>Hello again</title>"))
+    counts: list[int] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            counts.append(answering(running_ports(swarm, service)))
+            time.sleep(0.05)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        result = json.loads(deployed.inv("httpd.deploy", "--quiet-build", "--json").stdout)
+    finally:
+        stop.set()
+        poller.join()
+    assert (result["action"], result["reason"]) == ("updated", "image changed")
+    assert len(counts) > 20 and min(counts) >= 1, counts
+    ports = task_ports(result)
+    assert len(ports) == 2 and all("Hello again" in page(port) for port in ports)
+    assert swarm.api.inspect_service(service)["UpdateStatus"]["State"] == "completed"
+
+
+@integration
+def test_deploy_of_the_project_reaches_the_api_by_name_and_undeploy_leaves_nothing(deployed, swarm):
+    outcomes = json.loads(deployed.inv("deploy", "--quiet-build", "--json").stdout)
+    assert [(o["image"], o["action"]) for o in outcomes] == [("api", "created"), ("httpd", "unchanged")]
+    port = task_ports(outcomes[1])[0]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/cgi-bin/from-api", timeout=5) as response:
+        assert "The api service says: {&quot;service&quot;: &quot;api&quot;" in response.read().decode()
+
+    removed = deployed.inv("undeploy")
+    assert removed.stdout.splitlines() == [f"removed service {deployed.name}-api",
+                                           f"removed service {deployed.name}-httpd", "network: removed"]
+    assert swarm.api.services(filters={"label": f"dockyard.owner={deployed.name}"}) == []
+    for service in ("api", "httpd"):
+        name = f"{deployed.name}-{service}"
+        assert swarm.api.containers(all=True, filters={"label": f"com.docker.swarm.service.name={name}"}) == []
+    assert swarm.api.networks(names=[f"{deployed.name}_swarm"]) == []
+    assert deployed.inv("undeploy").stdout == "nothing deployed\n"
+
+
+@integration
+def test_an_ingress_port_that_nothing_answers_says_to_publish_in_host_mode(project, swarm):
+    """The kernel here has no IPVS: the routing mesh accepts nothing (README: On a swarm)."""
+    try:
+        failed = project.inv("httpd.deploy", "--quiet-build", "--ready-timeout", "4", check=False)
+        assert_clean_failure(failed, "did not have 1 task running and answering within 4s",
+                             'set publish = "host" in [images.httpd.deploy]')
+    finally:
+        remove_services(swarm, project.name)
+
+
+@integration
+def test_scale_of_a_service_that_is_not_deployed_is_refused(project, swarm):
+    failed = project.inv("httpd.scale", "2", check=False)
+    assert_clean_failure(failed, f"no service {project.name}-httpd of project {project.name} is deployed",
+                         "inv httpd.deploy")
+
+
+@integration
+def test_a_service_of_that_name_made_by_someone_else_is_left_alone(project, swarm):
+    name = f"{project.name}-httpd"
+    subprocess.run(["docker", "service", "create", "--detach", "--name", name, "--replicas", "0", "--no-resolve-image",
+                    "busybox:latest", "sleep", "60"], check=True, capture_output=True)
+    try:
+        failed = project.inv("httpd.undeploy", check=False)
+        assert_clean_failure(failed, f"a service named '{name}' exists and was made by something other than dockyard")
+        assert swarm.api.inspect_service(name)["Spec"]["Name"] == name
+    finally:
+        swarm.api.remove_service(name)
+
+
+@integration
+def test_deploy_on_an_engine_that_is_not_a_swarm_manager_is_one_line(project, engine):
+    failed = project.inv("httpd.deploy", check=False, env=engine.env())
+    assert_clean_failure(failed, f"the Docker engine at {engine.host}", "is not a swarm manager",
+                         "docker swarm init")
+    assert len(failed.stderr.strip().splitlines()) == 1
+
+
+# -- the [deploy] table, engine-free ---------------------------------------------------
+
+PROJECT = """
+[project]
+name = "demo"
+
+[images.base]
+tag = "demo/base"
+dir = "base"
+[images.base.base]
+rootfs = "rootfs.sh"
+
+[images.app]
+tag = "demo/app"
+dir = "app"
+[images.app.run]
+ports = ["8000:8000"]
+"""
+
+
+def test_deploy_defaults_are_one_replica_ingress_and_a_start_first_rollback_update(tmp_path):
+    from conftest import write_project
+
+    spec = config.load(write_project(tmp_path, PROJECT)).images["app"].deploy
+    assert (spec.replicas, spec.publish, spec.placement, spec.registry) == (1, "ingress", (), None)
+    assert (spec.update.parallelism, spec.update.delay, spec.update.order, spec.update.failure_action) == \
+        (1, 0.0, "start-first", "rollback")
+
+
+def test_deploy_settings_are_read(tmp_path):
+    from conftest import write_project
+
+    spec = config.load(write_project(tmp_path, PROJECT + """
+[images.app.deploy]
+replicas = 3
+publish = "host"
+placement = ["node.role==manager"]
+registry = "http://localhost:5000/"
+update = { parallelism = 2, delay = 1.5, order = "stop-first", failure_action = "pause" }
+""")).images["app"].deploy
+    assert (spec.replicas, spec.publish, spec.placement, spec.registry) == \
+        (3, "host", ("node.role==manager",), "localhost:5000")
+    assert (spec.update.parallelism, spec.update.delay, spec.update.order, spec.update.failure_action) == \
+        (2, 1.5, "stop-first", "pause")
+
+
+@pytest.mark.parametrize(("deploy", "where", "words"), [
+    ("replicas = -1", "images.app.deploy.replicas", "must be a whole number from 0 to 1000"),
+    ('replicas = "2"', "images.app.deploy.replicas", "expected an integer, got a string"),
+    ('publish = "mesh"', "images.app.deploy.publish", "'mesh' is not one of ingress, host"),
+    ("publish = true", "images.app.deploy.publish", "expected a string, got a boolean"),
+    ("update = { paralelism = 2 }", "images.app.deploy.update.paralelism",
+     "unknown key (did you mean 'parallelism'?)"),
+    ('update = { order = "first" }', "images.app.deploy.update.order", "'first' is not one of start-first, stop-first"),
+    ('update = { failure_action = "undo" }', "images.app.deploy.update.failure_action",
+     "'undo' is not one of rollback, pause, continue"),
+    ("update = { delay = -1 }", "images.app.deploy.update.delay", "must be a number of seconds from 0 to 86400"),
+    ('placement = ["manager"]', "images.app.deploy.placement[0]", "is not a constraint"),
+    ('registry = "not a host"', "images.app.deploy.registry", "is not a registry address"),
+    ("replica = 2", "images.app.deploy.replica", "unknown key (did you mean 'replicas'?)"),
+])
+def test_deploy_table_errors_name_the_key(tmp_path, deploy, where, words):
+    message = load_error(tmp_path, PROJECT + f"\n[images.app.deploy]\n{deploy}\n")
+    assert f": {where}: " in message and words in message, message
+
+
+def test_deploy_and_undeploy_are_top_level_task_names(tmp_path):
+    message = load_error(tmp_path, PROJECT.replace("[images.app]", "[images.deploy]")
+                         .replace("[images.app.run]", "[images.deploy.run]"))
+    assert "images.deploy: the name 'deploy' is taken by the top-level task `inv deploy`" in message
+
+
+def test_the_readiness_url_is_aimed_at_each_tasks_published_port(tmp_path):
+    from conftest import write_project
+
+    spec = config.load(write_project(tmp_path, PROJECT.replace(
+        'ports = ["8000:8000"]',
+        'ports = ["9000:9000", "8000:8080"]\nready = { url = "http://localhost:8000/cgi-bin/hello?x=1" }'))).images["app"]
+    mappings = [PortMapping("127.0.0.1", 32768, 9000), PortMapping("127.0.0.1", 32769, 8080)]
+    assert task_url(spec, mappings) == "http://127.0.0.1:32769/cgi-bin/hello?x=1"
+
+
+def run_program(argv: list[str], capsys) -> tuple[int, str]:
+    """Invoke's own program over the example's namespace, in this process: exit code, stdout."""
+    from invoke import Program
+
+    from dockyard import namespace
+
+    try:
+        Program(namespace=namespace(REPO / "containers.toml"), version="0").run(["inv", *argv])
+        code = 0
+    except SystemExit as e:
+        code = e.code or 0
+    return code, capsys.readouterr().out
+
+
+def test_the_swarm_tasks_are_listed_and_each_flag_has_help(capsys):
+    code, listing = run_program(["--list"], capsys)
+    assert code == 0
+    for name in ("deploy", "undeploy", "httpd.deploy", "httpd.scale", "httpd.undeploy"):
+        assert f"\n  {name} " in listing, listing
+    for name, flags in (("httpd.deploy", ("--replicas", "--push", "--registry", "--ready-timeout", "--json")),
+                        ("httpd.scale", ("--replicas", "--ready-timeout", "--json")),
+                        ("deploy", ("--replicas", "--push", "--no-build")), ("undeploy", ("--json",))):
+        code, text = run_program(["-h", name], capsys)
+        assert code == 0 and all(flag in text for flag in flags), text
+        for line in text.split("Options:")[-1].splitlines():
+            if line.strip().startswith("-"):
+                assert "  " in line.strip(), f"flag without help in `inv -h {name}`: {line}"
+
+
+def test_config_shows_the_deploy_table_as_it_resolves(tmp_path, capsys):
+    import json
+
+    from conftest import write_project
+    from invoke import Program
+
+    from dockyard import namespace
+
+    path = write_project(tmp_path, PROJECT + '\n[images.app.deploy]\npublish = "host"\nplacement = ["node.role==manager"]\n')
+    Program(namespace=namespace(path), version="0").run(["inv", "config", "--json"])
+    images = json.loads(capsys.readouterr().out)["images"]
+    assert "deploy" not in images["base"]
+    assert images["app"]["deploy"] == {"replicas": 1, "publish": "host", "placement": ["node.role==manager"],
+                                       "registry": None, "update": {"parallelism": 1, "delay": 0.0,
+                                                                    "order": "start-first",
+                                                                    "failure_action": "rollback"}}
