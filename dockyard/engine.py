@@ -176,7 +176,7 @@ def get_json(path: str, what: str, *, missing: bool = False):
             if response.status == 404 and missing:
                 return None
         except TimeoutError:  # asking again through docker-py would only wait as long again
-            raise DockyardError(_stuck(what)) from None
+            raise DockyardError(_stuck(current_activity() or what)) from None
         except (OSError, http.client.HTTPException, ValueError):
             pass
         finally:
@@ -191,6 +191,94 @@ def get_json(path: str, what: str, *, missing: bool = False):
             if missing:
                 return None
             raise
+
+
+class Refused(DockyardError):
+    """The engine answered a ``request`` with an error status; ``status`` and ``explanation``
+    (the daemon's own words) let a caller tell "in use" (409) from a real failure."""
+
+    def __init__(self, what: str, status: int, explanation: str) -> None:
+        label = f"not found ({explanation})" if status == 404 else explanation
+        super().__init__(f"{what}: {label}")
+        self.status = status
+        self.explanation = explanation
+
+
+def query(path: str, **params) -> str:
+    """``path`` with its query string; a ``filters`` dict is sent as the engine takes it
+    (each value a list, JSON-encoded), as docker-py does."""
+    from urllib.parse import quote, urlencode
+
+    if isinstance(params.get("filters"), dict):
+        filters = {k: v if isinstance(v, list) else [v] for k, v in params["filters"].items()}
+        params["filters"] = json.dumps(filters)
+    params = {k: int(v) if isinstance(v, bool) else v for k, v in params.items() if v is not None}
+    return quote(path) + (f"?{urlencode(params)}" if params else "")
+
+
+def request(method: str, path: str, what: str, *, body: Any = None, ok: tuple[int, ...] = (200, 204),
+            missing: bool = False, longer_by: float = 0):
+    """One request whose answer is JSON (or empty): the parsed answer, or None when empty.
+    On a local engine it goes over the socket with the standard library, so `down` and a
+    no-op `up` never load docker-py; on any other engine (tcp, ssh, TLS), through docker-py.
+    ``missing``: None for a 404 instead of an error. Another status is ``Refused``
+    (``what``: the engine's message); an unreachable or stuck engine is one line naming it
+    and what was in flight, as ``engine_errors`` says it. ``longer_by``: seconds the engine
+    may take beyond the usual timeout (a stop waits for the container)."""
+    timeout = request_timeout()
+    data = None if body is None else json.dumps(body).encode()
+    connection = local_connection(timeout=timeout + longer_by)
+    if connection is not None:
+        try:
+            connection.connect()
+        except TimeoutError:
+            connection.close()
+            raise DockyardError(_stuck(current_activity() or what)) from None
+        except OSError:  # no engine there: docker-py says why, in the usual words
+            connection.close()
+            connection = None
+    if connection is not None:
+        try:
+            headers = {"Content-Type": "application/json"} if data is not None else {}
+            connection.request(method, path, body=data, headers=headers)
+            response = connection.getresponse()
+            status, answer = response.status, response.read()
+        except TimeoutError:
+            raise DockyardError(_stuck(current_activity() or what)) from None
+        except (OSError, http.client.HTTPException):
+            raise DockyardError(lost(current_activity() or what)) from None
+        finally:
+            connection.close()
+        return _answer(status, answer, what, ok, missing)
+    return _request_through_docker_py(method, path, what, data, ok, missing, timeout + longer_by)
+
+
+def _answer(status: int, answer: bytes, what: str, ok: tuple[int, ...], missing: bool):
+    if status == 404 and missing:
+        return None
+    if status not in ok:
+        try:
+            said = json.loads(answer).get("message")
+        except (ValueError, AttributeError):
+            said = None
+        raise Refused(what, status, str(said or answer.decode("utf-8", "replace").strip() or f"HTTP {status}"))
+    try:
+        return json.loads(answer) if answer.strip() else None
+    except ValueError:
+        raise DockyardError(f"{what}: the Docker engine at {endpoint()} answered with something "
+                            "that is not JSON") from None
+
+
+def _request_through_docker_py(method: str, path: str, what: str, data: bytes | None,
+                               ok: tuple[int, ...], missing: bool, timeout: float):
+    with engine_errors(what):
+        api = client().api
+        send = {"GET": api._get, "POST": api._post, "DELETE": api._delete}[method]
+        options: dict = {"timeout": timeout}
+        if data is not None:
+            options.update(data=data, headers={"Content-Type": "application/json"})
+        response = send(api._url(path), **options)
+        return _answer(response.status_code, response.content, what, ok, missing)
 
 
 def client() -> "docker.DockerClient":
@@ -353,24 +441,16 @@ def explanation(error: "docker.errors.APIError") -> str:
 
 def inspect_container(ref: str) -> dict | None:
     """The engine's inspect result for a container, or None when there is none of that name."""
-    import docker
+    from urllib.parse import quote
 
-    with engine_errors(f"inspect container {ref}"):
-        try:
-            return client().api.inspect_container(ref)
-        except docker.errors.NotFound:
-            return None
+    return get_json(f"/containers/{quote(ref, safe='/:')}/json", f"inspect container {ref}", missing=True)
 
 
 def inspect_image(ref: str) -> dict | None:
     """The engine's inspect result for an image, or None when there is none of that name."""
-    import docker
+    from urllib.parse import quote
 
-    with engine_errors(f"inspect image {ref}"):
-        try:
-            return client().api.inspect_image(ref)
-        except docker.errors.NotFound:
-            return None
+    return get_json(f"/images/{quote(ref, safe='/:')}/json", f"inspect image {ref}", missing=True)
 
 
 def default_log_driver() -> str:
