@@ -7,6 +7,7 @@ replaces or removes only those, and says so when a name is taken by someone else
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -209,13 +210,40 @@ def creation(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, 
         networking_config=api.create_networking_config(
             {network: api.create_endpoint_config(aliases=[spec.key, *spec.run.aliases])}) if aliases else None,
     )
-    # Not the name: `run` creates a container under a passing name before it takes the real one.
-    hashed = {k: v for k, v in request.items() if k != "name"}
-    if spec.run.networks:  # joined after creation, so not in the request; only when set, so
-        hashed["networks"] = list(spec.run.networks)  # older containers' hashes stay as they were
-    settings = json.dumps(hashed, sort_keys=True, default=str).encode()
-    request["labels"][SETTINGS] = hashlib.sha256(settings).hexdigest()[:32]
+    request["labels"][SETTINGS] = settings_hash(project, spec, overrides, ports=ports, interactive=interactive,
+                                                command=command, user=user, named=name is not None)
     return request
+
+
+# What a container is made from but does not change it: `up` leaves a container alone when only
+# these differ. The name is left out because `run` creates under a passing name first.
+NOT_HASHED = frozenset({"name", "ready", "service", "after"})
+
+
+def settings_hash(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, ports: list[PortMapping],
+                  interactive: bool, command: list[str] | str | None = None, user: str | None = None,
+                  named: bool = True) -> str:
+    """The hash of what a container is created with (label dockyard.settings), from dockyard's
+    own description of it: every RunSpec field but ``NOT_HASHED``, as this run resolves them
+    (overrides, the project's volume names, the network), the image, and the labels. No
+    engine and no docker-py: a no-op `up` compares it with each container's label. A new
+    RunSpec field is hashed unless it is added to ``NOT_HASHED``."""
+    described = {field.name: getattr(spec.run, field.name) for field in dataclasses.fields(spec.run)
+                 if field.name not in NOT_HASHED}
+    if command is None:
+        command = list(overrides.args) if overrides.args else spec.run.command
+    described.update(
+        image=spec.ref, labels=container_labels(project.name, spec.key),
+        command=list(command) if isinstance(command, (list, tuple)) else command,
+        environment=dict(spec.run.environment) | dict(overrides.env),
+        user=user or spec.run.user,
+        ports=[str(p) for p in ports],
+        volumes=resources.binds(project, spec),
+        network=resources.network_mode(project, spec) if named else None,
+        interactive=interactive, stdin=overrides.stdin,
+    )
+    text = json.dumps(described, sort_keys=True, default=str).encode()
+    return hashlib.sha256(text).hexdigest()[:32]
 
 
 def start(spec: ImageSpec, container_id: str, ports: list[PortMapping]) -> None:
@@ -323,8 +351,9 @@ def _answers(url: str | None, port: int | None, ports: list[PortMapping]) -> boo
 
 
 def stop(spec: ImageSpec, container_id: str, timeout: int) -> None:
-    with engine.engine_errors(f"stop {spec.run.name}"):
-        engine.client().api.stop(container_id, timeout=timeout)
+    """SIGTERM, then SIGKILL after ``timeout`` seconds; a stopped or gone container is fine."""
+    engine.request("POST", engine.query(f"/containers/{container_id}/stop", t=timeout), f"stop {spec.run.name}",
+                   ok=(204, 304), missing=True, longer_by=timeout)
 
 
 def start_again(spec: ImageSpec, container_id: str) -> None:
