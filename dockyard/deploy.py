@@ -9,6 +9,7 @@ service starts only once the services its ``after`` names answer their readiness
 
 from __future__ import annotations
 
+import contextvars
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -45,8 +46,7 @@ def _bring_up(project: ProjectSpec, spec: ImageSpec) -> dict:
     old = containers.owned(project, spec, required=False)
     if old is not None:
         image = engine.inspect_image(spec.ref)
-        wanted = containers.creation(project, spec, containers.RunOverrides(), name=spec.run.name,
-                                     ports=ports, interactive=False)["labels"][SETTINGS]
+        wanted = containers.settings_hash(project, spec, containers.RunOverrides(), ports=ports, interactive=False)
         if image is None or old["Image"] != image["Id"]:
             outcome.update(action="replaced", reason="image changed")
         elif labels_of(old).get(SETTINGS) != wanted:
@@ -65,24 +65,22 @@ def _bring_up(project: ProjectSpec, spec: ImageSpec) -> dict:
 def down(project: ProjectSpec, *, volumes: bool, timeout: int = 10) -> dict:
     """Stop and remove every container of the project (any image), then its network, and
     with ``volumes`` its managed volumes. Nothing of anyone else's is removed."""
-    api = engine.client().api
-    with engine.engine_errors("list containers"):
-        ours = api.containers(all=True, filters={"label": f"{OWNER}={project.name}"})
+    listing = engine.query("/containers/json", all=True, filters={"label": f"{OWNER}={project.name}"})
+    ours = engine.request("GET", listing, "list containers") or []
 
     def remove(container: dict) -> str:
-        import docker
-
         name = container["Names"][0].lstrip("/")
-        try:
-            if container["State"] == "running":
-                api.stop(container["Id"], timeout=timeout)
-            api.remove_container(container["Id"], force=True)
-        except docker.errors.NotFound:
-            pass
+        if container["State"] == "running":
+            engine.request("POST", engine.query(f"/containers/{container['Id']}/stop", t=timeout), f"stop {name}",
+                           ok=(204, 304), missing=True, longer_by=timeout)
+        engine.request("DELETE", engine.query(f"/containers/{container['Id']}", force=True), f"remove {name}",
+                       missing=True)
         return name
 
-    with engine.engine_errors("remove containers"), ThreadPoolExecutor(max_workers=8) as pool:
-        removed = list(pool.map(remove, ours))
+    # Each removal in its own copy of this context: it carries the engine chosen for the project.
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        done = [pool.submit(contextvars.copy_context().run, remove, container) for container in ours]
+        removed = [future.result() for future in done]
     result = {"containers": sorted(removed), "network": resources.remove_network(project), "volumes": []}
     if volumes:
         for row in resources.project_volumes(project.name):

@@ -99,13 +99,8 @@ def _not_found() -> Iterator[list]:
 
 
 def inspect_network(name: str) -> dict | None:
-    import docker
-
-    with engine.engine_errors(f"inspect network {name}"):
-        try:
-            return engine.client().api.inspect_network(name)
-        except docker.errors.NotFound:
-            return None
+    return engine.request("GET", engine.query(f"/networks/{name}"), f"inspect network {name}", ok=(200,),
+                          missing=True)
 
 
 def ensure_network(project: ProjectSpec) -> str:
@@ -134,8 +129,6 @@ def ensure_network(project: ProjectSpec) -> str:
 
 def remove_network(project: ProjectSpec) -> str:
     """Remove the project network: 'removed', 'absent', or why it was kept."""
-    import docker
-
     name = network_name(project)
     network = inspect_network(name)
     if network is None:
@@ -145,15 +138,14 @@ def remove_network(project: ProjectSpec) -> str:
     attached = sorted(c.get("Name", cid[:12]) for cid, c in (network.get("Containers") or {}).items())
     if attached:
         return f"kept: {', '.join(attached)} still attached"
-    with engine.engine_errors(f"remove network {name}"):
-        try:
-            engine.client().api.remove_network(network["Id"])
-        except docker.errors.NotFound:
+    try:
+        engine.request("DELETE", engine.query(f"/networks/{network['Id']}"), f"remove network {name}")
+    except engine.Refused as e:
+        if e.status == 404:
             return "absent"
-        except docker.errors.APIError as e:
-            if e.status_code in (403, 409):  # something attached meanwhile
-                return f"kept: {engine.explanation(e)}"
-            raise
+        if e.status in (403, 409):  # something attached meanwhile
+            return f"kept: {e.explanation}"
+        raise
     return "removed"
 
 
@@ -187,15 +179,14 @@ def ensure_volume(project: ProjectSpec, name: str) -> None:
 def project_volumes(project_name: str) -> list[dict]:
     """The project's managed volumes on the engine: name (engine's), volume (containers.toml's),
     and the containers (any owner) that use them."""
-    api = engine.client().api
-    with engine.engine_errors("list volumes"):
-        listed = api.volumes(filters={"label": f"{OWNER}={project_name}"}).get("Volumes") or []
-        users: dict[str, list[str]] = {v["Name"]: [] for v in listed}
-        if users:
-            for container in api.containers(all=True):
-                for mount in container.get("Mounts") or []:
-                    if mount.get("Type") == "volume" and mount.get("Name") in users:
-                        users[mount["Name"]].append(container["Names"][0].lstrip("/"))
+    listed = (engine.request("GET", engine.query("/volumes", filters={"label": f"{OWNER}={project_name}"}),
+                             "list volumes") or {}).get("Volumes") or []
+    users: dict[str, list[str]] = {v["Name"]: [] for v in listed}
+    if users:
+        for container in engine.request("GET", engine.query("/containers/json", all=True), "list volumes") or []:
+            for mount in container.get("Mounts") or []:
+                if mount.get("Type") == "volume" and mount.get("Name") in users:
+                    users[mount["Name"]].append(container["Names"][0].lstrip("/"))
     return [{"name": v["Name"], "volume": (v.get("Labels") or {}).get(VOLUME, v["Name"]),
              "used_by": sorted(users[v["Name"]])} for v in sorted(listed, key=lambda v: v["Name"])]
 
@@ -227,15 +218,12 @@ def volume_rows(project: ProjectSpec) -> list[dict]:
 
 def remove_volume(name: str) -> str:
     """'removed', 'absent', or 'kept: ...' when a container (anyone's) still uses it."""
-    import docker
-
-    with engine.engine_errors(f"remove volume {name}"):
-        try:
-            engine.client().api.remove_volume(name)
-        except docker.errors.NotFound:
+    try:
+        engine.request("DELETE", engine.query(f"/volumes/{name}"), f"remove volume {name}")
+    except engine.Refused as e:
+        if e.status == 404:
             return "absent"
-        except docker.errors.APIError as e:
-            if e.status_code == 409:
-                return f"kept: in use ({engine.explanation(e)})"
-            raise
+        if e.status == 409:
+            return f"kept: in use ({e.explanation})"
+        raise
     return "removed"
