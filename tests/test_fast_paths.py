@@ -1,0 +1,212 @@
+"""The standard-library paths of `inv up` and `inv down` on a local engine: the settings hash
+that `up` compares (no engine, no docker-py), the engine requests they make, and proof, in a
+fresh process, that a no-op `up` and a `down` never import docker-py."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from dockyard import Project, engine
+from dockyard.config import PortMapping, ReadyCheck, RunSpec
+from dockyard.containers import NOT_HASHED, RunOverrides, settings_hash
+from dockyard.errors import DockyardError
+
+from conftest import REPO, assert_clean_failure, free_port, inv, make_project
+
+# One changed value per RunSpec field that changes the container (each differs from httpd's).
+CHANGED = {
+    "ports": (PortMapping("127.0.0.1", 9001, 8000),),
+    "environment": (("HTTPD_PORT", "8000"), ("GREETING", "hi")),
+    "command": ("httpd", "-f"),
+    "user": "www-data",
+    "volumes": ("/srv/site:/site:ro",),
+    "workdir": "/srv",
+    "restart": "always",
+    "init": False,
+    "no_new_privileges": False,
+    "cap_drop": ("NET_RAW",),
+    "cap_add": ("SETUID",),
+    "privileged": True,
+    "read_only": True,
+    "tmpfs": ("/tmp",),
+    "memory": "64m",
+    "pids": 100,
+    "cpus": 0.5,
+    "log_max_size": "1m",
+    "log_max_files": 5,
+    "network": "bridge",
+    "aliases": ("site",),
+    "networks": ("shared",),
+}
+# Fields that leave the container as it is: waiting, starting order, being a service.
+UNCHANGED = {
+    "ready": ReadyCheck(url="http://localhost:8000/", timeout=90),
+    "service": False,
+    "after": ("busybox",),
+    "name": "another-name",  # run creates under a passing name, so the name is never hashed
+}
+
+
+@pytest.fixture(scope="module")
+def example():
+    return Project(REPO / "containers.toml").spec
+
+
+def hash_of(project, spec, overrides: RunOverrides = RunOverrides()) -> str:
+    return settings_hash(project, spec, overrides, ports=list(spec.run.ports), interactive=False)
+
+
+def with_run(spec, **changes):
+    return dataclasses.replace(spec, run=dataclasses.replace(spec.run, **changes))
+
+
+def test_every_runspec_field_is_either_hashed_or_said_not_to_change_the_container():
+    assert set(CHANGED) | set(UNCHANGED) == {f.name for f in dataclasses.fields(RunSpec)}
+    assert set(UNCHANGED) == NOT_HASHED
+
+
+@pytest.mark.parametrize("field", sorted(CHANGED))
+def test_a_setting_that_changes_the_container_changes_the_hash(example, field):
+    httpd = example.images["httpd"]
+    assert getattr(httpd.run, field) != CHANGED[field]
+    changed = with_run(httpd, **{field: CHANGED[field]})
+    # `up` hashes the configured ports, so a changed port is in the hash through them too.
+    assert settings_hash(example, changed, RunOverrides(), ports=list(changed.run.ports), interactive=False) \
+        != hash_of(example, httpd)
+
+
+@pytest.mark.parametrize("field", sorted(UNCHANGED))
+def test_a_setting_that_leaves_the_container_as_it_is_keeps_the_hash(example, field):
+    httpd = example.images["httpd"]
+    assert hash_of(example, with_run(httpd, **{field: UNCHANGED[field]})) == hash_of(example, httpd)
+
+
+@pytest.mark.parametrize("what", ["image", "project", "env override", "args", "port override", "stdin"])
+def test_the_image_the_project_and_a_runs_overrides_change_the_hash(example, what):
+    httpd = example.images["httpd"]
+    before = hash_of(example, httpd)
+    if what == "image":
+        after = hash_of(example, dataclasses.replace(httpd, tag="radiasoft/httpd:2"))
+    elif what == "project":
+        after = hash_of(dataclasses.replace(example, name="another"), httpd)
+    elif what == "port override":
+        after = settings_hash(example, httpd, RunOverrides(port=9000), interactive=False,
+                              ports=[dataclasses.replace(httpd.run.ports[0], host_port=9000)])
+    else:
+        overrides = {"env override": RunOverrides(env=(("GREETING", "hi"),)), "args": RunOverrides(args=("sh",)),
+                     "stdin": RunOverrides(stdin=True)}[what]
+        after = hash_of(example, httpd, overrides)
+    assert after != before
+
+
+def test_the_hash_is_the_label_the_created_container_gets_and_needs_no_engine(example):
+    httpd = example.images["httpd"]
+    assert hash_of(example, httpd) == hash_of(Project(REPO / "containers.toml").spec, httpd)
+    assert len(hash_of(example, httpd)) == 32
+
+
+def test_a_volume_is_hashed_under_its_engine_name(example):
+    api = example.images["api"]
+    assert hash_of(example, api) != hash_of(dataclasses.replace(example, external_volumes=("data",)), api)
+
+
+def test_query_strings_are_what_the_engine_takes():
+    assert engine.query("/containers/json", all=True, filters={"label": "dockyard.owner=p"}) == \
+        "/containers/json?all=1&filters=%7B%22label%22%3A+%5B%22dockyard.owner%3Dp%22%5D%7D"
+    assert engine.query("/containers/abc/stop", t=0) == "/containers/abc/stop?t=0"
+    assert engine.query("/networks/p_default") == "/networks/p_default"
+
+
+def test_a_refusal_carries_the_engines_words_and_status():
+    refused = engine.Refused("remove network p_default", 409, "network has active endpoints")
+    assert str(refused) == "remove network p_default: network has active endpoints" and refused.status == 409
+    assert str(engine.Refused("stop x", 404, "No such container: x")) == "stop x: not found (No such container: x)"
+    assert isinstance(refused, DockyardError)
+
+
+def test_down_on_an_engine_that_is_not_there_is_one_line(tmp_path):
+    project = make_project(tmp_path / "project")
+    result = inv(project.root, "down")
+    assert_clean_failure(result, "cannot reach the Docker engine", "no such socket")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+# -- on the real engine ------------------------------------------------------------------------
+
+PYTHON_API = textwrap.dedent("""
+    import json, sys
+    from dockyard import Project
+    project = Project(sys.argv[1])
+    if sys.argv[2] == "up":
+        result = [o["action"] for o in project.up(quiet_build=True)]
+    else:
+        result = project.down()
+    print(json.dumps({"result": result, "docker imported": "docker" in sys.modules}))
+""")
+
+
+def in_fresh_process(project, what: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", PYTHON_API, str(project.config), what],
+                          capture_output=True, text=True, timeout=300, cwd=project.root)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.integration
+def test_a_no_op_up_and_a_down_never_import_docker_py(project):
+    project.inv("up", "--quiet-build")
+    noop = in_fresh_process(project, "up")
+    assert noop == {"result": ["unchanged", "unchanged"], "docker imported": False}
+    down = in_fresh_process(project, "down")
+    assert down["docker imported"] is False
+    assert down["result"] == {"containers": sorted([project.container("api"), project.container("httpd")]),
+                              "network": "removed", "volumes": []}
+    # Nothing is left for a second down, which still needs no docker-py.
+    assert in_fresh_process(project, "down") == {
+        "result": {"containers": [], "network": "absent", "volumes": []}, "docker imported": False}
+
+
+@pytest.mark.integration
+def test_a_stopped_service_is_started_again_and_a_changed_one_replaced(project, docker_client):
+    project.inv("up", "--quiet-build")
+    docker_client.api.stop(project.container("api"), timeout=0)
+    again = project.inv("up", "--quiet-build", "--json")
+    outcomes = {o["name"]: (o["action"], o["reason"]) for o in json.loads(again.stdout)}
+    assert outcomes == {project.container("api"): ("started", "was exited"),
+                        project.container("httpd"): ("unchanged", None)}
+    limited = 'cap_add = ["SETUID", "SETGID"]\nmemory = "256m"\n'
+    project.config.write_text(project.config.read_text().replace('cap_add = ["SETUID", "SETGID"]\n', limited, 1))
+    changed = json.loads(project.inv("up", "--quiet-build", "--json").stdout)
+    assert [o["action"] for o in changed].count("replaced") == 1
+
+
+@pytest.mark.integration
+def test_down_on_an_engine_that_never_answers_is_one_line_in_bounded_time(tmp_path):
+    import socket
+    import tempfile
+    import time
+
+    directory = tempfile.mkdtemp(prefix="dy-silent-", dir="/tmp")
+    path = os.path.join(directory, "docker.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(8)  # accepted by the kernel, never answered
+    try:
+        project = make_project(tmp_path / "project")
+        started = time.monotonic()
+        result = inv(project.root, "down", env={**os.environ, "DOCKER_HOST": f"unix://{path}",
+                                                "DOCKYARD_ENGINE_TIMEOUT": "1"})
+        assert time.monotonic() - started < 15
+        assert_clean_failure(result, "list containers", path, "did not answer within 1 s")
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    finally:
+        server.close()
+        os.unlink(path)
+        os.rmdir(directory)
