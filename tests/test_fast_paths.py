@@ -210,3 +210,29 @@ def test_down_on_an_engine_that_never_answers_is_one_line_in_bounded_time(tmp_pa
         server.close()
         os.unlink(path)
         os.rmdir(directory)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("path", ["standard library", "docker-py"])
+def test_requests_answer_alike_on_both_paths(project, path):
+    """docker-py carries the requests when it is open for the engine (as for tcp, ssh, TLS)."""
+    project.inv("up", "--quiet-build")
+    try:
+        if path == "docker-py":
+            engine.client()
+        assert (engine.local_connection(1) is None) == (path == "docker-py")
+        network = f"{project.name}_default"
+        assert engine.request("GET", engine.query(f"/networks/{network}"), "inspect")["Name"] == network
+        assert engine.request("GET", engine.query("/networks/dy-no-such-network"), "inspect", missing=True) is None
+        with pytest.raises(engine.Refused) as refused:  # containers are attached
+            engine.request("DELETE", engine.query(f"/networks/{network}"), f"remove network {network}")
+        assert refused.value.status in (403, 409) and "active endpoints" in refused.value.explanation
+        with pytest.raises(engine.Refused) as missing:
+            engine.request("DELETE", engine.query("/volumes/dy-no-such-volume"), "remove volume dy-no-such-volume")
+        assert missing.value.status == 404
+        assert str(missing.value).startswith("remove volume dy-no-such-volume: not found (")
+        assert Project(project.config).down() == {
+            "containers": sorted([project.container("api"), project.container("httpd")]),
+            "network": "removed", "volumes": []}
+    finally:
+        engine.close()
