@@ -146,6 +146,7 @@ class UpdateSpec:
     delay: float = 0.0
     order: str = "start-first"  # the new task answers before the old one stops
     failure_action: str = "rollback"
+    monitor: float = 5.0  # Docker's default: seconds each new task is watched for failure
 
 
 @dataclass(frozen=True)
@@ -516,6 +517,9 @@ class _Validator:
         delay = update.get("delay", 0.0)
         if not 0 <= delay < 86400:  # also false for nan
             raise self.fail(f"{where}.update.delay", f"must be a number of seconds from 0 to 86400, got {delay!r}")
+        monitor = update.get("monitor", 5.0)
+        if not 0 <= monitor < 86400:
+            raise self.fail(f"{where}.update.monitor", f"must be a number of seconds from 0 to 86400, got {monitor!r}")
         placement = tuple(data.get("placement", ()))
         for i, constraint in enumerate(placement):
             if not PLACEMENT_RE.fullmatch(constraint):
@@ -528,7 +532,8 @@ class _Validator:
                               order=self.choice(update.get("order", "start-first"), f"{where}.update.order",
                                                 UPDATE_ORDERS),
                               failure_action=self.choice(update.get("failure_action", "rollback"),
-                                                         f"{where}.update.failure_action", FAILURE_ACTIONS)),
+                                                         f"{where}.update.failure_action", FAILURE_ACTIONS),
+                              monitor=float(monitor)),
             registry=self.registry(data.get("registry"), f"{where}.registry"),
         )
 

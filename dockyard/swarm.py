@@ -32,7 +32,6 @@ from .labels import IMAGE, OWNER, SETTINGS, resource_is_ours, resource_labels, r
 
 SERVICE_LABEL = "com.docker.swarm.service.id"  # the engine's label on a task's container
 CAPABILITIES_API = (1, 41)  # ContainerSpec's CapabilityAdd/CapabilityDrop
-UPDATE_MONITOR = 5.0  # Docker's default: seconds each updated task is watched for failure
 DEFAULT_TIMEOUT = 60.0
 # How `restart` reads as a swarm restart condition. "no" (run's default) is Docker's service
 # default "any": under "none" the engine never refills a slot that a scale-down emptied.
@@ -115,7 +114,8 @@ def service_request(project: ProjectSpec, spec: ImageSpec, image: str, replicas:
     # DNS round-robin needs no IPVS; Docker refuses it only beside ingress-published ports.
     mode = "vip" if ports and deploy.publish == "ingress" else "dnsrr"
     update = deploy.update
-    rolling = dict(parallelism=update.parallelism, delay=int(update.delay * 1e9), order=update.order)
+    rolling = dict(parallelism=update.parallelism, delay=int(update.delay * 1e9), order=update.order,
+                   monitor=int(update.monitor * 1e9))
     request = dict(
         task_template=template, name=service_name(spec),
         endpoint_spec=EndpointSpec(mode=mode, ports=ports or None),
@@ -346,14 +346,15 @@ def _remove_network(project: ProjectSpec, deadline: float) -> str:
 
 def tasks(service_id: str, *, running_only: bool = True) -> list[dict]:
     """The service's tasks as rows: task (NAME.SLOT), node, state, desired, error, image and
-    addresses (HOST:PORT of each published port; ingress ports answer on every node)."""
+    addresses (HOST:PORT of each published port; ingress ports answer on every node), and
+    current: whether the task was made from the service's spec as it is now."""
     api = engine.client().api
     with engine.engine_errors("list the service's tasks"):
         service = api.inspect_service(service_id)
         filters = {"service": service_id} | ({"desired-state": "running"} if running_only else {})
         found = api.tasks(filters=filters)
         nodes = {n["ID"]: n for n in api.nodes()}
-    name = service["Spec"]["Name"]
+    name, template = service["Spec"]["Name"], service["Spec"]["TaskTemplate"]
     ingress = [p for p in (service.get("Endpoint") or {}).get("Ports") or [] if p.get("PublishMode") == "ingress"]
     rows = []
     for task in sorted(found, key=lambda t: (t.get("Slot") or 0, t["CreatedAt"])):
@@ -372,6 +373,8 @@ def tasks(service_id: str, *, running_only: bool = True) -> list[dict]:
                      "state": status.get("State", ""), "desired": task.get("DesiredState", ""),
                      "error": status.get("Err") or None,
                      "image": task["Spec"]["ContainerSpec"]["Image"],
+                     # made from the service's spec as it is now, not one an update replaces
+                     "current": task["Spec"].get("ContainerSpec") == template.get("ContainerSpec"),
                      "ports": [{"host_ip": address, "host_port": port, "container_port": target, "protocol": proto}
                                for (target, proto), port in sorted(published.items())]})
     return rows
@@ -387,7 +390,7 @@ def wait_ready(spec: ImageSpec, service_id: str, replicas: int, timeout: float |
     update = spec.deploy.update
     batches = -(-replicas // update.parallelism) if update.parallelism else 1
     # A rolling update watches each batch before the next: that time is the update's, not the check's.
-    deadline = time.monotonic() + seconds + (batches * (UPDATE_MONITOR + update.delay) if rolling else 0)
+    deadline = time.monotonic() + seconds + (batches * (update.monitor + update.delay) if rolling else 0)
     name = service_name(spec)
     answered: set[str] = set()
     while True:
@@ -396,12 +399,12 @@ def wait_ready(spec: ImageSpec, service_id: str, replicas: int, timeout: float |
                 service = engine.client().api.inspect_service(service_id)
             rows = tasks(service_id)
         update_state = (service.get("UpdateStatus") or {}).get("State")
-        if update_state in ("rollback_completed", "paused", "rollback_paused"):
-            message = (service.get("UpdateStatus") or {}).get("Message") or ""
-            raise DockyardError(f"the update of {name} failed and is {update_state.replace('_', ' ')} ({message}); "
-                                f"see `docker service ps {name} --no-trunc`")
-        wanted = service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
-        running = [r for r in rows if r["state"] == "running" and r["image"] == wanted]
+        # A state left by an earlier deploy (a rollback) is no failure of a scale or of "unchanged".
+        if rolling and update_state in ("rollback_completed", "paused", "rollback_paused"):
+            raise DockyardError(_update_failed(name, service, update_state))
+        # Right after an update request the engine has no update state yet and the old tasks
+        # still run: only tasks of the new spec count.
+        running = [r for r in rows if r["state"] == "running" and r["current"]]
         for row in running:
             if row["id"] not in answered and _answers(spec, row):
                 answered.add(row["id"])
@@ -411,6 +414,17 @@ def wait_ready(spec: ImageSpec, service_id: str, replicas: int, timeout: float |
         if time.monotonic() > deadline:
             raise DockyardError(_not_ready(spec, rows, running, answered, replicas, seconds))
         time.sleep(0.1)
+
+
+def _update_failed(name: str, service: dict, state: str) -> str:
+    """One line: how the update ended, and why its newest failed task failed."""
+    how = {"rollback_completed": "was rolled back", "paused": "is paused",
+           "rollback_paused": "was being rolled back and is paused"}[state]
+    with engine.engine_errors("list the service's tasks"):
+        found = engine.client().api.tasks(filters={"service": service["ID"]})
+    errors = [t["Status"]["Err"] for t in sorted(found, key=lambda t: t["CreatedAt"]) if t["Status"].get("Err")]
+    why = errors[-1] if errors else (service.get("UpdateStatus") or {}).get("Message") or "no task said why"
+    return f"the update of {name} failed and {how} ({why}); see `docker service ps {name} --no-trunc`"
 
 
 def _answers(spec: ImageSpec, row: dict) -> bool:

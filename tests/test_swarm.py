@@ -29,6 +29,7 @@ HOST_MODE = """
 [images.httpd.deploy]
 replicas = 2
 publish = "host"
+update = { monitor = 1 }  # a failed update is noticed, and a good one done, in a second
 
 [images.api.deploy]
 publish = "host"
@@ -189,6 +190,47 @@ def test_a_rebuild_rolls_the_service_over_and_some_task_always_answers(deployed,
 
 
 @integration
+def test_an_update_whose_tasks_never_get_healthy_is_rolled_back_and_the_old_tasks_answer_throughout(deployed, swarm):
+    """A health check of a page that is not there: the new tasks never count as running, so
+    the engine (start-first) never stops an old one, and rolls the update back."""
+    service = f"{deployed.name}-httpd"
+    before = running_ports(swarm, service)
+    dockerfile = deployed.root / "images" / "busybox-httpd" / "Dockerfile"
+    good = dockerfile.read_text()
+    dockerfile.write_text(good + "HEALTHCHECK --interval=1s --timeout=1s --retries=1 "
+                                 "CMD wget -q -O /dev/null http://127.0.0.1:$HTTPD_PORT/cgi-bin/no-such-page\n")
+    counts: list[int] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            counts.append(answering(before))
+            time.sleep(0.05)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    started = time.monotonic()
+    try:
+        failed = deployed.inv("httpd.deploy", "--quiet-build", check=False)
+    finally:
+        stop.set()
+        poller.join()
+        dockerfile.write_text(good)
+    took = time.monotonic() - started
+    assert_clean_failure(failed, f"the update of {service} failed and was rolled back", "unhealthy")
+    assert [line for line in failed.stderr.splitlines() if line.startswith("dockyard:")] == \
+        [failed.stderr.strip().splitlines()[-1]], failed.stderr  # the build's lines, then one
+    assert len(counts) > 20 and min(counts) == 2, counts
+    assert took < 30, took
+    inspected = swarm.api.inspect_service(service)
+    assert inspected["UpdateStatus"]["State"] == "rollback_completed"
+    assert running_ports(swarm, service) == before and answering(before) == 2
+
+    again = deployed.inv("httpd.deploy", "--quiet-build", "--json")  # the image as it was: deployed again
+    assert len(task_ports(json.loads(again.stdout))) == 2
+
+
+@integration
 def test_deploy_of_the_project_reaches_the_api_by_name_and_undeploy_leaves_nothing(deployed, swarm):
     outcomes = json.loads(deployed.inv("deploy", "--quiet-build", "--json").stdout)
     assert [(o["image"], o["action"]) for o in outcomes] == [("api", "created"), ("httpd", "unchanged")]
@@ -271,8 +313,8 @@ def test_deploy_defaults_are_one_replica_ingress_and_a_start_first_rollback_upda
 
     spec = config.load(write_project(tmp_path, PROJECT)).images["app"].deploy
     assert (spec.replicas, spec.publish, spec.placement, spec.registry) == (1, "ingress", (), None)
-    assert (spec.update.parallelism, spec.update.delay, spec.update.order, spec.update.failure_action) == \
-        (1, 0.0, "start-first", "rollback")
+    assert (spec.update.parallelism, spec.update.delay, spec.update.order, spec.update.failure_action,
+            spec.update.monitor) == (1, 0.0, "start-first", "rollback", 5.0)
 
 
 def test_deploy_settings_are_read(tmp_path):
@@ -284,12 +326,12 @@ replicas = 3
 publish = "host"
 placement = ["node.role==manager"]
 registry = "http://localhost:5000/"
-update = { parallelism = 2, delay = 1.5, order = "stop-first", failure_action = "pause" }
+update = { parallelism = 2, delay = 1.5, order = "stop-first", failure_action = "pause", monitor = 0.5 }
 """)).images["app"].deploy
     assert (spec.replicas, spec.publish, spec.placement, spec.registry) == \
         (3, "host", ("node.role==manager",), "localhost:5000")
-    assert (spec.update.parallelism, spec.update.delay, spec.update.order, spec.update.failure_action) == \
-        (2, 1.5, "stop-first", "pause")
+    assert (spec.update.parallelism, spec.update.delay, spec.update.order, spec.update.failure_action,
+            spec.update.monitor) == (2, 1.5, "stop-first", "pause", 0.5)
 
 
 @pytest.mark.parametrize(("deploy", "where", "words"), [
@@ -303,6 +345,8 @@ update = { parallelism = 2, delay = 1.5, order = "stop-first", failure_action = 
     ('update = { failure_action = "undo" }', "images.app.deploy.update.failure_action",
      "'undo' is not one of rollback, pause, continue"),
     ("update = { delay = -1 }", "images.app.deploy.update.delay", "must be a number of seconds from 0 to 86400"),
+    ('update = { monitor = "5s" }', "images.app.deploy.update.monitor", "expected a number, got a string"),
+    ("update = { monitor = nan }", "images.app.deploy.update.monitor", "must be a number of seconds from 0 to 86400"),
     ('placement = ["manager"]', "images.app.deploy.placement[0]", "is not a constraint"),
     ('registry = "not a host"', "images.app.deploy.registry", "is not a registry address"),
     ("replica = 2", "images.app.deploy.replica", "unknown key (did you mean 'replicas'?)"),
@@ -372,4 +416,4 @@ def test_config_shows_the_deploy_table_as_it_resolves(tmp_path, capsys):
     assert images["app"]["deploy"] == {"replicas": 1, "publish": "host", "placement": ["node.role==manager"],
                                        "registry": None, "update": {"parallelism": 1, "delay": 0.0,
                                                                     "order": "start-first",
-                                                                    "failure_action": "rollback"}}
+                                                                    "failure_action": "rollback", "monitor": 5.0}}
