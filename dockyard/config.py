@@ -760,4 +760,16 @@ def warnings(project: ProjectSpec) -> list[str]:
             found.append(f"{where}.cap_add: {', '.join(beyond)} beyond Docker's default capabilities")
         if not run.no_new_privileges:
             found.append(f"{where}.no_new_privileges: false lets setuid files raise privileges")
+        if spec.deploy != DeploySpec():  # a [deploy] table: `deploy` says the same when run without one
+            found += filter(None, [swarm_ports_warning(spec)])
     return found
+
+
+def swarm_ports_warning(spec: ImageSpec) -> str | None:
+    """A swarm publishes on every interface of every node: it has no address setting."""
+    if not spec.run.ports:
+        return None
+    ports = ", ".join(f"{p.container_port}/{p.protocol}" for p in spec.run.ports)
+    verb = "is" if len(spec.run.ports) == 1 else "are"
+    return (f"images.{spec.key}.deploy: as a swarm service its port {ports} {verb} published on every interface "
+            f"of every node (a swarm has no address setting: the run table's host address does not apply)")

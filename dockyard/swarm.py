@@ -26,7 +26,7 @@ import time
 from urllib.parse import urlsplit
 
 from . import containers, engine, resources
-from .config import ImageSpec, PortMapping, ProjectSpec
+from .config import ImageSpec, PortMapping, ProjectSpec, swarm_ports_warning
 from .errors import DockyardError
 from .labels import IMAGE, OWNER, SETTINGS, resource_is_ours, resource_labels, resource_owner
 
@@ -220,7 +220,8 @@ def deploy(project: ProjectSpec, spec: ImageSpec, image: str, *, replicas: int |
            timeout: float | None) -> dict:
     """Create the service, or roll it over to a changed image or settings, or scale it; then
     wait until it converges and every task answers. The result: image, service, id, action
-    ('created', 'updated', 'scaled', 'unchanged'), reason, replicas, tasks."""
+    ('created', 'updated', 'scaled', 'unchanged'), reason, replicas, tasks, and warning (its
+    ports are published on every interface of every node) or None."""
     check_api(spec)
     if spec.run.network == "project":
         ensure_network(project)
@@ -232,7 +233,7 @@ def deploy(project: ProjectSpec, spec: ImageSpec, image: str, *, replicas: int |
     request = service_request(project, spec, image, count)
     api = engine.client().api
     outcome = {"image": spec.key, "service": service_name(spec), "id": None, "action": "created", "reason": None,
-               "replicas": count}
+               "replicas": count, "warning": swarm_ports_warning(spec)}
     if current is None:
         with engine.engine_errors(f"create service {service_name(spec)}"):
             outcome["id"] = api.create_service(**request)["ID"]

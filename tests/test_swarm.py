@@ -114,9 +114,13 @@ def task_ports(result: dict) -> list[int]:
 
 @integration
 def test_deploy_runs_two_replicas_and_the_page_answers_from_every_task(deployed, swarm):
-    result = json.loads(deployed.inv("httpd.deploy", "--quiet-build", "--json").stdout)
+    done = deployed.inv("httpd.deploy", "--quiet-build", "--json")
+    result = json.loads(done.stdout)
     service = f"{deployed.name}-httpd"
     assert (result["service"], result["action"], result["replicas"]) == (service, "created", 2)
+    warning = (f"images.httpd.deploy: as a swarm service its port {deployed.port}/tcp is published on every "
+               "interface of every node (a swarm has no address setting: the run table's host address does not apply)")
+    assert result["warning"] == warning and f"dockyard: warning: {warning}\n" in done.stderr
     assert [t["state"] for t in result["tasks"]] == ["running", "running"]
     ports = task_ports(result)
     assert len(set(ports)) == 2 and ports == running_ports(swarm, service)
@@ -360,6 +364,21 @@ def test_deploy_and_undeploy_are_top_level_task_names(tmp_path):
     message = load_error(tmp_path, PROJECT.replace("[images.app]", "[images.deploy]")
                          .replace("[images.app.run]", "[images.deploy.run]"))
     assert "images.deploy: the name 'deploy' is taken by the top-level task `inv deploy`" in message
+
+
+def test_a_deploy_table_with_ports_warns_that_a_swarm_publishes_on_every_interface(tmp_path, capsys):
+    from conftest import write_project
+    from invoke import Program
+
+    from dockyard import namespace
+
+    assert config.warnings(config.load(write_project(tmp_path, PROJECT))) == []  # no [deploy] table: run's 127.0.0.1
+    path = write_project(tmp_path, PROJECT + '\n[images.app.deploy]\nreplicas = 2\n[images.base.deploy]\nreplicas = 2\n')
+    warning = ("images.app.deploy: as a swarm service its port 8000/tcp is published on every interface of every "
+               "node (a swarm has no address setting: the run table's host address does not apply)")
+    assert config.warnings(config.load(path)) == [warning]  # base publishes nothing
+    Program(namespace=namespace(path), version="0").run(["inv", "config"])
+    assert capsys.readouterr().err == f"dockyard: warning: {warning}\n"
 
 
 def test_the_readiness_url_is_aimed_at_each_tasks_published_port(tmp_path):
