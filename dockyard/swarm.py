@@ -345,16 +345,20 @@ def _remove_network(project: ProjectSpec, deadline: float) -> str:
 # -- tasks: where they run, and whether they answer --------------------------------------
 
 
-def tasks(service_id: str, *, running_only: bool = True) -> list[dict]:
+def tasks(service_id: str, *, running_only: bool = True, service: dict | None = None,
+          nodes: dict[str, dict] | None = None) -> list[dict]:
     """The service's tasks as rows: task (NAME.SLOT), node, state, desired, error, image and
     addresses (HOST:PORT of each published port; ingress ports answer on every node), and
-    current: whether the task was made from the service's spec as it is now."""
+    current: whether the task was made from the service's spec as it is now. ``service`` (as
+    just inspected) and ``nodes`` (by id, filled in here) spare a poll those questions."""
     api = engine.client().api
+    nodes = {} if nodes is None else nodes
     with engine.engine_errors("list the service's tasks"):
-        service = api.inspect_service(service_id)
+        service = service or api.inspect_service(service_id)
         filters = {"service": service_id} | ({"desired-state": "running"} if running_only else {})
         found = api.tasks(filters=filters)
-        nodes = {n["ID"]: n for n in api.nodes()}
+        if any(task.get("NodeID") and task["NodeID"] not in nodes for task in found):
+            nodes.update((n["ID"], n) for n in api.nodes())
     name, template = service["Spec"]["Name"], service["Spec"]["TaskTemplate"]
     ingress = [p for p in (service.get("Endpoint") or {}).get("Ports") or [] if p.get("PublishMode") == "ingress"]
     rows = []
@@ -394,11 +398,13 @@ def wait_ready(spec: ImageSpec, service_id: str, replicas: int, timeout: float |
     deadline = time.monotonic() + seconds + (batches * (update.monitor + update.delay) if rolling else 0)
     name = service_name(spec)
     answered: set[str] = set()
+    nodes: dict[str, dict] = {}
+    pause, seen = 0.01, None
     while True:
         with engine.doing(f"waiting for the tasks of {name} to run and answer"):
             with engine.engine_errors(f"inspect service {name}"):
                 service = engine.client().api.inspect_service(service_id)
-            rows = tasks(service_id)
+            rows = tasks(service_id, service=service, nodes=nodes)
         update_state = (service.get("UpdateStatus") or {}).get("State")
         # A state left by an earlier deploy (a rollback) is no failure of a scale or of "unchanged".
         if rolling and update_state in ("rollback_completed", "paused", "rollback_paused"):
@@ -414,7 +420,12 @@ def wait_ready(spec: ImageSpec, service_id: str, replicas: int, timeout: float |
             return rows
         if time.monotonic() > deadline:
             raise DockyardError(_not_ready(spec, rows, running, answered, replicas, seconds))
-        time.sleep(0.1)
+        # Look again soon, then less often; soon again after any task moved on, as the next
+        # step (running, then answering) tends to follow it closely.
+        states = [(r["id"], r["state"]) for r in rows]
+        pause = 0.01 if states != seen else min(pause * 2, 0.2)
+        seen = states
+        time.sleep(pause)
 
 
 def _update_failed(name: str, service: dict, state: str) -> str:
@@ -474,7 +485,7 @@ def status(project: ProjectSpec, spec: ImageSpec, services: list[dict] | None = 
                     and (s["Spec"].get("Labels") or {}).get(IMAGE) == spec.key), None)
     if service is None:
         return None
-    rows = tasks(service["ID"])
+    rows = tasks(service["ID"], service=service)
     return {"service": service_name(spec), "id": service["ID"], "replicas": _replicas(service),
             "running": sum(r["state"] == "running" for r in rows), "publish": spec.deploy.publish,
             "update": (service.get("UpdateStatus") or {}).get("State"), "tasks": rows}
