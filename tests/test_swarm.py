@@ -242,6 +242,13 @@ def test_deploy_of_the_project_reaches_the_api_by_name_and_undeploy_leaves_nothi
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/cgi-bin/from-api", timeout=5) as response:
         assert "The api service says: {&quot;service&quot;: &quot;api&quot;" in response.read().decode()
 
+    down = deployed.inv("down")  # `up`'s containers only: the services are undeploy's, and it says so
+    assert down.stdout.splitlines() == ["nothing to remove", f"2 services stay deployed on the swarm ({deployed.name}-api, "
+                                        f"{deployed.name}-httpd); `inv undeploy` removes them"]
+    assert json.loads(deployed.inv("down", "--json").stdout)["deployed"] == [f"{deployed.name}-api",
+                                                                              f"{deployed.name}-httpd"]
+    assert answering(task_ports(outcomes[1])) == 2
+
     removed = deployed.inv("undeploy")
     assert removed.stdout.splitlines() == [f"removed service {deployed.name}-api",
                                            f"removed service {deployed.name}-httpd", "network: removed"]
