@@ -249,7 +249,8 @@ def deploy(project: ProjectSpec, spec: ImageSpec, image: str, *, replicas: int |
             _update(spec, current, request)
         else:
             outcome["action"] = "unchanged"
-    outcome["tasks"] = wait_ready(spec, outcome["id"], count, timeout, rolling=outcome["action"] == "updated")
+    outcome["tasks"] = wait_ready(spec, outcome["id"], count, timeout, rolling=outcome["action"] == "updated",
+                                  before=(current or {}).get("UpdateStatus"))
     return outcome
 
 
@@ -386,9 +387,10 @@ def tasks(service_id: str, *, running_only: bool = True, service: dict | None = 
 
 
 def wait_ready(spec: ImageSpec, service_id: str, replicas: int, timeout: float | None, *,
-               rolling: bool = False) -> list[dict]:
+               rolling: bool = False, before: dict | None = None) -> list[dict]:
     """Wait until the service's update (if any) is done and ``replicas`` tasks run and answer
-    the readiness check on their published ports. On timeout: what the tasks are doing, and
+    the readiness check on their published ports (``before``: the update status the service
+    had before this update, which says nothing about it). On timeout: what the tasks are doing, and
     what to change when nothing answers on an ingress port."""
     ready = spec.run.ready
     seconds = timeout if timeout is not None else max(ready.timeout if ready else 0, DEFAULT_TIMEOUT)
@@ -407,7 +409,8 @@ def wait_ready(spec: ImageSpec, service_id: str, replicas: int, timeout: float |
             rows = tasks(service_id, service=service, nodes=nodes)
         update_state = (service.get("UpdateStatus") or {}).get("State")
         # A state left by an earlier deploy (a rollback) is no failure of a scale or of "unchanged".
-        if rolling and update_state in ("rollback_completed", "paused", "rollback_paused"):
+        if rolling and update_state in ("rollback_completed", "paused", "rollback_paused") \
+                and service.get("UpdateStatus") != before:
             raise DockyardError(_update_failed(name, service, update_state))
         # Right after an update request the engine has no update state yet and the old tasks
         # still run: only tasks of the new spec count.
