@@ -146,6 +146,7 @@ class UpdateSpec:
     delay: float = 0.0
     order: str = "start-first"  # the new task answers before the old one stops
     failure_action: str = "rollback"
+    monitor: float = 5.0  # Docker's default: seconds each new task is watched for failure
 
 
 @dataclass(frozen=True)
@@ -516,6 +517,9 @@ class _Validator:
         delay = update.get("delay", 0.0)
         if not 0 <= delay < 86400:  # also false for nan
             raise self.fail(f"{where}.update.delay", f"must be a number of seconds from 0 to 86400, got {delay!r}")
+        monitor = update.get("monitor", 5.0)
+        if not 0 <= monitor < 86400:
+            raise self.fail(f"{where}.update.monitor", f"must be a number of seconds from 0 to 86400, got {monitor!r}")
         placement = tuple(data.get("placement", ()))
         for i, constraint in enumerate(placement):
             if not PLACEMENT_RE.fullmatch(constraint):
@@ -528,7 +532,8 @@ class _Validator:
                               order=self.choice(update.get("order", "start-first"), f"{where}.update.order",
                                                 UPDATE_ORDERS),
                               failure_action=self.choice(update.get("failure_action", "rollback"),
-                                                         f"{where}.update.failure_action", FAILURE_ACTIONS)),
+                                                         f"{where}.update.failure_action", FAILURE_ACTIONS),
+                              monitor=float(monitor)),
             registry=self.registry(data.get("registry"), f"{where}.registry"),
         )
 
@@ -755,4 +760,16 @@ def warnings(project: ProjectSpec) -> list[str]:
             found.append(f"{where}.cap_add: {', '.join(beyond)} beyond Docker's default capabilities")
         if not run.no_new_privileges:
             found.append(f"{where}.no_new_privileges: false lets setuid files raise privileges")
+        if spec.deploy != DeploySpec():  # a [deploy] table: `deploy` says the same when run without one
+            found += filter(None, [swarm_ports_warning(spec)])
     return found
+
+
+def swarm_ports_warning(spec: ImageSpec) -> str | None:
+    """A swarm publishes on every interface of every node: it has no address setting."""
+    if not spec.run.ports:
+        return None
+    ports = ", ".join(f"{p.container_port}/{p.protocol}" for p in spec.run.ports)
+    verb = "is" if len(spec.run.ports) == 1 else "are"
+    return (f"images.{spec.key}.deploy: as a swarm service its port {ports} {verb} published on every interface "
+            f"of every node (a swarm has no address setting: the run table's host address does not apply)")

@@ -467,6 +467,13 @@ class Project:
         with self._one_engine([s.key for s in specs] if specs else self.images, "undeploy"):
             return swarm.undeploy(self.spec, specs)
 
+    def deployed(self) -> list[str]:
+        """The names of the project's Swarm services on the engine (none where it is no manager):
+        `down` leaves them, and says so."""
+        from . import swarm
+
+        return sorted(service["Spec"]["Name"] for service in swarm.ours(self.spec))
+
     def deploy_status(self, images: Iterable[str] | None = None) -> list[dict]:
         """The deployed services of the images (default: all): service, id, replicas, running,
         publish, update and tasks (node, state, error, ports). Empty where none is deployed."""

@@ -112,12 +112,13 @@ UPDATE = Table((
     Key("delay", NUMBER, "seconds between updating one batch of tasks and the next (default 0)"),
     Key("order", STRING, "'start-first' (default: the new task answers before the old stops) or 'stop-first'"),
     Key("failure_action", STRING, "when an update fails: 'rollback' (default), 'pause' or 'continue'"),
+    Key("monitor", NUMBER, "seconds each new task is watched for failure before the update goes on (default 5)"),
 ))
 
 DEPLOY = Table((
     Key("replicas", INTEGER, "how many tasks the service runs (default 1)"),
     Key("publish", STRING, "'ingress' (Docker's default: the routing mesh) or 'host' (each task its own host port)"),
-    Key("update", TABLE, "the rolling update: {parallelism, delay, order, failure_action}", table=UPDATE),
+    Key("update", TABLE, "the rolling update: {parallelism, delay, order, failure_action, monitor}", table=UPDATE),
     Key("placement", STRINGS, "placement constraints, e.g. ['node.role==manager']"),
     Key("registry", STRING, "the registry the swarm's nodes pull the image from, HOST[:PORT]"),
 ))

@@ -26,13 +26,12 @@ import time
 from urllib.parse import urlsplit
 
 from . import containers, engine, resources
-from .config import ImageSpec, PortMapping, ProjectSpec
+from .config import ImageSpec, PortMapping, ProjectSpec, swarm_ports_warning
 from .errors import DockyardError
 from .labels import IMAGE, OWNER, SETTINGS, resource_is_ours, resource_labels, resource_owner
 
 SERVICE_LABEL = "com.docker.swarm.service.id"  # the engine's label on a task's container
 CAPABILITIES_API = (1, 41)  # ContainerSpec's CapabilityAdd/CapabilityDrop
-UPDATE_MONITOR = 5.0  # Docker's default: seconds each updated task is watched for failure
 DEFAULT_TIMEOUT = 60.0
 # How `restart` reads as a swarm restart condition. "no" (run's default) is Docker's service
 # default "any": under "none" the engine never refills a slot that a scale-down emptied.
@@ -115,7 +114,8 @@ def service_request(project: ProjectSpec, spec: ImageSpec, image: str, replicas:
     # DNS round-robin needs no IPVS; Docker refuses it only beside ingress-published ports.
     mode = "vip" if ports and deploy.publish == "ingress" else "dnsrr"
     update = deploy.update
-    rolling = dict(parallelism=update.parallelism, delay=int(update.delay * 1e9), order=update.order)
+    rolling = dict(parallelism=update.parallelism, delay=int(update.delay * 1e9), order=update.order,
+                   monitor=int(update.monitor * 1e9))
     request = dict(
         task_template=template, name=service_name(spec),
         endpoint_spec=EndpointSpec(mode=mode, ports=ports or None),
@@ -220,7 +220,8 @@ def deploy(project: ProjectSpec, spec: ImageSpec, image: str, *, replicas: int |
            timeout: float | None) -> dict:
     """Create the service, or roll it over to a changed image or settings, or scale it; then
     wait until it converges and every task answers. The result: image, service, id, action
-    ('created', 'updated', 'scaled', 'unchanged'), reason, replicas, tasks."""
+    ('created', 'updated', 'scaled', 'unchanged'), reason, replicas, tasks, and warning (its
+    ports are published on every interface of every node) or None."""
     check_api(spec)
     if spec.run.network == "project":
         ensure_network(project)
@@ -232,7 +233,7 @@ def deploy(project: ProjectSpec, spec: ImageSpec, image: str, *, replicas: int |
     request = service_request(project, spec, image, count)
     api = engine.client().api
     outcome = {"image": spec.key, "service": service_name(spec), "id": None, "action": "created", "reason": None,
-               "replicas": count}
+               "replicas": count, "warning": swarm_ports_warning(spec)}
     if current is None:
         with engine.engine_errors(f"create service {service_name(spec)}"):
             outcome["id"] = api.create_service(**request)["ID"]
@@ -248,7 +249,8 @@ def deploy(project: ProjectSpec, spec: ImageSpec, image: str, *, replicas: int |
             _update(spec, current, request)
         else:
             outcome["action"] = "unchanged"
-    outcome["tasks"] = wait_ready(spec, outcome["id"], count, timeout, rolling=outcome["action"] == "updated")
+    outcome["tasks"] = wait_ready(spec, outcome["id"], count, timeout, rolling=outcome["action"] == "updated",
+                                  before=(current or {}).get("UpdateStatus"))
     return outcome
 
 
@@ -344,16 +346,21 @@ def _remove_network(project: ProjectSpec, deadline: float) -> str:
 # -- tasks: where they run, and whether they answer --------------------------------------
 
 
-def tasks(service_id: str, *, running_only: bool = True) -> list[dict]:
+def tasks(service_id: str, *, running_only: bool = True, service: dict | None = None,
+          nodes: dict[str, dict] | None = None) -> list[dict]:
     """The service's tasks as rows: task (NAME.SLOT), node, state, desired, error, image and
-    addresses (HOST:PORT of each published port; ingress ports answer on every node)."""
+    addresses (HOST:PORT of each published port; ingress ports answer on every node), and
+    current: whether the task was made from the service's spec as it is now. ``service`` (as
+    just inspected) and ``nodes`` (by id, filled in here) spare a poll those questions."""
     api = engine.client().api
+    nodes = {} if nodes is None else nodes
     with engine.engine_errors("list the service's tasks"):
-        service = api.inspect_service(service_id)
+        service = service or api.inspect_service(service_id)
         filters = {"service": service_id} | ({"desired-state": "running"} if running_only else {})
         found = api.tasks(filters=filters)
-        nodes = {n["ID"]: n for n in api.nodes()}
-    name = service["Spec"]["Name"]
+        if any(task.get("NodeID") and task["NodeID"] not in nodes for task in found):
+            nodes.update((n["ID"], n) for n in api.nodes())
+    name, template = service["Spec"]["Name"], service["Spec"]["TaskTemplate"]
     ingress = [p for p in (service.get("Endpoint") or {}).get("Ports") or [] if p.get("PublishMode") == "ingress"]
     rows = []
     for task in sorted(found, key=lambda t: (t.get("Slot") or 0, t["CreatedAt"])):
@@ -372,36 +379,42 @@ def tasks(service_id: str, *, running_only: bool = True) -> list[dict]:
                      "state": status.get("State", ""), "desired": task.get("DesiredState", ""),
                      "error": status.get("Err") or None,
                      "image": task["Spec"]["ContainerSpec"]["Image"],
+                     # made from the service's spec as it is now, not one an update replaces
+                     "current": task["Spec"].get("ContainerSpec") == template.get("ContainerSpec"),
                      "ports": [{"host_ip": address, "host_port": port, "container_port": target, "protocol": proto}
                                for (target, proto), port in sorted(published.items())]})
     return rows
 
 
 def wait_ready(spec: ImageSpec, service_id: str, replicas: int, timeout: float | None, *,
-               rolling: bool = False) -> list[dict]:
+               rolling: bool = False, before: dict | None = None) -> list[dict]:
     """Wait until the service's update (if any) is done and ``replicas`` tasks run and answer
-    the readiness check on their published ports. On timeout: what the tasks are doing, and
+    the readiness check on their published ports (``before``: the update status the service
+    had before this update, which says nothing about it). On timeout: what the tasks are doing, and
     what to change when nothing answers on an ingress port."""
     ready = spec.run.ready
     seconds = timeout if timeout is not None else max(ready.timeout if ready else 0, DEFAULT_TIMEOUT)
     update = spec.deploy.update
     batches = -(-replicas // update.parallelism) if update.parallelism else 1
     # A rolling update watches each batch before the next: that time is the update's, not the check's.
-    deadline = time.monotonic() + seconds + (batches * (UPDATE_MONITOR + update.delay) if rolling else 0)
+    deadline = time.monotonic() + seconds + (batches * (update.monitor + update.delay) if rolling else 0)
     name = service_name(spec)
     answered: set[str] = set()
+    nodes: dict[str, dict] = {}
+    pause, seen = 0.01, None
     while True:
         with engine.doing(f"waiting for the tasks of {name} to run and answer"):
             with engine.engine_errors(f"inspect service {name}"):
                 service = engine.client().api.inspect_service(service_id)
-            rows = tasks(service_id)
+            rows = tasks(service_id, service=service, nodes=nodes)
         update_state = (service.get("UpdateStatus") or {}).get("State")
-        if update_state in ("rollback_completed", "paused", "rollback_paused"):
-            message = (service.get("UpdateStatus") or {}).get("Message") or ""
-            raise DockyardError(f"the update of {name} failed and is {update_state.replace('_', ' ')} ({message}); "
-                                f"see `docker service ps {name} --no-trunc`")
-        wanted = service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
-        running = [r for r in rows if r["state"] == "running" and r["image"] == wanted]
+        # A state left by an earlier deploy (a rollback) is no failure of a scale or of "unchanged".
+        if rolling and update_state in ("rollback_completed", "paused", "rollback_paused") \
+                and service.get("UpdateStatus") != before:
+            raise DockyardError(_update_failed(name, service, update_state))
+        # Right after an update request the engine has no update state yet and the old tasks
+        # still run: only tasks of the new spec count.
+        running = [r for r in rows if r["state"] == "running" and r["current"]]
         for row in running:
             if row["id"] not in answered and _answers(spec, row):
                 answered.add(row["id"])
@@ -410,7 +423,23 @@ def wait_ready(spec: ImageSpec, service_id: str, replicas: int, timeout: float |
             return rows
         if time.monotonic() > deadline:
             raise DockyardError(_not_ready(spec, rows, running, answered, replicas, seconds))
-        time.sleep(0.1)
+        # Look again soon, then less often; soon again after any task moved on, as the next
+        # step (running, then answering) tends to follow it closely.
+        states = [(r["id"], r["state"]) for r in rows]
+        pause = 0.01 if states != seen else min(pause * 2, 0.2)
+        seen = states
+        time.sleep(pause)
+
+
+def _update_failed(name: str, service: dict, state: str) -> str:
+    """One line: how the update ended, and why its newest failed task failed."""
+    how = {"rollback_completed": "was rolled back", "paused": "is paused",
+           "rollback_paused": "was being rolled back and is paused"}[state]
+    with engine.engine_errors("list the service's tasks"):
+        found = engine.client().api.tasks(filters={"service": service["ID"]})
+    errors = [t["Status"]["Err"] for t in sorted(found, key=lambda t: t["CreatedAt"]) if t["Status"].get("Err")]
+    why = errors[-1] if errors else (service.get("UpdateStatus") or {}).get("Message") or "no task said why"
+    return f"the update of {name} failed and {how} ({why}); see `docker service ps {name} --no-trunc`"
 
 
 def _answers(spec: ImageSpec, row: dict) -> bool:
@@ -459,7 +488,7 @@ def status(project: ProjectSpec, spec: ImageSpec, services: list[dict] | None = 
                     and (s["Spec"].get("Labels") or {}).get(IMAGE) == spec.key), None)
     if service is None:
         return None
-    rows = tasks(service["ID"])
+    rows = tasks(service["ID"], service=service)
     return {"service": service_name(spec), "id": service["ID"], "replicas": _replicas(service),
             "running": sum(r["state"] == "running" for r in rows), "publish": spec.deploy.publish,
             "update": (service.get("UpdateStatus") or {}).get("State"), "tasks": rows}

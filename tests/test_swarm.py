@@ -29,6 +29,7 @@ HOST_MODE = """
 [images.httpd.deploy]
 replicas = 2
 publish = "host"
+update = { monitor = 1 }  # a failed update is noticed, and a good one done, in a second
 
 [images.api.deploy]
 publish = "host"
@@ -113,9 +114,13 @@ def task_ports(result: dict) -> list[int]:
 
 @integration
 def test_deploy_runs_two_replicas_and_the_page_answers_from_every_task(deployed, swarm):
-    result = json.loads(deployed.inv("httpd.deploy", "--quiet-build", "--json").stdout)
+    done = deployed.inv("httpd.deploy", "--quiet-build", "--json")
+    result = json.loads(done.stdout)
     service = f"{deployed.name}-httpd"
     assert (result["service"], result["action"], result["replicas"]) == (service, "created", 2)
+    warning = (f"images.httpd.deploy: as a swarm service its port {deployed.port}/tcp is published on every "
+               "interface of every node (a swarm has no address setting: the run table's host address does not apply)")
+    assert result["warning"] == warning and f"dockyard: warning: {warning}\n" in done.stderr
     assert [t["state"] for t in result["tasks"]] == ["running", "running"]
     ports = task_ports(result)
     assert len(set(ports)) == 2 and ports == running_ports(swarm, service)
@@ -189,12 +194,60 @@ def test_a_rebuild_rolls_the_service_over_and_some_task_always_answers(deployed,
 
 
 @integration
+def test_an_update_whose_tasks_never_get_healthy_is_rolled_back_and_the_old_tasks_answer_throughout(deployed, swarm):
+    """A health check of a page that is not there: the new tasks never count as running, so
+    the engine (start-first) never stops an old one, and rolls the update back."""
+    service = f"{deployed.name}-httpd"
+    before = running_ports(swarm, service)
+    dockerfile = deployed.root / "images" / "busybox-httpd" / "Dockerfile"
+    good = dockerfile.read_text()
+    dockerfile.write_text(good + "HEALTHCHECK --interval=1s --timeout=1s --retries=1 "
+                                 "CMD wget -q -O /dev/null http://127.0.0.1:$HTTPD_PORT/cgi-bin/no-such-page\n")
+    counts: list[int] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            counts.append(answering(before))
+            time.sleep(0.05)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    started = time.monotonic()
+    try:
+        failed = deployed.inv("httpd.deploy", "--quiet-build", check=False)
+    finally:
+        stop.set()
+        poller.join()
+        dockerfile.write_text(good)
+    took = time.monotonic() - started
+    assert_clean_failure(failed, f"the update of {service} failed and was rolled back", "unhealthy")
+    assert [line for line in failed.stderr.splitlines() if line.startswith("dockyard:")] == \
+        [failed.stderr.strip().splitlines()[-1]], failed.stderr  # the build's lines, then one
+    assert len(counts) > 20 and min(counts) == 2, counts
+    assert took < 30, took
+    inspected = swarm.api.inspect_service(service)
+    assert inspected["UpdateStatus"]["State"] == "rollback_completed"
+    assert running_ports(swarm, service) == before and answering(before) == 2
+
+    again = deployed.inv("httpd.deploy", "--quiet-build", "--json")  # the image as it was: deployed again
+    assert len(task_ports(json.loads(again.stdout))) == 2
+
+
+@integration
 def test_deploy_of_the_project_reaches_the_api_by_name_and_undeploy_leaves_nothing(deployed, swarm):
     outcomes = json.loads(deployed.inv("deploy", "--quiet-build", "--json").stdout)
     assert [(o["image"], o["action"]) for o in outcomes] == [("api", "created"), ("httpd", "unchanged")]
     port = task_ports(outcomes[1])[0]
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/cgi-bin/from-api", timeout=5) as response:
         assert "The api service says: {&quot;service&quot;: &quot;api&quot;" in response.read().decode()
+
+    down = deployed.inv("down")  # `up`'s containers only: the services are undeploy's, and it says so
+    assert down.stdout.splitlines() == ["nothing to remove", f"2 services stay deployed on the swarm ({deployed.name}-api, "
+                                        f"{deployed.name}-httpd); `inv undeploy` removes them"]
+    assert json.loads(deployed.inv("down", "--json").stdout)["deployed"] == [f"{deployed.name}-api",
+                                                                              f"{deployed.name}-httpd"]
+    assert answering(task_ports(outcomes[1])) == 2
 
     removed = deployed.inv("undeploy")
     assert removed.stdout.splitlines() == [f"removed service {deployed.name}-api",
@@ -271,8 +324,8 @@ def test_deploy_defaults_are_one_replica_ingress_and_a_start_first_rollback_upda
 
     spec = config.load(write_project(tmp_path, PROJECT)).images["app"].deploy
     assert (spec.replicas, spec.publish, spec.placement, spec.registry) == (1, "ingress", (), None)
-    assert (spec.update.parallelism, spec.update.delay, spec.update.order, spec.update.failure_action) == \
-        (1, 0.0, "start-first", "rollback")
+    assert (spec.update.parallelism, spec.update.delay, spec.update.order, spec.update.failure_action,
+            spec.update.monitor) == (1, 0.0, "start-first", "rollback", 5.0)
 
 
 def test_deploy_settings_are_read(tmp_path):
@@ -284,12 +337,12 @@ replicas = 3
 publish = "host"
 placement = ["node.role==manager"]
 registry = "http://localhost:5000/"
-update = { parallelism = 2, delay = 1.5, order = "stop-first", failure_action = "pause" }
+update = { parallelism = 2, delay = 1.5, order = "stop-first", failure_action = "pause", monitor = 0.5 }
 """)).images["app"].deploy
     assert (spec.replicas, spec.publish, spec.placement, spec.registry) == \
         (3, "host", ("node.role==manager",), "localhost:5000")
-    assert (spec.update.parallelism, spec.update.delay, spec.update.order, spec.update.failure_action) == \
-        (2, 1.5, "stop-first", "pause")
+    assert (spec.update.parallelism, spec.update.delay, spec.update.order, spec.update.failure_action,
+            spec.update.monitor) == (2, 1.5, "stop-first", "pause", 0.5)
 
 
 @pytest.mark.parametrize(("deploy", "where", "words"), [
@@ -303,6 +356,8 @@ update = { parallelism = 2, delay = 1.5, order = "stop-first", failure_action = 
     ('update = { failure_action = "undo" }', "images.app.deploy.update.failure_action",
      "'undo' is not one of rollback, pause, continue"),
     ("update = { delay = -1 }", "images.app.deploy.update.delay", "must be a number of seconds from 0 to 86400"),
+    ('update = { monitor = "5s" }', "images.app.deploy.update.monitor", "expected a number, got a string"),
+    ("update = { monitor = nan }", "images.app.deploy.update.monitor", "must be a number of seconds from 0 to 86400"),
     ('placement = ["manager"]', "images.app.deploy.placement[0]", "is not a constraint"),
     ('registry = "not a host"', "images.app.deploy.registry", "is not a registry address"),
     ("replica = 2", "images.app.deploy.replica", "unknown key (did you mean 'replicas'?)"),
@@ -316,6 +371,21 @@ def test_deploy_and_undeploy_are_top_level_task_names(tmp_path):
     message = load_error(tmp_path, PROJECT.replace("[images.app]", "[images.deploy]")
                          .replace("[images.app.run]", "[images.deploy.run]"))
     assert "images.deploy: the name 'deploy' is taken by the top-level task `inv deploy`" in message
+
+
+def test_a_deploy_table_with_ports_warns_that_a_swarm_publishes_on_every_interface(tmp_path, capsys):
+    from conftest import write_project
+    from invoke import Program
+
+    from dockyard import namespace
+
+    assert config.warnings(config.load(write_project(tmp_path, PROJECT))) == []  # no [deploy] table: run's 127.0.0.1
+    path = write_project(tmp_path, PROJECT + '\n[images.app.deploy]\nreplicas = 2\n[images.base.deploy]\nreplicas = 2\n')
+    warning = ("images.app.deploy: as a swarm service its port 8000/tcp is published on every interface of every "
+               "node (a swarm has no address setting: the run table's host address does not apply)")
+    assert config.warnings(config.load(path)) == [warning]  # base publishes nothing
+    Program(namespace=namespace(path), version="0").run(["inv", "config"])
+    assert capsys.readouterr().err == f"dockyard: warning: {warning}\n"
 
 
 def test_the_readiness_url_is_aimed_at_each_tasks_published_port(tmp_path):
@@ -372,4 +442,4 @@ def test_config_shows_the_deploy_table_as_it_resolves(tmp_path, capsys):
     assert images["app"]["deploy"] == {"replicas": 1, "publish": "host", "placement": ["node.role==manager"],
                                        "registry": None, "update": {"parallelism": 1, "delay": 0.0,
                                                                     "order": "start-first",
-                                                                    "failure_action": "rollback"}}
+                                                                    "failure_action": "rollback", "monitor": 5.0}}

@@ -60,9 +60,11 @@ def up(c, target, only=None, no_build=False, quiet_build=False, ready_timeout=No
 def down(c, target, volumes=False, timeout=None, json_=False):
     """Stop and remove the project's containers and network; --volumes: its volumes too."""
     seconds = number_setting(c, timeout, "stop_timeout", 0, 3600, "--timeout")
-    result = target.project(c).down(volumes=volumes, timeout=10 if seconds is None else seconds)
+    project = target.project(c)
+    result = project.down(volumes=volumes, timeout=10 if seconds is None else seconds)
+    deployed = project.deployed()  # Swarm services are `undeploy`'s: down leaves them, and says so
     if json_:
-        print_json(result)
+        print_json(result | {"deployed": deployed})
         return
     for name in result["containers"]:
         print(f"removed container {name}")
@@ -72,6 +74,9 @@ def down(c, target, volumes=False, timeout=None, json_=False):
         print(f"volume {volume['name']}: {volume['status']}")
     if not result["containers"] and result["network"] == "absent" and not result["volumes"]:
         print("nothing to remove")
+    if deployed:
+        print(f"{len(deployed)} service{'' if len(deployed) == 1 else 's'} stay deployed on the swarm "
+              f"({', '.join(deployed)}); `inv undeploy` removes them")
 
 
 @task_options(help={

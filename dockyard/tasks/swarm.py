@@ -33,12 +33,18 @@ def outcome_lines(outcome: dict) -> list[str]:
 def _deploy(c, target, keys, replicas, push, registry, no_build, quiet_build, ready_timeout, json_):
     project = target.project(c)
     quiet, _ = choose(c, quiet_build, "quiet")
+
+    def report(outcome: dict) -> None:
+        if outcome["warning"]:  # on stderr, beside `config`'s and `status`'s warnings
+            print(f"dockyard: warning: {outcome['warning']}", file=sys.stderr, flush=True)
+        if not json_:
+            print("\n".join(outcome_lines(outcome)), flush=True)
+
     outcomes = project.deploy(
         keys, replicas=parse_number("--replicas", replicas, 0, 1000), push=push,
         registry=registry_flag(c, registry), build=not no_build, quiet_build=bool(quiet),
         ready_timeout=number_setting(c, ready_timeout, "ready_timeout", 1, 86400),
-        output=sys.stderr if json_ else None,
-        report=None if json_ else lambda outcome: print("\n".join(outcome_lines(outcome)), flush=True))
+        output=sys.stderr if json_ else None, report=report)
     return outcomes
 
 
