@@ -508,6 +508,13 @@ class Project:
             keys = list(images)
             refs = [self.image(key).ref for key in keys]
             default = f"{keys[0]}.tar" if len(keys) == 1 else f"{self.name}.tar"
+            groups = self._by_engine(keys)  # one archive comes from one engine: the images'
+            if len(groups) > 1:
+                where = "; ".join(f"{', '.join(k)} on {e}" for e, k in groups.items())
+                raise DockyardError(f"save: the images are on different engines ({where}); save them one "
+                                    "engine at a time")
+            with self.on_engine_of(keys[0]) if keys else contextlib.nullcontext():
+                return save_image(refs, output or default, force=force, progress=progress).to_json()
         return save_image(refs, output or default, force=force, progress=progress).to_json()
 
     def load(self, source: str | Path, image: str | None = None, *, progress: bool = False) -> dict:

@@ -290,3 +290,18 @@ def test_up_is_not_refused_when_an_image_names_the_projects_own_engine(tmp_path)
                          {"web": "FROM scratch\nCMD true\n", "api": "FROM scratch\nCMD true\n"})
     message = up_error(path)
     assert "different engines" not in message and "'other-context'" in message, message
+
+
+def test_an_images_save_is_made_on_that_images_engine(tmp_path):
+    """`inv app.save` reads the image where it was built (and where `inv app.load` puts it)."""
+    from conftest import write_project
+
+    from dockyard import DockyardError, Project
+
+    path = write_project(tmp_path, SPLIT.format(base_engine='engine = "other-context"').replace(
+        '"unix:///other.sock"', '"other-context"').replace('name = "p"', 'name = "p"\nengine = "project-context"'),
+        {"app": "FROM p/base\nCMD true\n"})
+    with pytest.raises(DockyardError) as caught:
+        Project(path).save(["app"], tmp_path / "app.tar")
+    assert "'other-context'" in str(caught.value), caught.value
+    assert not (tmp_path / "app.tar").exists()
