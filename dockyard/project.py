@@ -29,9 +29,6 @@ from .config import ImageSpec, normalize_ref
 from .errors import DockyardError
 
 
-PROJECT_ENGINE = "the project's engine"
-
-
 def _on_its_engine(method: Callable) -> Callable:
     """The method, whose first argument is an image's key, runs on that image's engine."""
 
@@ -95,16 +92,21 @@ class Project:
         cannot span engines)."""
         groups = self._by_engine(keys)
         if len(groups) > 1:
-            where = "; ".join(f"{', '.join(k)} on {e or PROJECT_ENGINE}" for e, k in groups.items())
+            where = "; ".join(f"{', '.join(k)} on {e}" for e, k in groups.items())
             raise DockyardError(f"{what}: the services are on different engines ({where}); a project's "
                                 "services share one network, on one engine: give them the same engine")
         return self.on_engine_of(keys[0]) if keys else contextlib.nullcontext()
 
-    def _by_engine(self, keys: Iterable[str]) -> dict[str | None, list[str]]:
-        """The keys grouped by the engine their images name (None: the project's), in order."""
-        groups: dict[str | None, list[str]] = {}
+    def _by_engine(self, keys: Iterable[str]) -> dict[str, list[str]]:
+        """The keys grouped by the engine their work goes to, in order: an image's own engine,
+        unless a setting or the environment sends everything to one (see ``engine_choice``);
+        an image that names the project's engine is on the project's engine."""
+        from . import engine_choice
+
+        groups: dict[str, list[str]] = {}
         for key in keys:
-            groups.setdefault(self.image(key).engine, []).append(key)
+            with self.on_engine_of(key):
+                groups.setdefault(engine_choice.chosen().value, []).append(key)
         return groups
 
     @property
@@ -513,6 +515,13 @@ class Project:
             keys = list(images)
             refs = [self.image(key).ref for key in keys]
             default = f"{keys[0]}.tar" if len(keys) == 1 else f"{self.name}.tar"
+            groups = self._by_engine(keys)  # one archive comes from one engine: the images'
+            if len(groups) > 1:
+                where = "; ".join(f"{', '.join(k)} on {e}" for e, k in groups.items())
+                raise DockyardError(f"save: the images are on different engines ({where}); save them one "
+                                    "engine at a time")
+            with self.on_engine_of(keys[0]) if keys else contextlib.nullcontext():
+                return save_image(refs, output or default, force=force, progress=progress).to_json()
         return save_image(refs, output or default, force=force, progress=progress).to_json()
 
     def load(self, source: str | Path, image: str | None = None, *, progress: bool = False) -> dict:

@@ -235,3 +235,73 @@ def test_config_shows_an_image_engine_where_it_differs_from_the_projects(tmp_pat
     monkeypatch.setenv("DOCKYARD_ENGINE", "unix:///env.sock")  # the environment still wins
     resolved = json.loads(config_output(path, capsys, "--json"))
     assert {image["engine"]["address"] for image in resolved["images"].values()} == {"unix:///env.sock"}
+
+
+
+# Engines named by Docker contexts that do not exist: `up` fails at its first request,
+# before any connection is made, naming the engine it would have used.
+SERVICES_SPLIT = """
+[project]
+name = "p"
+{project_engine}
+
+[images.web]
+tag = "p/web"
+dir = "web"
+
+[images.web.run]
+ports = ["8000:8000"]
+
+[images.api]
+tag = "p/api"
+dir = "api"
+engine = "other-context"
+
+[images.api.run]
+service = true
+"""
+
+
+def up_error(path) -> str:
+    """What `Project.up` says about these services' engine."""
+    from dockyard import DockyardError, Project
+
+    with pytest.raises(DockyardError) as caught:
+        Project(path).up(build=False)
+    return str(caught.value)
+
+
+def test_up_across_image_engines_is_not_refused_when_the_environment_sends_everything_to_one(
+        tmp_path, monkeypatch):
+    from conftest import write_project
+
+    path = write_project(tmp_path, SERVICES_SPLIT.format(project_engine=""),
+                         {"web": "FROM scratch\nCMD true\n", "api": "FROM scratch\nCMD true\n"})
+    assert "different engines" in up_error(path)  # where each image's engine holds
+    monkeypatch.setenv("DOCKYARD_ENGINE", "env-context")
+    message = up_error(path)
+    assert "different engines" not in message and "'env-context'" in message, message
+
+
+def test_up_is_not_refused_when_an_image_names_the_projects_own_engine(tmp_path):
+    from conftest import write_project
+
+    path = write_project(tmp_path, SERVICES_SPLIT.format(project_engine='engine = "other-context"'),
+                         {"web": "FROM scratch\nCMD true\n", "api": "FROM scratch\nCMD true\n"})
+    message = up_error(path)
+    assert "different engines" not in message and "'other-context'" in message, message
+
+
+def test_an_images_save_is_made_on_that_images_engine(tmp_path):
+    """`inv app.save` reads the image where it was built (and where `inv app.load` puts it)."""
+    from conftest import write_project
+
+    from dockyard import DockyardError, Project
+
+    path = write_project(tmp_path, SPLIT.format(base_engine='engine = "other-context"').replace(
+        '"unix:///other.sock"', '"other-context"').replace('name = "p"', 'name = "p"\nengine = "project-context"'),
+        {"app": "FROM p/base\nCMD true\n"})
+    with pytest.raises(DockyardError) as caught:
+        Project(path).save(["app"], tmp_path / "app.tar")
+    assert "'other-context'" in str(caught.value), caught.value
+    assert not (tmp_path / "app.tar").exists()
