@@ -18,7 +18,7 @@ from dockyard.config import PortMapping, ReadyCheck, RunSpec
 from dockyard.containers import NOT_HASHED, RunOverrides, settings_hash
 from dockyard.errors import DockyardError
 
-from conftest import REPO, assert_clean_failure, free_port, inv, make_project
+from conftest import REPO, assert_clean_failure, inv, make_project
 
 # One changed value per RunSpec field that changes the container (each differs from httpd's).
 CHANGED = {
