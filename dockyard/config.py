@@ -120,6 +120,16 @@ class RunSpec:
     aliases: tuple[str, ...] = ()  # extra DNS names on the project network
     networks: tuple[str, ...] = ()  # existing networks it joins too, used as they are
 
+    @property
+    def granted_capabilities(self) -> tuple[str, ...]:
+        """``cap_add`` as the engine gets it. With the init and every capability dropped, KILL
+        too, unless ``cap_drop`` or ``cap_add`` names it: the init, root without capabilities,
+        cannot otherwise pass `stop`'s SIGTERM on to a server that switched user (httpd runs as
+        www-data), exits 1 at once, and the server is killed instead of stopped."""
+        if self.init and "ALL" in self.cap_drop and "KILL" not in self.cap_drop + self.cap_add:
+            return self.cap_add + ("KILL",)
+        return self.cap_add
+
 
 @dataclass(frozen=True)
 class BaseSpec:

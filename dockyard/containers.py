@@ -84,7 +84,7 @@ def privileges(run: RunSpec) -> dict:
     more (README: Security)."""
     settings: dict = {
         "cap_drop": list(run.cap_drop) or None,
-        "cap_add": list(run.cap_add) or None,
+        "cap_add": list(run.granted_capabilities) or None,
         "security_opt": ["no-new-privileges:true"] if run.no_new_privileges else None,
         "privileged": run.privileged,
         "read_only": run.read_only,
@@ -237,6 +237,7 @@ def settings_hash(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides
         command=list(command) if isinstance(command, (list, tuple)) else command,
         environment=dict(spec.run.environment) | dict(overrides.env),
         user=user or spec.run.user,
+        cap_add=spec.run.granted_capabilities,
         ports=[str(p) for p in ports],
         volumes=resources.binds(project, spec),
         network=resources.network_mode(project, spec) if named else None,

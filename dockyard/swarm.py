@@ -93,7 +93,7 @@ def service_request(project: ProjectSpec, spec: ImageSpec, image: str, replicas:
         image, args=command, env=[f"{k}={v}" for k, v in run.environment], user=run.user, workdir=run.workdir,
         mounts=mounts or None, read_only=run.read_only or None, init=run.init or None,
         labels={IMAGE: spec.key},
-        cap_drop=[_capability(c) for c in run.cap_drop] or None, cap_add=[_capability(c) for c in run.cap_add] or None)
+        cap_drop=[_capability(c) for c in run.cap_drop] or None, cap_add=[_capability(c) for c in run.granted_capabilities] or None)
     limits = Resources(cpu_limit=int(run.cpus * 1e9) if run.cpus else None,
                        mem_limit=parse_bytes(run.memory) if run.memory else None)
     if run.pids:

@@ -38,6 +38,19 @@ def test_the_defaults_are_least_privilege(tmp_path):
     assert config.warnings(load(tmp_path, APP)) == []
 
 
+@pytest.mark.parametrize("settings, granted", [
+    ("", ("KILL",)),  # the init must be able to signal a server that switched user
+    ('cap_add = ["SETUID"]', ("SETUID", "KILL")),
+    ("init = false", ()),
+    ('cap_drop = ["ALL", "KILL"]', ()),  # said outright: not given back
+    ('cap_add = ["kill"]', ("KILL",)),
+    ('cap_drop = ["NET_RAW"]', ()),  # Docker's default set keeps KILL
+])
+def test_the_init_keeps_kill_unless_told_otherwise(tmp_path, settings, granted):
+    run = load(tmp_path, APP + f"[images.app.run]\n{settings}\n").image("app").run
+    assert run.granted_capabilities == granted
+
+
 def test_host_directories_are_mounted_read_only_unless_rw_is_written(tmp_path):
     project = load(tmp_path, APP + '[images.app.run]\nvolumes = ["./data:/data", "./data:/rw:rw", "cache:/cache"]\n')
     assert project.image("app").run.volumes == (f"{tmp_path / 'data'}:/data:ro", f"{tmp_path / 'data'}:/rw:rw",
@@ -103,13 +116,24 @@ def test_the_page_works_with_only_setuid_and_setgid(project, docker_client):
     project.inv("httpd.run", "--quiet-build")
     assert get(f"http://127.0.0.1:{project.port}/cgi-bin/hello-world")[0] == 200
     host = docker_client.api.inspect_container(project.container("httpd"))["HostConfig"]
-    assert host["CapDrop"] == ["ALL"] and sorted(host["CapAdd"]) == ["SETGID", "SETUID"]
+    assert host["CapDrop"] == ["ALL"] and sorted(host["CapAdd"]) == ["KILL", "SETGID", "SETUID"]
     assert host["SecurityOpt"] == ["no-new-privileges:true"] and not host["Privileged"]
     assert host["LogConfig"]["Config"] == {"max-size": "10m", "max-file": "3"}
     # The server itself, after it switched to www-data, has no capability left.
     caps = project.inv("httpd.exec", "for s in /proc/[0-9]*/status; do "
                        "grep -q '^Name:.httpd$' $s && grep CapEff $s; done; true").stdout
     assert caps.split() == ["CapEff:", "0000000000000000"]
+
+
+@pytest.mark.integration
+def test_a_stop_reaches_the_server_after_it_switched_user(project, docker_client):
+    project.inv("httpd.run", "--quiet-build")
+    name = project.container("httpd")
+    docker_client.api.stop(name, timeout=5)
+    state = docker_client.api.inspect_container(name)["State"]
+    logs = docker_client.api.logs(name).decode()
+    # 143: httpd ended on the SIGTERM its init passed on; without KILL the init exits 1 at once.
+    assert (state["ExitCode"], "forwarding signal" in logs) == (143, False), logs
 
 
 @pytest.mark.integration
