@@ -17,6 +17,7 @@ import signal
 import socket
 import struct
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -273,13 +274,14 @@ def start(spec: ImageSpec, container_id: str, ports: list[PortMapping]) -> None:
 
 
 def wait_ready(spec: ImageSpec, container_id: str, ports: list[PortMapping],
-               timeout: float | None = None) -> None:
+               timeout: float | None = None, abandon: threading.Event | None = None) -> bool:
     """Wait for the readiness check (``timeout`` replaces the configured one); on timeout or
-    exit, show the last log lines and fail."""
+    exit, show the last log lines and fail. True once ready; False when ``abandon`` was set
+    first (`up` stops waiting for the others when one service fails)."""
     ready = spec.run.ready
     if ready is None:
         _ensure_running(spec, container_id)
-        return
+        return True
     seconds = ready.timeout if timeout is None else timeout
     deadline = time.monotonic() + seconds
     url = _ready_url(spec, ports) if ready.url else None
@@ -288,7 +290,7 @@ def wait_ready(spec: ImageSpec, container_id: str, ports: list[PortMapping],
         state = _ensure_running(spec, container_id)
         answer = _answers(url, ready.port, ports)
         if state and answer is True:
-            return
+            return True
         if time.monotonic() > deadline:
             target = url or f"port {ready.port}"
             said = f" (last answer: {answer})" if isinstance(answer, str) else ""
@@ -296,7 +298,10 @@ def wait_ready(spec: ImageSpec, container_id: str, ports: list[PortMapping],
                 f"{spec.run.name} did not answer on {target} within {seconds:g}s{said}; "
                 f"last log lines:\n{tail_logs(container_id)}"
             )
-        time.sleep(pause)
+        if abandon is None:
+            time.sleep(pause)
+        elif abandon.wait(pause):
+            return False
         pause = min(pause * 2, 0.2)
 
 

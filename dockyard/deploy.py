@@ -4,7 +4,8 @@
 created with (label ``dockyard.settings``, made by ``containers.creation``), so a running
 container whose image id and hash are those `up` would use now is left alone; one whose image
 or settings changed is replaced, a stopped one is started again, and each is reported. Each
-service starts only once the services its ``after`` names answer their readiness checks.
+service starts only once the services its ``after`` names answer their readiness checks, and
+services that do not wait for each other start together.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import contextvars
 import sys
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Callable
 
 from . import containers, engine, resources
@@ -23,21 +24,69 @@ from .labels import OWNER, SETTINGS, labels_of
 
 def up(project: ProjectSpec, order: list[str], *, ready_timeout: float | None = None,
        report: Callable[[dict], None] = lambda outcome: None) -> list[dict]:
-    """Bring the services in ``order`` (dependencies first) to running and ready, each before
-    the next starts. One dict per service: image, name, id, action (created, replaced,
-    started, unchanged), reason; ``report`` sees each as soon as it is ready."""
-    outcomes = []
-    for key in order:
-        spec = project.images[key]
+    """Bring the services in ``order`` (dependencies first) to running and ready. Each starts
+    as soon as the services its ``after`` names are ready, so services with no `after` path
+    between them start together and their readiness waits overlap. One dict per service, in
+    ``order``: image, name, id, action (created, replaced, started, unchanged), reason;
+    ``report`` sees each once it and every service before it in ``order`` are ready, so the
+    lines come in the same order however the waits end.
+
+    When one fails, nothing more is started, the others stop waiting (what was started is
+    left running, as `run` leaves a container that did not answer) and its error is raised."""
+    needs = {key: [name for name in project.images[key].run.after if name in order] for key in order}
+    abandon = threading.Event()
+    ready: dict[str, dict] = {}
+    in_flight: dict[Future, str] = {}
+    failure: BaseException | None = None
+    reported = 0
+
+    def start_and_wait(spec: ImageSpec) -> dict | None:
+        if abandon.is_set():
+            return None
         outcome = _bring_up(project, spec)
+        if not containers.wait_ready(spec, outcome["id"], list(spec.run.ports), timeout=ready_timeout,
+                                     abandon=abandon):
+            return None
+        return outcome
+
+    # One thread per service at most: each waits for its own container. Each starts in its
+    # own copy of this context, which carries the engine chosen for the project.
+    with ThreadPoolExecutor(max_workers=len(order)) as pool:
         try:
-            containers.wait_ready(spec, outcome["id"], list(spec.run.ports), timeout=ready_timeout)
+            waiting = list(order)
+            while True:
+                for key in [k for k in waiting if failure is None and all(n in ready for n in needs[k])]:
+                    waiting.remove(key)
+                    future = pool.submit(contextvars.copy_context().run, start_and_wait, project.images[key])
+                    in_flight[future] = key
+                if not in_flight:
+                    break
+                done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in sorted(done, key=lambda f: order.index(in_flight[f])):
+                    key = in_flight.pop(future)
+                    try:
+                        outcome = future.result()
+                    except BaseException as e:  # noqa: BLE001 - raised below, once the others stopped
+                        failure = failure or e
+                        abandon.set()
+                        continue
+                    if outcome is not None:
+                        ready[key] = outcome
+                while reported < len(order) and order[reported] in ready:
+                    report(ready[order[reported]])
+                    reported += 1
         except KeyboardInterrupt:
-            raise DockyardError(f"interrupted while waiting for {spec.run.name}; the services started so far "
-                                f"are left running (`inv down` stops them)", code=130) from None
-        report(outcome)
-        outcomes.append(outcome)
-    return outcomes
+            names = ", ".join(project.images[key].run.name for key in order if key in in_flight.values())
+            raise DockyardError(f"interrupted while waiting for {names or 'the services'}; the services "
+                                "started so far are left running (`inv down` stops them)", code=130) from None
+        finally:
+            abandon.set()  # the threads stop waiting; the pool's exit waits for them
+    if failure is not None:
+        for key in order[reported:]:  # what did get ready, still in order
+            if key in ready:
+                report(ready[key])
+        raise failure
+    return [ready[key] for key in order]
 
 
 def _bring_up(project: ProjectSpec, spec: ImageSpec) -> dict:

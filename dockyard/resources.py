@@ -20,6 +20,7 @@ refused, never used or removed.
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Iterator
 
 from . import engine
@@ -103,8 +104,17 @@ def inspect_network(name: str) -> dict | None:
                           missing=True)
 
 
+_network_lock = threading.Lock()
+
+
 def ensure_network(project: ProjectSpec) -> str:
-    """The project network, created on first use; someone else's network of that name is refused."""
+    """The project network, created on first use; someone else's network of that name is refused.
+    `up` starts services in parallel: within a process, one thread at a time makes it."""
+    with _network_lock:
+        return _ensure_network(project)
+
+
+def _ensure_network(project: ProjectSpec) -> str:
     import docker
 
     name = network_name(project)
