@@ -31,7 +31,8 @@ def is_service_by_default(run: dict) -> bool:
 
 def check(images: dict[str, ImageSpec], fail: Fail) -> None:
     """Config errors, with key paths: `after` naming an unknown or one-shot image, cycles,
-    and two services publishing the same host address and port."""
+    two services publishing the same host address and port, and two images whose containers
+    would answer to the same name on the project network."""
     for key, spec in images.items():
         for i, name in enumerate(spec.run.after):
             where = f"images.{key}.run.after[{i}]"
@@ -48,6 +49,7 @@ def check(images: dict[str, ImageSpec], fail: Fail) -> None:
     if cycle:
         raise fail(f"images.{cycle[0]}.run.after", f"a cycle: {' -> '.join(cycle)}")
     _check_published(images, fail)
+    _check_network_names(images, fail)
 
 
 def _find_cycle(images: dict[str, ImageSpec]) -> list[str] | None:
@@ -88,6 +90,32 @@ def _check_published(images: dict[str, ImageSpec], fail: Fail) -> None:
                     raise fail(where, f"{port.host_ip}:{port.host_port}/{port.protocol} is also published by "
                                       f"{other} ({text}); two services cannot listen there")
             seen.append((port.host_ip, port.protocol, port.host_port, where, f"{port.host_ip}:{port.host_port}"))
+
+
+def _check_network_names(images: dict[str, ImageSpec], fail: Fail) -> None:
+    """On the project network a container answers to its image key, its container name and its
+    aliases; the engine's DNS would give either of two containers for a name both claim. An
+    alias (or a container name) that another image already answers to is refused where it is
+    written: keys are claimed first, then container names, then aliases. DNS names are the same
+    in any case."""
+    claimed: dict[str, tuple[str, str]] = {}  # lower-case name -> (image key, what claims it)
+
+    def claim(name: str, key: str, where: str, what: str) -> None:
+        owner, owned_by = claimed.setdefault(name.lower(), (key, what))
+        if owner != key:
+            raise fail(where, f"'{name}' is also {owned_by} on the project network; two containers there "
+                              "cannot answer to one name")
+
+    on_network = {key: spec for key, spec in images.items() if spec.run.network == "project"}
+    for key in on_network:
+        claim(key, key, f"images.{key}", f"the image key images.{key}")
+    for key, spec in on_network.items():
+        claim(spec.run.name, key, f"images.{key}.run.name", f"the container name of images.{key} "
+                                                           f"(images.{key}.run.name)")
+    for key, spec in on_network.items():
+        for i, alias in enumerate(spec.run.aliases):
+            where = f"images.{key}.run.aliases[{i}]"
+            claim(alias, key, where, f"an alias of images.{key} ({where})")
 
 
 def _overlap(a: str, b: str) -> bool:

@@ -112,6 +112,43 @@ def test_two_services_publishing_one_host_address_and_port_is_a_config_error(tmp
     load(tmp_path, SERVICES.replace('"8000:80"]', '"8081:80"]\nservice = false'))
 
 
+def with_site(setting: str) -> str:
+    """SERVICES with one more line in images.site.run."""
+    return SERVICES.replace('after = ["api"]\n', f'after = ["api"]\n{setting}\n')
+
+
+@pytest.mark.parametrize(("toml", "where", "other"), [
+    # An alias that is another image's key, container name or alias.
+    (with_site('aliases = ["web", "db"]'), "images.site.run.aliases[1]", "the image key images.db"),
+    (with_site('aliases = ["DB"]'), "images.site.run.aliases[0]", "the image key images.db"),
+    (SERVICES.replace('service = true\n', 'service = true\nname = "database"\n').replace(
+        'after = ["api"]\n', 'after = ["api"]\naliases = ["database"]\n'),
+     "images.site.run.aliases[0]", "the container name of images.db (images.db.run.name)"),
+    (SERVICES.replace('service = true\n', 'service = true\naliases = ["store"]\n').replace(
+        'after = ["api"]\n', 'after = ["api"]\naliases = ["www", "store"]\n'),
+     "images.site.run.aliases[1]", "an alias of images.db (images.db.run.aliases[0])"),
+    # A container name that is another image's key, or an alias, including one-shot images'.
+    (SERVICES.replace('service = true\n', 'service = true\nname = "database"\n').replace(
+        '"8081:8081"]\n', '"8081:8081"]\nname = "db"\n'), "images.api.run.name", "the image key images.db"),
+    (SERVICES.replace('tag = "demo/tool"', 'tag = "demo/api-tool"').replace(
+        'after = ["api"]\n', 'after = ["api"]\naliases = ["api-tool"]\n'),
+     "images.site.run.aliases[0]", "the container name of images.tool (images.tool.run.name)"),
+])
+def test_two_images_answering_to_one_name_on_the_project_network_is_a_config_error(tmp_path, toml, where, other):
+    message = load_error(tmp_path, toml, DOCKERFILES)
+    assert f": {where}: '" in message and f"is also {other} on the project network" in message, message
+    assert "\n" not in message
+
+
+def test_names_off_the_project_network_or_of_the_same_image_do_not_clash(tmp_path):
+    # The image's own key or container name as an alias is the same container.
+    project = load(tmp_path, with_site('aliases = ["site", "www"]'))
+    assert project.image("site").run.aliases == ("site", "www")
+    # A container on another network is not reached by these names.
+    load(tmp_path, SERVICES.replace('service = true\n', 'service = true\nname = "database"\n').replace(
+        '"8081:8081"]\n', '"8081:8081"]\nname = "db"\nnetwork = "bridge"\n'))
+
+
 def test_named_volumes_are_the_projects_unless_external(tmp_path):
     project = load(tmp_path)
     assert binds(project, project.image("db")) == ["demo_data:/data", "shared:/shared:ro"]
