@@ -113,28 +113,45 @@ def _bring_up(project: ProjectSpec, spec: ImageSpec) -> dict:
 
 def down(project: ProjectSpec, *, volumes: bool, timeout: int = 10) -> dict:
     """Stop and remove every container of the project (any image), then its network, and
-    with ``volumes`` its managed volumes. Nothing of anyone else's is removed."""
+    with ``volumes`` its managed volumes. Nothing of anyone else's is removed.
+
+    Every container stops at once; the network is removed as soon as the last one has
+    stopped (a stopped container holds no endpoint), while the containers are removed."""
     listing = engine.query("/containers/json", all=True, filters={"label": f"{OWNER}={project.name}"})
     ours = engine.request("GET", listing, "list containers") or []
 
-    def remove(container: dict) -> str:
-        name = container["Names"][0].lstrip("/")
+    def stop(container: dict) -> None:
         if container["State"] == "running":
-            engine.request("POST", engine.query(f"/containers/{container['Id']}/stop", t=timeout), f"stop {name}",
-                           ok=(204, 304), missing=True, longer_by=timeout)
-        engine.request("DELETE", engine.query(f"/containers/{container['Id']}", force=True), f"remove {name}",
-                       missing=True)
-        return name
+            engine.request("POST", engine.query(f"/containers/{container['Id']}/stop", t=timeout),
+                           f"stop {_name(container)}", ok=(204, 304), missing=True, longer_by=timeout)
 
-    # Each removal in its own copy of this context: it carries the engine chosen for the project.
+    def remove(container: dict) -> str:
+        engine.request("DELETE", engine.query(f"/containers/{container['Id']}", force=True),
+                       f"remove {_name(container)}", missing=True)
+        return _name(container)
+
     with ThreadPoolExecutor(max_workers=8) as pool:
-        done = [pool.submit(contextvars.copy_context().run, remove, container) for container in ours]
-        removed = [future.result() for future in done]
-    result = {"containers": sorted(removed), "network": resources.remove_network(project), "volumes": []}
+        def submit(function: Callable, *args) -> Future:
+            # In its own copy of this context: it carries the engine chosen for the project.
+            return pool.submit(contextvars.copy_context().run, function, *args)
+
+        inspected = submit(resources.inspect_network, resources.network_name(project))
+        for stopped in [submit(stop, container) for container in ours]:
+            stopped.result()
+        network = submit(resources.remove_network, project, inspected.result())
+        removed = [future.result() for future in [submit(remove, container) for container in ours]]
+        result = {"containers": sorted(removed), "network": network.result(), "volumes": []}
+    if result["network"].startswith("kept"):  # something is attached: ask again, to say what
+        result["network"] = resources.remove_network(project)
     if volumes:
         for row in resources.project_volumes(project.name):
             result["volumes"].append({"name": row["name"], "status": resources.remove_volume(row["name"])})
     return result
+
+
+def _name(container: dict) -> str:
+    """A container's name from the engine's list."""
+    return container["Names"][0].lstrip("/")
 
 
 def follow_logs(project: ProjectSpec, keys: list[str], *, follow: bool, tail: str | int) -> None:

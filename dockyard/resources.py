@@ -137,16 +137,18 @@ def _ensure_network(project: ProjectSpec) -> str:
     return name
 
 
-def remove_network(project: ProjectSpec) -> str:
-    """Remove the project network: 'removed', 'absent', or why it was kept."""
+def remove_network(project: ProjectSpec, inspected: dict | None | bool = False) -> str:
+    """Remove the project network: 'removed', 'absent', or why it was kept. ``inspected``: its
+    inspection of a moment ago (None: absent), which `down` makes while the containers stop;
+    then the engine's refusal, not that inspection, says whether anything is still attached."""
     name = network_name(project)
-    network = inspect_network(name)
+    network = inspect_network(name) if inspected is False else inspected
     if network is None:
         return "absent"
     if not resource_is_ours(network, project.name):
         return f"kept: made by {resource_owner(network)}"
     attached = sorted(c.get("Name", cid[:12]) for cid, c in (network.get("Containers") or {}).items())
-    if attached:
+    if attached and inspected is False:
         return f"kept: {', '.join(attached)} still attached"
     try:
         engine.request("DELETE", engine.query(f"/networks/{network['Id']}"), f"remove network {name}")

@@ -181,16 +181,15 @@ def find(project: ProjectSpec, spec: ImageSpec) -> dict | None:
 
 
 def ours(project: ProjectSpec) -> list[dict]:
-    """Every service of the project (any image), or none on an engine that is no manager."""
-    import docker
-
-    with engine.engine_errors("list services"):
-        try:
-            return engine.client().api.services(filters={"label": f"{OWNER}={project.name}"})
-        except docker.errors.APIError as e:
-            if e.status_code == 503:  # not a swarm manager: nothing of ours can be deployed here
-                return []
-            raise
+    """Every service of the project (any image), or none on an engine that is no manager.
+    A standard-library request on a local engine: `down` asks it, and loads no docker-py."""
+    listing = engine.query("/services", filters={"label": f"{OWNER}={project.name}"})
+    try:
+        return engine.request("GET", listing, "list services", ok=(200,)) or []
+    except engine.Refused as e:
+        if e.status == 503:  # not a swarm manager: nothing of ours can be deployed here
+            return []
+        raise
 
 
 def ensure_network(project: ProjectSpec) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import time
 from datetime import datetime
 
@@ -90,6 +92,27 @@ def test_down_removes_containers_and_network_and_volumes_only_when_asked(project
     assert docker_client.api.inspect_volume(f"{project.name}_data")  # kept without --volumes
     assert project.inv("down", "--volumes").stdout.strip() == f"volume {project.name}_data: removed"
     assert project.inv("down").stdout.strip() == "nothing to remove"
+
+
+def imported_modules(result) -> set[str]:
+    """The modules a `python -X importtime` run imported, from its stderr."""
+    return {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_inv_down_loads_no_docker_py_and_an_engine_in_no_swarm_has_no_services_to_keep(project, engine):
+    project.inv("up", "--quiet-build")
+    command = [sys.executable, "-X", "importtime", "-m", "invoke", "down"]
+    down = subprocess.run(command, cwd=project.root, capture_output=True, text=True, timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert down.stdout.splitlines() == [f"removed container {project.container('api')}",
+                                        f"removed container {project.container('httpd')}", "network: removed"]
+    assert not {"docker", "requests", "urllib3"} & imported_modules(down)
+    # The tests' own engine is in no swarm: it refuses to list services, and down says nothing of them.
+    elsewhere = subprocess.run(command, cwd=project.root, capture_output=True, text=True, timeout=120,
+                               env=engine.env())
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert elsewhere.stdout == "nothing to remove\n"
+    assert "docker" not in imported_modules(elsewhere)
 
 
 def test_after_starts_the_dependent_only_once_the_slow_service_answers(project, docker_client):
