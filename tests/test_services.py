@@ -94,27 +94,6 @@ def test_down_removes_containers_and_network_and_volumes_only_when_asked(project
     assert project.inv("down").stdout.strip() == "nothing to remove"
 
 
-def imported_modules(result) -> set[str]:
-    """The modules a `python -X importtime` run imported, from its stderr."""
-    return {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
-
-
-def test_inv_down_loads_no_docker_py_and_an_engine_in_no_swarm_has_no_services_to_keep(project, engine):
-    project.inv("up", "--quiet-build")
-    command = [sys.executable, "-X", "importtime", "-m", "invoke", "down"]
-    down = subprocess.run(command, cwd=project.root, capture_output=True, text=True, timeout=120)
-    assert down.returncode == 0, down.stderr
-    assert down.stdout.splitlines() == [f"removed container {project.container('api')}",
-                                        f"removed container {project.container('httpd')}", "network: removed"]
-    assert not {"docker", "requests", "urllib3"} & imported_modules(down)
-    # The tests' own engine is in no swarm: it refuses to list services, and down says nothing of them.
-    elsewhere = subprocess.run(command, cwd=project.root, capture_output=True, text=True, timeout=120,
-                               env=engine.env())
-    assert elsewhere.returncode == 0, elsewhere.stderr
-    assert elsewhere.stdout == "nothing to remove\n"
-    assert "docker" not in imported_modules(elsewhere)
-
-
 def test_after_starts_the_dependent_only_once_the_slow_service_answers(project, docker_client):
     api_port = free_port()
     slow = (f'name = "{project.container("api")}"\nports = ["{api_port}:8081"]\n'
@@ -125,63 +104,6 @@ def test_after_starts_the_dependent_only_once_the_slow_service_answers(project, 
     api, httpd = started_at(docker_client, project.container("api")), started_at(docker_client, project.container("httpd"))
     assert (httpd - api).total_seconds() >= 2, (api, httpd)
     assert "says: " in get(f"http://127.0.0.1:{project.port}/cgi-bin/from-api")[1]
-
-
-def add_slow_services(project, api_seconds: float, worker_seconds: float, worker_ready: str = "/cgi-bin/visits",
-                      worker_command: str | None = None) -> None:
-    """api answers only ``api_seconds`` after it starts; a second service, worker (the api's image
-    under another tag), after ``worker_seconds``; httpd comes after both. api and worker do not
-    wait for each other."""
-    api_port, worker_port = free_port(), free_port()
-
-    def served_after(seconds: float) -> str:
-        return f"command = \"sh -c 'sleep {seconds}; exec httpd -f -h /api -u www-data:www-data -p 8081'\"\n"
-
-    api = (f'name = "{project.container("api")}"\nports = ["{api_port}:8081"]\n'
-           f'ready = {{ url = "http://127.0.0.1:{api_port}/cgi-bin/visits", timeout = 30 }}\n' + served_after(api_seconds))
-    worker = (f'\n[images.worker]\ntag = "{project.name}/worker:latest"\ndir = "images/api"\n\n[images.worker.run]\n'
-              f'name = "{project.container("worker")}"\nports = ["{worker_port}:8081"]\ncap_add = ["SETUID", "SETGID"]\n'
-              f'ready = {{ url = "http://127.0.0.1:{worker_port}{worker_ready}", timeout = 30 }}\n'
-              + (worker_command or served_after(worker_seconds)))
-    text = project.config.read_text().replace(f'name = "{project.container("api")}"\n', api)
-    project.config.write_text(text.replace('after = ["api"]', 'after = ["api", "worker"]') + worker)
-
-
-def test_services_that_do_not_wait_for_each_other_start_together(project, docker_client):
-    add_slow_services(project, api_seconds=4, worker_seconds=2)
-    project.inv("build", "--quiet")
-    started = time.monotonic()
-    result = project.inv("up", "--quiet-build")
-    took = time.monotonic() - started
-    api, worker, httpd = (started_at(docker_client, project.container(key)) for key in ("api", "worker", "httpd"))
-    # worker started while api was still asleep (one after the other, it would be 4 s later)...
-    assert abs((worker - api).total_seconds()) < 3, (api, worker)
-    # ...and httpd only once both answered.
-    assert (httpd - api).total_seconds() >= 4 and (httpd - worker).total_seconds() >= 2, (api, worker, httpd)
-    assert took < 4 + 2 + 10, took  # the waits overlapped: less than their sum plus start-up
-    # worker was ready first; the lines still come in start order.
-    assert result.stdout.splitlines() == [f"{project.container(key)}: created" for key in ("api", "worker", "httpd")] \
-        + ["up: 3 created, 0 unchanged; stop with: inv down"]
-    assert "says: " in get(f"http://127.0.0.1:{project.port}/cgi-bin/from-api")[1]
-    again = project.inv("up", "--quiet-build", "--json")
-    assert [(o["image"], o["action"]) for o in json.loads(again.stdout)] == \
-        [("api", "unchanged"), ("worker", "unchanged"), ("httpd", "unchanged")]
-
-
-def test_when_one_service_fails_up_stops_waiting_for_the_others_and_starts_nothing_more(project, docker_client):
-    # worker exits at once; api takes its time and would answer only after a minute.
-    add_slow_services(project, api_seconds=60, worker_seconds=0,
-                      worker_command="command = \"sh -c 'echo worker-gives-up; exit 3'\"\n")
-    project.inv("build", "--quiet")
-    started = time.monotonic()
-    result = project.inv("up", "--quiet-build", check=False)
-    assert time.monotonic() - started < 20, result.stderr  # not api's 30 s ready timeout
-    assert_clean_failure(result, f"{project.container('worker')} exited (code 3) instead of staying up",
-                         "worker-gives-up")
-    assert result.stdout == ""
-    # What was started is left as a failed `run` leaves it; what comes after was never made.
-    assert docker_client.api.inspect_container(project.container("api"))["State"]["Running"]
-    assert docker_client.api.containers(all=True, filters={"name": project.container("httpd")}) == []
 
 
 STORE = """
@@ -250,3 +172,80 @@ def test_exec_and_an_attached_run_read_piped_input_and_env_takes_the_hosts_value
     unset = {k: v for k, v in os.environ.items() if k != "DYTEST_SECRET"}
     assert_clean_failure(project.inv("httpd.run", "--env", "DYTEST_SECRET", check=False, env=unset),
                          "DYTEST_SECRET is not set here")
+
+
+def add_slow_services(project, api_seconds: float, worker_seconds: float, worker_command: str | None = None) -> None:
+    """api answers only ``api_seconds`` after it starts; a second service, worker (the api's image
+    under another tag), after ``worker_seconds``; httpd comes after both. api and worker do not
+    wait for each other."""
+    api_port, worker_port = free_port(), free_port()
+
+    def served_after(seconds: float) -> str:
+        return f"command = \"sh -c 'sleep {seconds}; exec httpd -f -h /api -u www-data:www-data -p 8081'\"\n"
+
+    api = (f'name = "{project.container("api")}"\nports = ["{api_port}:8081"]\n'
+           f'ready = {{ url = "http://127.0.0.1:{api_port}/cgi-bin/visits", timeout = 30 }}\n' + served_after(api_seconds))
+    worker = (f'\n[images.worker]\ntag = "{project.name}/worker:latest"\ndir = "images/api"\n\n[images.worker.run]\n'
+              f'name = "{project.container("worker")}"\nports = ["{worker_port}:8081"]\ncap_add = ["SETUID", "SETGID"]\n'
+              f'ready = {{ url = "http://127.0.0.1:{worker_port}/cgi-bin/visits", timeout = 30 }}\n'
+              + (worker_command or served_after(worker_seconds)))
+    text = project.config.read_text().replace(f'name = "{project.container("api")}"\n', api)
+    project.config.write_text(text.replace('after = ["api"]', 'after = ["api", "worker"]') + worker)
+
+
+def test_services_that_do_not_wait_for_each_other_start_together(project, docker_client):
+    add_slow_services(project, api_seconds=4, worker_seconds=2)
+    project.inv("build", "--quiet")
+    started = time.monotonic()
+    result = project.inv("up", "--quiet-build")
+    took = time.monotonic() - started
+    api, worker, httpd = (started_at(docker_client, project.container(key)) for key in ("api", "worker", "httpd"))
+    # worker started while api was still asleep (one after the other, it would be 4 s later)...
+    assert abs((worker - api).total_seconds()) < 3, (api, worker)
+    # ...and httpd only once both answered.
+    assert (httpd - api).total_seconds() >= 4 and (httpd - worker).total_seconds() >= 2, (api, worker, httpd)
+    assert took < 4 + 2 + 10, took  # the waits overlapped: less than their sum plus start-up
+    # worker was ready first; the lines still come in start order.
+    assert result.stdout.splitlines() == [f"{project.container(key)}: created" for key in ("api", "worker", "httpd")] \
+        + ["up: 3 created, 0 unchanged; stop with: inv down"]
+    assert "says: " in get(f"http://127.0.0.1:{project.port}/cgi-bin/from-api")[1]
+    again = project.inv("up", "--quiet-build", "--json")
+    assert [(o["image"], o["action"]) for o in json.loads(again.stdout)] == \
+        [("api", "unchanged"), ("worker", "unchanged"), ("httpd", "unchanged")]
+
+
+def test_when_one_service_fails_up_stops_waiting_for_the_others_and_starts_nothing_more(project, docker_client):
+    # worker exits at once; api takes its time and would answer only after a minute.
+    add_slow_services(project, api_seconds=60, worker_seconds=0,
+                      worker_command="command = \"sh -c 'echo worker-gives-up; exit 3'\"\n")
+    project.inv("build", "--quiet")
+    started = time.monotonic()
+    result = project.inv("up", "--quiet-build", check=False)
+    assert time.monotonic() - started < 20, result.stderr  # not api's 30 s ready timeout
+    assert_clean_failure(result, f"{project.container('worker')} exited (code 3) instead of staying up",
+                         "worker-gives-up")
+    assert result.stdout == ""
+    # What was started is left as a failed `run` leaves it; what comes after was never made.
+    assert docker_client.api.inspect_container(project.container("api"))["State"]["Running"]
+    assert docker_client.api.containers(all=True, filters={"name": project.container("httpd")}) == []
+
+
+def imported_modules(result) -> set[str]:
+    """The modules a `python -X importtime` run imported, from its stderr."""
+    return {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_inv_down_loads_no_docker_py_and_an_engine_in_no_swarm_has_no_services_to_keep(project, engine):
+    project.inv("up", "--quiet-build")
+    command = [sys.executable, "-X", "importtime", "-m", "invoke", "down"]
+    down = subprocess.run(command, cwd=project.root, capture_output=True, text=True, timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert down.stdout.splitlines() == [f"removed container {project.container('api')}",
+                                        f"removed container {project.container('httpd')}", "network: removed"]
+    assert not {"docker", "requests", "urllib3"} & imported_modules(down)
+    # The tests' own engine is in no swarm: it refuses to list services, and down says nothing of them.
+    elsewhere = subprocess.run(command, cwd=project.root, capture_output=True, text=True, timeout=120,
+                               env=engine.env())
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    assert elsewhere.stdout == "nothing to remove\n"
+    assert "docker" not in imported_modules(elsewhere)

@@ -112,6 +112,37 @@ def test_two_services_publishing_one_host_address_and_port_is_a_config_error(tmp
     load(tmp_path, SERVICES.replace('"8000:80"]', '"8081:80"]\nservice = false'))
 
 
+def test_named_volumes_are_the_projects_unless_external(tmp_path):
+    project = load(tmp_path)
+    assert binds(project, project.image("db")) == ["demo_data:/data", "shared:/shared:ro"]
+    assert network_mode(project, project.image("db")) == "demo_default"
+    message = load_error(tmp_path, SERVICES.replace('"data:/data"', '"da/ta:/data"'), DOCKERFILES)
+    assert "images.db.run.volumes[0]: 'da/ta' is not a volume name" in message
+    message = load_error(tmp_path, SERVICES.replace("external = true", "external = 1"), DOCKERFILES)
+    assert "volumes.shared.external: expected true or false" in message
+
+
+def test_network_is_the_projects_or_one_of_the_engines(tmp_path):
+    project = load(tmp_path, SERVICES.replace("service = true\n", 'service = true\nnetwork = "host"\n'))
+    assert network_mode(project, project.image("db")) == "host"
+    message = load_error(tmp_path, SERVICES.replace("service = true\n", 'service = true\nnetwork = "mine"\n'),
+                         DOCKERFILES)
+    assert "images.db.run.network: 'mine' is not a network; use one of project, bridge, host, none" in message
+
+
+def test_up_down_and_logs_are_reserved_names(tmp_path):
+    message = load_error(tmp_path, SERVICES.replace("[images.tool]", "[images.logs]"), DOCKERFILES)
+    assert "is taken by the top-level task `inv logs`" in message
+
+
+def test_env_name_without_a_value_takes_this_environments(monkeypatch):
+    monkeypatch.setenv("DYTEST_TOKEN", "from-the-host")
+    monkeypatch.delenv("DYTEST_UNSET", raising=False)
+    assert parse_env(["DYTEST_TOKEN", "A=1", "B="]) == {"DYTEST_TOKEN": "from-the-host", "A": "1", "B": ""}
+    with pytest.raises(DockyardError, match="DYTEST_UNSET is not set here; give KEY=VALUE or export DYTEST_UNSET"):
+        parse_env(["DYTEST_UNSET"])
+
+
 def with_site(setting: str) -> str:
     """SERVICES with one more line in images.site.run."""
     return SERVICES.replace('after = ["api"]\n', f'after = ["api"]\n{setting}\n')
@@ -147,35 +178,3 @@ def test_names_off_the_project_network_or_of_the_same_image_do_not_clash(tmp_pat
     # A container on another network is not reached by these names.
     load(tmp_path, SERVICES.replace('service = true\n', 'service = true\nname = "database"\n').replace(
         '"8081:8081"]\n', '"8081:8081"]\nname = "db"\nnetwork = "bridge"\n'))
-
-
-def test_named_volumes_are_the_projects_unless_external(tmp_path):
-    project = load(tmp_path)
-    assert binds(project, project.image("db")) == ["demo_data:/data", "shared:/shared:ro"]
-    assert network_mode(project, project.image("db")) == "demo_default"
-    message = load_error(tmp_path, SERVICES.replace('"data:/data"', '"da/ta:/data"'), DOCKERFILES)
-    assert "images.db.run.volumes[0]: 'da/ta' is not a volume name" in message
-    message = load_error(tmp_path, SERVICES.replace("external = true", "external = 1"), DOCKERFILES)
-    assert "volumes.shared.external: expected true or false" in message
-
-
-def test_network_is_the_projects_or_one_of_the_engines(tmp_path):
-    project = load(tmp_path, SERVICES.replace("service = true\n", 'service = true\nnetwork = "host"\n'))
-    assert network_mode(project, project.image("db")) == "host"
-    message = load_error(tmp_path, SERVICES.replace("service = true\n", 'service = true\nnetwork = "mine"\n'),
-                         DOCKERFILES)
-    assert "images.db.run.network: 'mine' is not a network; use one of project, bridge, host, none" in message
-
-
-def test_up_down_and_logs_are_reserved_names(tmp_path):
-    message = load_error(tmp_path, SERVICES.replace("[images.tool]", "[images.logs]"), DOCKERFILES)
-    assert "is taken by the top-level task `inv logs`" in message
-
-
-def test_env_name_without_a_value_takes_this_environments(monkeypatch):
-    monkeypatch.setenv("DYTEST_TOKEN", "from-the-host")
-    monkeypatch.delenv("DYTEST_UNSET", raising=False)
-    assert parse_env(["DYTEST_TOKEN", "A=1", "B="]) == {"DYTEST_TOKEN": "from-the-host", "A": "1", "B": ""}
-    with pytest.raises(DockyardError, match="DYTEST_UNSET is not set here; give KEY=VALUE or export DYTEST_UNSET"):
-        parse_env(["DYTEST_UNSET"])
-
