@@ -245,7 +245,7 @@ def deploy(project: ProjectSpec, spec: ImageSpec, image: str, *, replicas: int |
             outcome.update(action="updated", reason="image changed" if image_changed else "settings changed")
             _update(spec, current, request)
         elif count != _replicas(current):
-            outcome.update(action="scaled", reason=f"{_replicas(current)} -> {count} replicas")
+            outcome.update(action="scaled", reason=f"{_replicas(current)} -> {count} replica{'' if count == 1 else 's'}")
             _update(spec, current, request)
         else:
             outcome["action"] = "unchanged"

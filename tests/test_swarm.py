@@ -398,6 +398,29 @@ def test_the_readiness_url_is_aimed_at_each_tasks_published_port(tmp_path):
     assert task_url(spec, mappings) == "http://127.0.0.1:32769/cgi-bin/hello?x=1"
 
 
+def test_replica_counts_read_as_english(capsys):
+    from invoke import Context
+
+    from dockyard.tasks import swarm as tasks
+
+    outcome = {"service": "p-httpd", "action": "created", "reason": None, "replicas": 1, "tasks": []}
+    assert tasks.outcome_lines(outcome) == ["p-httpd: created, 1 replica"]
+    assert tasks.outcome_lines(outcome | {"replicas": 0})[0] == "p-httpd: created, 0 replicas"
+
+    class Scaled:
+        def project(self, c):
+            return self
+
+        key = "httpd"
+
+        def scale(self, key, count, ready_timeout):
+            return {"service": "p-httpd", "before": 2, "replicas": count, "tasks": []}
+
+    for count, said in (("1", "p-httpd: 2 -> 1 replica\n"), ("3", "p-httpd: 2 -> 3 replicas\n")):
+        tasks.scale(Context(), Scaled(), count)
+        assert capsys.readouterr().out == said
+
+
 def run_program(argv: list[str], capsys) -> tuple[int, str]:
     """Invoke's own program over the example's namespace, in this process: exit code, stdout."""
     from invoke import Program
