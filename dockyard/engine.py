@@ -161,6 +161,14 @@ def local_connection(timeout: float | None) -> http.client.HTTPConnection | None
     return _UnixConnection(socket_path, timeout=timeout)
 
 
+def unix_connection(path: str, timeout: float | None) -> http.client.HTTPConnection:
+    """A standard-library HTTP connection (not yet connected) to the engine's unix socket at
+    ``path``: for a caller that chose the socket path once (``local_connection(...).path``)
+    and keeps to it through several requests, whether or not another thread has made a
+    docker-py client since."""
+    return _UnixConnection(path, timeout=timeout)
+
+
 def get_json(path: str, what: str, *, missing: bool = False):
     """A read-only GET answered in JSON. On a local engine it goes over the socket with the
     standard library, so a no-op build never loads docker-py (a tenth of a second); on any

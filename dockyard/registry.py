@@ -130,16 +130,18 @@ def _engine_stream(requests: list[Request], registry: str) -> Iterator[dict]:
         finally:
             probe.close()
     if reachable:
+        # The socket found here serves every request: a docker-py client another thread
+        # makes meanwhile turns ``local_connection`` to None, not this stream to docker-py.
         for request in requests:
-            yield from _socket_stream(request, auth)
+            yield from _socket_stream(request, auth, probe.path)
         return
     for request in requests:
         yield from _docker_py_stream(request)
 
 
-def _socket_stream(request: Request, auth: str) -> Iterator[dict]:
+def _socket_stream(request: Request, auth: str, socket_path: str) -> Iterator[dict]:
     method, path, query, what, not_found = request
-    connection = engine.local_connection(timeout=None)
+    connection = engine.unix_connection(socket_path, timeout=None)
     try:
         connection.request(method, f"{path}?{urlencode(query)}", headers={"X-Registry-Auth": auth})
         response = connection.getresponse()

@@ -91,3 +91,49 @@ def test_the_python_api_pushes_and_pulls(project, registry, docker_client):
     assert (pushed["status"], pulled["status"]) == ("pushed", "pulled")
     assert pulled["image_id"] == docker_client.api.inspect_image(project.tags["busybox"])["Id"]
     assert api.build(["busybox"])[0]["status"] == "up to date"
+
+
+def test_pushes_on_the_socket_path_go_on_while_other_threads_make_and_drop_the_docker_py_client(project, registry):
+    """The standard-library push chose its socket once: a docker-py client made (and dropped)
+    by another thread at any moment of it must not turn it to a traceback."""
+    import threading
+    import time
+
+    from dockyard import Project, engine
+
+    api = Project(project.config)
+    api.build(["busybox"], quiet=True)
+    api.push(["busybox"], registry=registry)  # the layers are there: each push below is short
+    import docker  # noqa: F401 - loaded once, so that making a client takes a moment, not an import
+
+    engine.close()
+    stop = threading.Event()
+    failures: list[BaseException] = []
+    made = []
+
+    def churn() -> None:
+        while not stop.is_set():
+            made.append(engine.client())
+            time.sleep(0.005)
+            engine._clients.clear()  # forgotten, not closed: a push may still be using it
+            time.sleep(0.005)
+
+    def pushes() -> None:
+        try:
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                assert api.push(["busybox"], registry=registry)[0]["status"] == "pushed"
+        except BaseException as e:  # noqa: BLE001 - reported below, with its kind
+            failures.append(e)
+
+    threads = [threading.Thread(target=churn)] + [threading.Thread(target=pushes) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads[1:]:
+        thread.join()
+    stop.set()
+    threads[0].join()
+    for client in made:
+        client.close()
+    assert not failures, [f"{type(e).__name__}: {e}" for e in failures]
+    assert len(made) > 10  # the client came and went many times during the pushes
