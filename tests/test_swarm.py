@@ -260,6 +260,49 @@ def test_deploy_of_the_project_reaches_the_api_by_name_and_undeploy_leaves_nothi
     assert deployed.inv("undeploy").stdout == "nothing deployed\n"
 
 
+def deploy_httpd(project, replicas: int = 1) -> dict:
+    """httpd deployed in host mode (with 1 task by default); the project's own fixture removes it."""
+    project.config.write_text(project.config.read_text() + '\n[images.httpd.deploy]\npublish = "host"\n')
+    return json.loads(project.inv("httpd.deploy", "--replicas", str(replicas), "--quiet-build", "--json").stdout)
+
+
+def wait_for_no_task_containers(client, service: str) -> None:
+    deadline = time.monotonic() + 60
+    while client.api.containers(all=True, filters={"label": f"com.docker.swarm.service.name={service}"}):
+        assert time.monotonic() < deadline, f"the tasks of {service} did not go away"
+        time.sleep(0.2)
+
+
+@integration
+def test_clean_keeps_the_image_a_service_scaled_to_zero_runs_and_says_which_service(project, swarm):
+    """After a rebuild the deployed image is dangling; with its service at 0 replicas no
+    container holds it, so only dockyard can tell that the service still needs it."""
+    service = f"{project.name}-httpd"
+    try:
+        deploy_httpd(project)
+        deployed = swarm.api.inspect_service(service)["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+        cgi = project.root / "images" / "busybox-httpd" / "hello-world.cgi"
+        cgi.write_text(cgi.read_text().replace("<title>Hello</title>", "<title>Hello again</title>"))
+        project.inv("httpd.build", "--quiet")
+        assert swarm.api.inspect_image(project.tags["httpd"])["Id"] != deployed
+        project.inv("httpd.scale", "0")
+        wait_for_no_task_containers(swarm, service)
+
+        kept = f"kept image {deployed.removeprefix('sha256:')[:12]}: service {service} uses it"
+        for argv in (["clean", "--dry-run"], ["httpd.clean", "--dry-run"], ["clean"], ["httpd.clean"]):
+            said = project.inv(*argv).stdout.splitlines()
+            assert said.count(kept) == 1, (argv, said)
+            assert not any(deployed.removeprefix("sha256:")[:12] in line for line in said if line != kept), said
+        result = json.loads(project.inv("clean", "--json").stdout)
+        assert result["kept"] == [{"id": deployed, "service": service}]
+        assert swarm.api.inspect_image(deployed)["Id"] == deployed
+
+        scaled = json.loads(project.inv("httpd.scale", "1", "--json").stdout)  # the service can run again
+        assert [t["state"] for t in scaled["tasks"]] == ["running"]
+    finally:
+        remove_services(swarm, project.name)
+
+
 @integration
 def test_an_ingress_port_that_nothing_answers_says_to_publish_in_host_mode(project, swarm):
     """The kernel here has no IPVS: the routing mesh accepts nothing (README: On a swarm)."""
@@ -419,6 +462,18 @@ def test_replica_counts_read_as_english(capsys):
     for count, said in (("1", "p-httpd: 2 -> 1 replica\n"), ("3", "p-httpd: 2 -> 3 replicas\n")):
         tasks.scale(Context(), Scaled(), count)
         assert capsys.readouterr().out == said
+
+
+@pytest.mark.parametrize("reference, as_in_repo_digests", [
+    ("sha256:abc", "sha256:abc"),
+    ("reg:5000/p/httpd:latest@sha256:abc", "reg:5000/p/httpd@sha256:abc"),
+    ("reg:5000/p/httpd@sha256:abc", "reg:5000/p/httpd@sha256:abc"),
+    ("p/httpd:latest", "p/httpd:latest"),
+])
+def test_a_service_image_reference_is_compared_as_the_engine_lists_digests(reference, as_in_repo_digests):
+    from dockyard.cleanup import _by_digest
+
+    assert _by_digest(reference) == as_in_repo_digests
 
 
 def run_program(argv: list[str], capsys) -> tuple[int, str]:
