@@ -481,17 +481,28 @@ def _not_ready(spec: ImageSpec, rows: list[dict], running: list[dict], answered:
 
 
 def status(project: ProjectSpec, spec: ImageSpec, services: list[dict] | None = None) -> dict | None:
-    """The image's service, when one of ours exists: service, id, replicas, running, publish,
-    update (the update's state) and tasks (see ``tasks``)."""
+    """The image's service, when one of ours exists: service, id, replicas, running, publish
+    and published (the publish mode and ports it was deployed with, which a later edit of
+    containers.toml does not change), update (the update's state) and tasks (see ``tasks``)."""
     found = ours(project) if services is None else services
     service = next((s for s in found if s["Spec"]["Name"] == service_name(spec)
                     and (s["Spec"].get("Labels") or {}).get(IMAGE) == spec.key), None)
     if service is None:
         return None
     rows = tasks(service["ID"], service=service)
+    published = published_ports(service)
     return {"service": service_name(spec), "id": service["ID"], "replicas": _replicas(service),
-            "running": sum(r["state"] == "running" for r in rows), "publish": spec.deploy.publish,
+            "running": sum(r["state"] == "running" for r in rows),
+            "publish": published[0]["mode"] if published else None, "published": published,
             "update": (service.get("UpdateStatus") or {}).get("State"), "tasks": rows}
+
+
+def published_ports(service: dict) -> list[dict]:
+    """The ports the service publishes, from its endpoint spec: container_port, host_port (None
+    in host mode without a fixed port: each task has its own, see ``tasks``), protocol, mode."""
+    ports = ((service["Spec"].get("EndpointSpec") or {}).get("Ports")) or []
+    return [{"container_port": p["TargetPort"], "host_port": p.get("PublishedPort") or None,
+             "protocol": p.get("Protocol", "tcp"), "mode": p.get("PublishMode", "ingress")} for p in ports]
 
 
 def report_lines(outcome: dict) -> list[str]:

@@ -304,6 +304,30 @@ def test_clean_keeps_the_image_a_service_scaled_to_zero_runs_and_says_which_serv
 
 
 @integration
+def test_status_shows_the_publish_mode_deployed_and_asks_for_the_services_once(project, swarm, monkeypatch):
+    """containers.toml edited after the deploy (no redeploy): status says what runs."""
+    from dockyard import Project, swarm as swarms
+
+    service = f"{project.name}-httpd"
+    try:
+        deploy_httpd(project)
+        project.config.write_text(project.config.read_text().replace('publish = "host"', 'publish = "ingress"'))
+        asked = []
+        monkeypatch.setattr(swarms, "ours", lambda spec, ours=swarms.ours: asked.append(spec.name) or ours(spec))
+        rows = {row["image"]: row for row in Project(project.config).status()}
+        assert asked == [project.name]  # once for the 4 images of the one engine
+        row = rows["httpd"]["service"]
+        assert (row["service"], row["publish"]) == (service, "host")
+        assert row["published"] == [{"container_port": project.port, "host_port": None, "protocol": "tcp",
+                                     "mode": "host"}]
+        assert [rows[key]["service"] for key in ("busybox", "my-app", "api")] == [None, None, None]
+        said = project.inv("status").stdout
+        assert f"service {service}: 1/1 running, publish host {project.port}/tcp" in said, said
+    finally:
+        remove_services(swarm, project.name)
+
+
+@integration
 def test_an_ingress_port_that_nothing_answers_says_to_publish_in_host_mode(project, swarm):
     """The kernel here has no IPVS: the routing mesh accepts nothing (README: On a swarm)."""
     try:

@@ -127,7 +127,10 @@ def deploy_rows(rows: list[dict]) -> str:
         raise DockyardError("no service is deployed")
     lines = []
     for row in rows:
-        lines.append(f"service {row['service']}: {row['running']}/{row['replicas']} running, publish {row['publish']}"
+        ports = ", ".join(f"{p['host_port']}->{p['container_port']}/{p['protocol']}" if p["host_port"]
+                          else f"{p['container_port']}/{p['protocol']}" for p in row["published"])
+        publish = f"publish {row['publish']} {ports}" if row["published"] else "publishes no port"
+        lines.append(f"service {row['service']}: {row['running']}/{row['replicas']} running, {publish}"
                      + (f", update {row['update']}" if row["update"] else ""))
         from ..swarm import report_lines
 
