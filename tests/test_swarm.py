@@ -328,6 +328,32 @@ def test_status_shows_the_publish_mode_deployed_and_asks_for_the_services_once(p
 
 
 @integration
+def test_a_deploy_asks_for_the_engines_info_once_and_looks_at_its_tasks_every_tenth_of_a_second(
+        project, swarm, monkeypatch):
+    """`docker info` (is it a manager? its log driver) is one request of a deploy, not two; and
+    between two looks at the tasks no more than POLL_LIMIT passes, plus a poll's own requests."""
+    from docker.api.client import APIClient
+
+    from dockyard import Project, engine, swarm as swarms
+
+    project.config.write_text(project.config.read_text() + '\n[images.httpd.deploy]\npublish = "host"\n')
+    project.inv("httpd.build", "--quiet")
+    monkeypatch.setattr(engine, "_log_drivers", {}, raising=False)  # none known yet in this process
+    infos, polls = [], []
+    monkeypatch.setattr(APIClient, "info", lambda api, info=APIClient.info: infos.append(1) or info(api))
+    monkeypatch.setattr(swarms, "tasks", lambda *a, tasks=swarms.tasks, **k: polls.append(time.monotonic())
+                        or tasks(*a, **k))
+    try:
+        [outcome] = Project(project.config).deploy(["httpd"], replicas=2, build=False)
+        assert [t["state"] for t in outcome["tasks"]] == ["running", "running"]
+    finally:
+        remove_services(swarm, project.name)
+    assert len(infos) == 1
+    gaps = [later - earlier for earlier, later in zip(polls, polls[1:])]
+    assert len(gaps) > 5 and max(gaps) < 0.17, gaps
+
+
+@integration
 def test_an_ingress_port_that_nothing_answers_says_to_publish_in_host_mode(project, swarm):
     """The kernel here has no IPVS: the routing mesh accepts nothing (README: On a swarm)."""
     try:
