@@ -57,6 +57,7 @@ class Plan:
     containers: list[dict] = field(default_factory=list)  # {"id", "name", "size"}
     images: list[dict] = field(default_factory=list)      # {"id", "size"}
     volumes: list[dict] = field(default_factory=list)     # {"name", "volume"}
+    kept: list[dict] = field(default_factory=list)        # {"id", "service"}: images a swarm service uses
 
 
 @dataclass
@@ -66,10 +67,11 @@ class CleanResult:
     space_reclaimed: int
     dry_run: bool
     volumes: list[dict] = field(default_factory=list)
+    kept: list[dict] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return {"containers": self.containers, "images": self.images, "volumes": self.volumes,
-                "space_reclaimed": self.space_reclaimed, "dry_run": self.dry_run}
+                "space_reclaimed": self.space_reclaimed, "dry_run": self.dry_run, "kept": self.kept}
 
 
 def plan(scope: Scope) -> Plan:
@@ -85,10 +87,17 @@ def plan(scope: Scope) -> Plan:
         with engine.engine_errors("list build leftovers"):
             found.containers += _build_leftovers(scope.project)
     with engine.engine_errors("list images"):
+        services = None
         for listed in api.images(filters={"dangling": True, "label": scope.image_labels()}):
             image = engine.inspect_image(listed["Id"])
             if image is None or (scope.project and not image_is_ours(image, scope.project, engine.inspect_image)):
                 continue  # gone, or someone's image built FROM ours (it inherited our labels)
+            services = service_images() if services is None else services
+            refs = [image["Id"], *(image.get("RepoDigests") or [])]
+            user = next((services[ref] for ref in refs if ref in services), None)
+            if user is not None:
+                found.kept.append({"id": image["Id"], "service": user})
+                continue
             found.images.append({"id": image["Id"], "size": _own_size(image)})
     if scope.volumes and scope.project:
         from .resources import project_volumes
@@ -98,6 +107,38 @@ def plan(scope: Scope) -> Plan:
                          if set(v["used_by"]) <= going  # kept while any container not removed here uses it
                          and (scope.volume_names is None or v["name"] in scope.volume_names)]
     return found
+
+
+def service_images() -> dict[str, str]:
+    """The images the engine's Swarm services run, or roll back to (their previous spec), by
+    reference (an id, or REPOSITORY@DIGEST), each with the name of a service that uses it.
+    A service scaled to 0, or whose tasks have exited, has no container holding its image: the
+    engine would let it go, and the service could not start a task again. Every service
+    counts, ours or not; none on an engine that is not a swarm manager."""
+    try:
+        listed = engine.request("GET", "/services", "list the swarm's services") or []
+    except engine.Refused as e:
+        if e.status == 503:  # not a swarm manager: no service can use an image here
+            return {}
+        raise
+    found: dict[str, str] = {}
+    for service in listed:
+        for spec in (service.get("Spec") or {}, service.get("PreviousSpec") or {}):
+            image = ((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image")
+            if image:
+                found.setdefault(_by_digest(image), (service.get("Spec") or {}).get("Name") or service["ID"])
+    return found
+
+
+def _by_digest(reference: str) -> str:
+    """REPOSITORY:TAG@DIGEST as REPOSITORY@DIGEST, the form an image's RepoDigests take; an
+    id or any other reference as it is."""
+    name, at, digest = reference.partition("@")
+    if not at:
+        return reference
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    return f"{name[:colon] if colon > slash else name}@{digest}"
 
 
 def _build_leftovers(project: str) -> list[dict]:
@@ -170,11 +211,11 @@ def clean(scope: Scope, *, dry_run: bool) -> CleanResult:
     found = plan(scope)
     if dry_run:
         return CleanResult(found.containers, found.images, sum(i["size"] for i in found.images), True,
-                           found.volumes)
+                           found.volumes, found.kept)
     containers = _remove_all(found.containers, "container")
     images = _remove_all(found.images, "image")
     space = sum(c["size"] for c in containers) + sum(i["size"] for i in images)
-    return CleanResult(containers, images, space, False, _remove_volumes(found.volumes))
+    return CleanResult(containers, images, space, False, _remove_volumes(found.volumes), found.kept)
 
 
 def _remove_volumes(volumes: list[dict]) -> list[dict]:

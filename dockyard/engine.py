@@ -7,7 +7,6 @@ never pay for it.
 from __future__ import annotations
 
 import contextlib
-import functools
 import http.client
 import json
 import os
@@ -159,6 +158,14 @@ def local_connection(timeout: float | None) -> http.client.HTTPConnection | None
     if socket_path is None or engine_choice.chosen().value in _clients:
         return None
     return _UnixConnection(socket_path, timeout=timeout)
+
+
+def unix_connection(path: str, timeout: float | None) -> http.client.HTTPConnection:
+    """A standard-library HTTP connection (not yet connected) to the engine's unix socket at
+    ``path``: for a caller that chose the socket path once (``local_connection(...).path``)
+    and keeps to it through several requests, whether or not another thread has made a
+    docker-py client since."""
+    return _UnixConnection(path, timeout=timeout)
 
 
 def get_json(path: str, what: str, *, missing: bool = False):
@@ -454,14 +461,24 @@ def inspect_image(ref: str) -> dict | None:
 
 
 def default_log_driver() -> str:
-    """The current engine's logging driver for containers that name none (`docker info`)."""
-    return _log_driver(engine_choice.chosen().value)
+    """The current engine's logging driver for containers that name none (`docker info`),
+    asked once per engine, or taken from an ``info`` asked already."""
+    chosen = engine_choice.chosen().value
+    if chosen not in _log_drivers:
+        info("ask the engine for its logging driver")
+    return _log_drivers[chosen]
 
 
-@functools.lru_cache(maxsize=8)
-def _log_driver(engine: str) -> str:
-    with engine_errors("ask the engine for its logging driver"):
-        return client().api.info().get("LoggingDriver") or ""
+_log_drivers: dict[str, str] = {}
+
+
+def info(what: str) -> dict:
+    """The current engine's `docker info`, asked now (a swarm's state changes); it settles
+    ``default_log_driver`` too, so a deploy asks the engine once, not twice."""
+    with engine_errors(what):
+        found = client().api.info()
+    _log_drivers.setdefault(engine_choice.chosen().value, found.get("LoggingDriver") or "")
+    return found
 
 
 def short_id(object_id: str) -> str:

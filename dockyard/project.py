@@ -305,12 +305,12 @@ class Project:
         from .status import image_status
 
         keys = self.images if images is None else list(images)
+        services = {row["image"]: row for row in self.deploy_status(keys)}  # Swarm: see `deploy`
         rows = []
         for key in keys:
             with self.on_engine_of(key):
-                services = self.deploy_status([key])  # Swarm: see `deploy`
                 rows.append(image_status(self.spec, self.image(key))
-                            | {"engine": self.engine()["address"], "service": services[0] if services else None})
+                            | {"engine": self.engine()["address"], "service": services.get(key)})
         return rows
 
     # -- services -----------------------------------------------------------------------
@@ -478,13 +478,21 @@ class Project:
 
     def deploy_status(self, images: Iterable[str] | None = None) -> list[dict]:
         """The deployed services of the images (default: all): service, id, replicas, running,
-        publish, update and tasks (node, state, error, ports). Empty where none is deployed."""
+        publish and published (as deployed: the service's endpoint, not containers.toml), update
+        and tasks (node, state, error, ports). Empty where none is deployed. Each engine is
+        asked for its services once, whatever the number of images on it."""
         from . import swarm
 
         keys = self.images if images is None else [self.image(key).key for key in images]
-        found = swarm.ours(self.spec)
-        rows = [swarm.status(self.spec, self.spec.images[key], found) for key in keys] if found else []
-        return [row | {"image": key} for key, row in zip(keys, rows) if row is not None]
+        rows: dict[str, dict] = {}
+        for group in self._by_engine(keys).values():
+            with self.on_engine_of(group[0]):
+                found = swarm.ours(self.spec)
+                for key in group if found else []:
+                    row = swarm.status(self.spec, self.spec.images[key], found)
+                    if row is not None:
+                        rows[key] = row | {"image": key}
+        return [rows[key] for key in keys if key in rows]
 
     # -- artifacts ----------------------------------------------------------------------
 

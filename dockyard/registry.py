@@ -10,6 +10,7 @@ push and pull); nothing here prints them.
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import os
@@ -73,17 +74,39 @@ def push(spec: ImageSpec, registry: str, output: TextIO | None = None) -> dict:
     progress = LayerProgress(spec.key, tag, output)
     what = f"push of {remote} to the registry {registry} failed"
     digest = None
-    for message in _engine_stream(
-            [("POST", f"/images/{quote(spec.ref, safe='')}/tag", {"repo": repository, "tag": tag, "force": "1"},
-              f"tag {spec.ref} as {remote}", f"image {spec.ref} does not exist; build it with `inv {spec.key}.build`"),
-             ("POST", f"/images/{quote(repository, safe='')}/push", {"tag": tag}, what, None)], registry):
-        _raise_on_error(message, what)
-        digest = (message.get("aux") or {}).get("Digest") or digest
-        progress.message(message)
+    had = engine.inspect_image(remote)  # a tag the user has already: a failed push leaves it as it was
+    try:
+        for message in _engine_stream(
+                [("POST", f"/images/{quote(spec.ref, safe='')}/tag", {"repo": repository, "tag": tag, "force": "1"},
+                  f"tag {spec.ref} as {remote}", f"image {spec.ref} does not exist; build it with `inv {spec.key}.build`"),
+                 ("POST", f"/images/{quote(repository, safe='')}/push", {"tag": tag}, what, None)], registry):
+            _raise_on_error(message, what)
+            digest = (message.get("aux") or {}).get("Digest") or digest
+            progress.message(message)
+    except BaseException:
+        _undo_tag(spec, remote, had)
+        raise
     return {"image": spec.key, "status": "pushed", "tag": spec.ref, "remote": remote, "registry": registry,
             "digest": digest, "layers_pushed": progress.count("Pushed"),
             "layers_existing": progress.count("Layer already exists", "Mounted from"),
             "seconds": round(time.monotonic() - started, 3)}
+
+
+def _undo_tag(spec: ImageSpec, remote: str, had: dict | None) -> None:
+    """After a failed push: the registry tag it made is removed (the tag only: the image keeps
+    its own, so nothing is deleted), and one the user had points where it pointed before."""
+    with contextlib.suppress(DockyardError):  # the engine gone too: the push's own error says so
+        now = engine.inspect_image(remote)
+        if now is None or (had is not None and had["Id"] == now["Id"]):
+            return
+        if had is not None:
+            repository, _, tag = remote.rpartition(":")
+            engine.request("POST", engine.query(f"/images/{had['Id']}/tag", repo=repository, tag=tag, force=True),
+                           f"tag {engine.short_id(had['Id'])} as {remote} again", ok=(200, 201))
+            return
+        own = engine.inspect_image(spec.ref)
+        if own is not None and own["Id"] == now["Id"]:  # the image has its own tag: this one is only a name
+            engine.request("DELETE", engine.query(f"/images/{remote}", noprune=True), f"untag {remote}")
 
 
 def pull(spec: ImageSpec, registry: str, output: TextIO | None = None) -> dict:
@@ -130,16 +153,18 @@ def _engine_stream(requests: list[Request], registry: str) -> Iterator[dict]:
         finally:
             probe.close()
     if reachable:
+        # The socket found here serves every request: a docker-py client another thread
+        # makes meanwhile turns ``local_connection`` to None, not this stream to docker-py.
         for request in requests:
-            yield from _socket_stream(request, auth)
+            yield from _socket_stream(request, auth, probe.path)
         return
     for request in requests:
         yield from _docker_py_stream(request)
 
 
-def _socket_stream(request: Request, auth: str) -> Iterator[dict]:
+def _socket_stream(request: Request, auth: str, socket_path: str) -> Iterator[dict]:
     method, path, query, what, not_found = request
-    connection = engine.local_connection(timeout=None)
+    connection = engine.unix_connection(socket_path, timeout=None)
     try:
         connection.request(method, f"{path}?{urlencode(query)}", headers={"X-Registry-Auth": auth})
         response = connection.getresponse()

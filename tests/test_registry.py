@@ -91,3 +91,82 @@ def test_the_python_api_pushes_and_pulls(project, registry, docker_client):
     assert (pushed["status"], pulled["status"]) == ("pushed", "pulled")
     assert pulled["image_id"] == docker_client.api.inspect_image(project.tags["busybox"])["Id"]
     assert api.build(["busybox"])[0]["status"] == "up to date"
+
+
+def test_a_failed_push_leaves_no_registry_tag_and_the_users_own_tag_as_it_was(project, tmp_path, docker_client):
+    """The push tags the image REGISTRY/REPOSITORY:TAG; when the registry refuses (read-only)
+    or is down, that tag goes again, never the image, and a tag the user had stays."""
+    import docker
+
+    project.inv("busybox.build", "my-app.build", "--quiet")
+    api = docker_client.api
+    busybox, my_app = (api.inspect_image(project.tags[key])["Id"] for key in ("busybox", "my-app"))
+    port = free_port()
+    process = serve_registry(tmp_path, port, read_only=True)
+    try:
+        for registry in (f"localhost:{port}", f"127.0.0.1:{free_port()}"):  # refuses; nothing listens
+            remote = f"{registry}/{project.tags['busybox']}"
+            result = project.inv("busybox.push", "--registry", registry, check=False)
+            assert_clean_failure(result, f"the registry {registry}")
+            with pytest.raises(docker.errors.ImageNotFound):
+                api.inspect_image(remote)
+            assert api.inspect_image(project.tags["busybox"])["Id"] == busybox  # the image and its own tag
+
+            api.tag(my_app, remote.rpartition(":")[0], "latest")  # the user's: another image under that name
+            result = project.inv("busybox.push", "--registry", registry, check=False)
+            assert_clean_failure(result, f"the registry {registry}")
+            assert api.inspect_image(remote)["Id"] == my_app
+            api.tag(busybox, remote.rpartition(":")[0], "latest", force=True)  # the user's, on the image itself
+            project.inv("busybox.push", "--registry", registry, check=False)
+            assert api.inspect_image(remote)["Id"] == busybox
+            api.remove_image(remote)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert api.inspect_image(project.tags["my-app"])["Id"] == my_app
+
+
+def test_pushes_on_the_socket_path_go_on_while_other_threads_make_and_drop_the_docker_py_client(project, registry):
+    """The standard-library push chose its socket once: a docker-py client made (and dropped)
+    by another thread at any moment of it must not turn it to a traceback."""
+    import threading
+    import time
+
+    from dockyard import Project, engine
+
+    api = Project(project.config)
+    api.build(["busybox"], quiet=True)
+    api.push(["busybox"], registry=registry)  # the layers are there: each push below is short
+    import docker  # noqa: F401 - loaded once, so that making a client takes a moment, not an import
+
+    engine.close()
+    stop = threading.Event()
+    failures: list[BaseException] = []
+    made = []
+
+    def churn() -> None:
+        while not stop.is_set():
+            made.append(engine.client())
+            time.sleep(0.005)
+            engine._clients.clear()  # forgotten, not closed: a push may still be using it
+            time.sleep(0.005)
+
+    def pushes() -> None:
+        try:
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                assert api.push(["busybox"], registry=registry)[0]["status"] == "pushed"
+        except BaseException as e:  # noqa: BLE001 - reported below, with its kind
+            failures.append(e)
+
+    threads = [threading.Thread(target=churn)] + [threading.Thread(target=pushes) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads[1:]:
+        thread.join()
+    stop.set()
+    threads[0].join()
+    for client in made:
+        client.close()
+    assert not failures, [f"{type(e).__name__}: {e}" for e in failures]
+    assert len(made) > 10  # the client came and went many times during the pushes

@@ -65,3 +65,18 @@ def test_layer_progress_is_a_line_per_status_change(capsys):
         progress.message(message)
     assert capsys.readouterr().out.splitlines() == ["httpd: abc: Preparing", "httpd: abc: Pushing", "httpd: abc: Pushed"]
     assert progress.count("Pushed") == 1
+
+
+@pytest.mark.parametrize("pushed, pulled, line", [
+    (1, None, "busybox: pushed R/busybox:latest (1 layer pushed, 0 already there)"),
+    (2, None, "busybox: pushed R/busybox:latest (2 layers pushed, 0 already there)"),
+    (0, None, "busybox: pushed R/busybox:latest (0 layers pushed, 0 already there)"),
+    (None, 1, "busybox: pulled R/busybox:latest as busybox:latest (1 layer pulled, 0 already here)"),
+    (None, 3, "busybox: pulled R/busybox:latest as busybox:latest (3 layers pulled, 0 already here)"),
+])
+def test_layer_counts_read_as_english(pushed, pulled, line):
+    from dockyard.tasks.registry import result_line
+
+    result = {"image": "busybox", "remote": "R/busybox:latest", "tag": "busybox:latest", "layers_existing": 0,
+              "status": "pushed" if pulled is None else "pulled", "layers_pushed": pushed, "layers_pulled": pulled}
+    assert result_line(result) == line

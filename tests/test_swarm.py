@@ -260,6 +260,99 @@ def test_deploy_of_the_project_reaches_the_api_by_name_and_undeploy_leaves_nothi
     assert deployed.inv("undeploy").stdout == "nothing deployed\n"
 
 
+def deploy_httpd(project, replicas: int = 1) -> dict:
+    """httpd deployed in host mode (with 1 task by default); the project's own fixture removes it."""
+    project.config.write_text(project.config.read_text() + '\n[images.httpd.deploy]\npublish = "host"\n')
+    return json.loads(project.inv("httpd.deploy", "--replicas", str(replicas), "--quiet-build", "--json").stdout)
+
+
+def wait_for_no_task_containers(client, service: str) -> None:
+    deadline = time.monotonic() + 60
+    while client.api.containers(all=True, filters={"label": f"com.docker.swarm.service.name={service}"}):
+        assert time.monotonic() < deadline, f"the tasks of {service} did not go away"
+        time.sleep(0.2)
+
+
+@integration
+def test_clean_keeps_the_image_a_service_scaled_to_zero_runs_and_says_which_service(project, swarm):
+    """After a rebuild the deployed image is dangling; with its service at 0 replicas no
+    container holds it, so only dockyard can tell that the service still needs it."""
+    service = f"{project.name}-httpd"
+    try:
+        deploy_httpd(project)
+        deployed = swarm.api.inspect_service(service)["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+        cgi = project.root / "images" / "busybox-httpd" / "hello-world.cgi"
+        cgi.write_text(cgi.read_text().replace("<title>Hello</title>", "<title>Hello again</title>"))
+        project.inv("httpd.build", "--quiet")
+        assert swarm.api.inspect_image(project.tags["httpd"])["Id"] != deployed
+        project.inv("httpd.scale", "0")
+        wait_for_no_task_containers(swarm, service)
+
+        kept = f"kept image {deployed.removeprefix('sha256:')[:12]}: service {service} uses it"
+        for argv in (["clean", "--dry-run"], ["httpd.clean", "--dry-run"], ["clean"], ["httpd.clean"]):
+            said = project.inv(*argv).stdout.splitlines()
+            assert said.count(kept) == 1, (argv, said)
+            assert not any(deployed.removeprefix("sha256:")[:12] in line for line in said if line != kept), said
+        result = json.loads(project.inv("clean", "--json").stdout)
+        assert result["kept"] == [{"id": deployed, "service": service}]
+        assert swarm.api.inspect_image(deployed)["Id"] == deployed
+
+        scaled = json.loads(project.inv("httpd.scale", "1", "--json").stdout)  # the service can run again
+        assert [t["state"] for t in scaled["tasks"]] == ["running"]
+    finally:
+        remove_services(swarm, project.name)
+
+
+@integration
+def test_status_shows_the_publish_mode_deployed_and_asks_for_the_services_once(project, swarm, monkeypatch):
+    """containers.toml edited after the deploy (no redeploy): status says what runs."""
+    from dockyard import Project, swarm as swarms
+
+    service = f"{project.name}-httpd"
+    try:
+        deploy_httpd(project)
+        project.config.write_text(project.config.read_text().replace('publish = "host"', 'publish = "ingress"'))
+        asked = []
+        monkeypatch.setattr(swarms, "ours", lambda spec, ours=swarms.ours: asked.append(spec.name) or ours(spec))
+        rows = {row["image"]: row for row in Project(project.config).status()}
+        assert asked == [project.name]  # once for the 4 images of the one engine
+        row = rows["httpd"]["service"]
+        assert (row["service"], row["publish"]) == (service, "host")
+        assert row["published"] == [{"container_port": project.port, "host_port": None, "protocol": "tcp",
+                                     "mode": "host"}]
+        assert [rows[key]["service"] for key in ("busybox", "my-app", "api")] == [None, None, None]
+        said = project.inv("status").stdout
+        assert f"service {service}: 1/1 running, publish host {project.port}/tcp" in said, said
+    finally:
+        remove_services(swarm, project.name)
+
+
+@integration
+def test_a_deploy_asks_for_the_engines_info_once_and_looks_at_its_tasks_every_tenth_of_a_second(
+        project, swarm, monkeypatch):
+    """`docker info` (is it a manager? its log driver) is one request of a deploy, not two; and
+    between two looks at the tasks no more than POLL_LIMIT passes, plus a poll's own requests."""
+    from docker.api.client import APIClient
+
+    from dockyard import Project, engine, swarm as swarms
+
+    project.config.write_text(project.config.read_text() + '\n[images.httpd.deploy]\npublish = "host"\n')
+    project.inv("httpd.build", "--quiet")
+    monkeypatch.setattr(engine, "_log_drivers", {}, raising=False)  # none known yet in this process
+    infos, polls = [], []
+    monkeypatch.setattr(APIClient, "info", lambda api, info=APIClient.info: infos.append(1) or info(api))
+    monkeypatch.setattr(swarms, "tasks", lambda *a, tasks=swarms.tasks, **k: polls.append(time.monotonic())
+                        or tasks(*a, **k))
+    try:
+        [outcome] = Project(project.config).deploy(["httpd"], replicas=2, build=False)
+        assert [t["state"] for t in outcome["tasks"]] == ["running", "running"]
+    finally:
+        remove_services(swarm, project.name)
+    assert len(infos) == 1
+    gaps = [later - earlier for earlier, later in zip(polls, polls[1:])]
+    assert len(gaps) > 5 and max(gaps) < 0.17, gaps
+
+
 @integration
 def test_an_ingress_port_that_nothing_answers_says_to_publish_in_host_mode(project, swarm):
     """The kernel here has no IPVS: the routing mesh accepts nothing (README: On a swarm)."""
@@ -396,6 +489,41 @@ def test_the_readiness_url_is_aimed_at_each_tasks_published_port(tmp_path):
         'ports = ["9000:9000", "8000:8080"]\nready = { url = "http://localhost:8000/cgi-bin/hello?x=1" }'))).images["app"]
     mappings = [PortMapping("127.0.0.1", 32768, 9000), PortMapping("127.0.0.1", 32769, 8080)]
     assert task_url(spec, mappings) == "http://127.0.0.1:32769/cgi-bin/hello?x=1"
+
+
+def test_replica_counts_read_as_english(capsys):
+    from invoke import Context
+
+    from dockyard.tasks import swarm as tasks
+
+    outcome = {"service": "p-httpd", "action": "created", "reason": None, "replicas": 1, "tasks": []}
+    assert tasks.outcome_lines(outcome) == ["p-httpd: created, 1 replica"]
+    assert tasks.outcome_lines(outcome | {"replicas": 0})[0] == "p-httpd: created, 0 replicas"
+
+    class Scaled:
+        def project(self, c):
+            return self
+
+        key = "httpd"
+
+        def scale(self, key, count, ready_timeout):
+            return {"service": "p-httpd", "before": 2, "replicas": count, "tasks": []}
+
+    for count, said in (("1", "p-httpd: 2 -> 1 replica\n"), ("3", "p-httpd: 2 -> 3 replicas\n")):
+        tasks.scale(Context(), Scaled(), count)
+        assert capsys.readouterr().out == said
+
+
+@pytest.mark.parametrize("reference, as_in_repo_digests", [
+    ("sha256:abc", "sha256:abc"),
+    ("reg:5000/p/httpd:latest@sha256:abc", "reg:5000/p/httpd@sha256:abc"),
+    ("reg:5000/p/httpd@sha256:abc", "reg:5000/p/httpd@sha256:abc"),
+    ("p/httpd:latest", "p/httpd:latest"),
+])
+def test_a_service_image_reference_is_compared_as_the_engine_lists_digests(reference, as_in_repo_digests):
+    from dockyard.cleanup import _by_digest
+
+    assert _by_digest(reference) == as_in_repo_digests
 
 
 def run_program(argv: list[str], capsys) -> tuple[int, str]:

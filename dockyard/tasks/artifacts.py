@@ -153,6 +153,8 @@ def run_clean(project, image: str | None, *, dry_run: bool, all_: bool, yes: boo
         print(f"{verb} image {short_id(image_row['id'])} ({human_size(image_row['size'])})")
     for volume in result.get("volumes", []):
         print(f"{verb} volume {volume['name']}")
+    for kept in result.get("kept", []):  # dangling, but a swarm service runs it (or rolls back to it)
+        print(f"kept image {short_id(kept['id'])}: service {kept['service']} uses it")
     space = "" if dry_run else f", {human_size(result['space_reclaimed'])} reclaimed"
     print(f"{verb} {len(result['containers'])} stopped containers and {len(result['images'])} dangling images{space}")
 

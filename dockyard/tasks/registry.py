@@ -26,13 +26,18 @@ def registry_flag(c, registry):
         raise DockyardError(f"{source}: {e}") from None
 
 
+def counted(count: int, noun: str) -> str:
+    """'1 layer', '2 layers', '0 layers'."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def result_line(result: dict) -> str:
     if result["status"] == "not built":
         return f"{result['image']}: not built, not pushed"
     if result["status"] == "pushed":
-        counts = f"{result['layers_pushed']} layers pushed, {result['layers_existing']} already there"
+        counts = f"{counted(result['layers_pushed'], 'layer')} pushed, {result['layers_existing']} already there"
     else:
-        counts = f"{result['layers_pulled']} layers pulled, {result['layers_existing']} already here"
+        counts = f"{counted(result['layers_pulled'], 'layer')} pulled, {result['layers_existing']} already here"
         return f"{result['image']}: pulled {result['remote']} as {result['tag']} ({counts})"
     return f"{result['image']}: pushed {result['remote']} ({counts})"
 

@@ -7,7 +7,7 @@ import sys
 
 from ..errors import DockyardError
 from .core import choose, number_setting, parse_number, print_json, task_options
-from .registry import registry_flag
+from .registry import counted, registry_flag
 
 DEPLOY_HELP = {
     "replicas": "How many tasks to run (default: [deploy] replicas, or as many as run now).",
@@ -25,8 +25,7 @@ def outcome_lines(outcome: dict) -> list[str]:
     from ..swarm import report_lines
 
     reason = f" ({outcome['reason']})" if outcome["reason"] else ""
-    count = outcome["replicas"]
-    head = f"{outcome['service']}: {outcome['action']}{reason}, {count} replica{'' if count == 1 else 's'}"
+    head = f"{outcome['service']}: {outcome['action']}{reason}, {counted(outcome['replicas'], 'replica')}"
     return [head, *report_lines(outcome)]
 
 
@@ -78,7 +77,7 @@ def scale(c, target, replicas, ready_timeout=None, json_=False):
         return
     from ..swarm import report_lines
 
-    print(f"{result['service']}: {result['before']} -> {result['replicas']} replicas")
+    print(f"{result['service']}: {result['before']} -> {counted(result['replicas'], 'replica')}")
     for line in report_lines(result):
         print(line)
 
@@ -128,7 +127,10 @@ def deploy_rows(rows: list[dict]) -> str:
         raise DockyardError("no service is deployed")
     lines = []
     for row in rows:
-        lines.append(f"service {row['service']}: {row['running']}/{row['replicas']} running, publish {row['publish']}"
+        ports = ", ".join(f"{p['host_port']}->{p['container_port']}/{p['protocol']}" if p["host_port"]
+                          else f"{p['container_port']}/{p['protocol']}" for p in row["published"])
+        publish = f"publish {row['publish']} {ports}" if row["published"] else "publishes no port"
+        lines.append(f"service {row['service']}: {row['running']}/{row['replicas']} running, {publish}"
                      + (f", update {row['update']}" if row["update"] else ""))
         from ..swarm import report_lines
 
