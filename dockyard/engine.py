@@ -73,8 +73,7 @@ def where() -> str:
     address = endpoint()
     if choice.source == "default":
         return address
-    named = "" if choice.is_address else f" '{choice.value}'"
-    return f"{address}, chosen by {choice.source}{named}"
+    return engine_choice.said(address, None if choice.is_address else choice.value, choice.source)
 
 
 def _current_context():
@@ -86,7 +85,7 @@ def _current_context():
 def _context(name: str, source: str) -> "engine_choice.Context":
     context = engine_choice.context(name)
     if context is None:
-        raise DockyardError(f"{source} names a Docker context '{name}' that does not exist "
+        raise DockyardError(f"Docker context '{name}', chosen by {source}, does not exist "
                             "(see `docker context ls`)")
     return context
 

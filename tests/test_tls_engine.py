@@ -196,7 +196,7 @@ def test_a_tls_context_is_followed_from_docker_context_and_from_containers_toml(
     again = project.inv("busybox.build", env=by_project)
     assert "up to date" in again.stdout, again.stdout
     shown = project.inv("config", env=by_project).stdout
-    assert (f"engine: {on_tls_engine.address} (Docker context '{name}'), chosen by engine "
+    assert (f"engine: {on_tls_engine.address} (Docker context '{name}'), chosen by project.engine "
             f"in {project.config}") in shown
 
 
