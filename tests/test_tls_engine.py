@@ -203,9 +203,13 @@ def test_a_tls_context_is_followed_from_docker_context_and_from_containers_toml(
 # -- failures: one line naming the engine, saying that TLS failed --------------------------------
 
 
-@pytest.mark.parametrize("client", ["no client certificate", "the wrong CA", "no TLS",
-                                    "a context without a client certificate"])
-def test_a_tls_engine_the_client_cannot_talk_to_is_one_line_naming_it(project, tls_engine, tls_contexts, client):
+@pytest.mark.parametrize("client, why", [
+    ("no client certificate", "ca-only has no cert.pem and key.pem"),
+    ("the wrong CA", "certificate verify failed"),
+    ("no TLS", "the engine speaks only TLS and was sent plain HTTP"),
+    ("a context without a client certificate", "the engine refused this client"),
+])
+def test_a_tls_engine_the_client_cannot_talk_to_is_one_line_naming_it(project, tls_engine, tls_contexts, client, why):
     if client == "no client certificate":
         env = tls_engine.env(DOCKER_CERT_PATH=str(tls_engine.cert_path("ca-only", ca="ca", client=None)))
     elif client == "the wrong CA":
@@ -215,5 +219,5 @@ def test_a_tls_engine_the_client_cannot_talk_to_is_one_line_naming_it(project, t
     else:
         env = tls_engine.with_ca_bundle(DOCKER_CONFIG=tls_contexts.config, DOCKER_CONTEXT=tls_contexts.without_cert)
     result = project.inv("httpd.status", env=env, check=False, timeout=60)
-    assert_clean_failure(result, tls_engine.address, "TLS failed")
+    assert_clean_failure(result, tls_engine.address, "TLS failed (", why)
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
