@@ -101,16 +101,16 @@ def _context_tls(context: "engine_choice.Context"):
 
 
 def _engine_tls(**options):
-    """docker-py's TLSConfig, except that the engine's CA file stays the one checked when
-    REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE is set: requests lets those replace a client's own CA
-    file (docker-py issue 2433), so a machine with a company CA bundle could reach no engine
-    that has a CA of its own. The docker CLI ignores both variables; so do we, for the engine."""
+    """docker-py's TLSConfig, except that the engine's CA file (or a choice not to verify)
+    holds when REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE is set: requests lets those replace a
+    client's own (docker-py issue 2433), so a machine with a company CA bundle could reach no
+    engine that has a CA of its own. The docker CLI ignores both; so do we, for the engine."""
     from docker.tls import TLSConfig
 
     class EngineTLS(TLSConfig):
         def configure_client(self, client) -> None:
             super().configure_client(client)
-            if isinstance(client.verify, str):  # a CA file
+            if client.verify is not True:  # a CA file, or False
                 merge = client.merge_environment_settings
 
                 def engine_ca_first(url, proxies, stream, verify, cert):

@@ -116,16 +116,19 @@ class Contexts:
     config: str        # a DOCKER_CONFIG of the tests' own
     name: str          # a context with the CA, the client certificate and its key
     without_cert: str  # a context with the CA only
+    unverified: str    # a context with the client certificate that does not check the engine's
 
 
 @pytest.fixture(scope="session")
 def tls_contexts(tls_engine) -> Contexts:
     """Docker contexts for the TLS engine, made by the docker CLI in a config directory of the
     tests' own (the machine's CLI config is never touched)."""
-    contexts = Contexts(str(tls_engine.root / "docker-config"), unique("dytest-tls"), unique("dytest-tls-no-cert"))
+    contexts = Contexts(str(tls_engine.root / "docker-config"), unique("dytest-tls"), unique("dytest-tls-no-cert"),
+                        unique("dytest-tls-unverified"))
     certs = tls_engine.certs
-    files = {contexts.name: f",ca={certs / 'ca.pem'},cert={certs / 'cert.pem'},key={certs / 'key.pem'}",
-             contexts.without_cert: f",ca={certs / 'ca.pem'}"}
+    client = f"cert={certs / 'cert.pem'},key={certs / 'key.pem'}"
+    files = {contexts.name: f",ca={certs / 'ca.pem'},{client}", contexts.without_cert: f",ca={certs / 'ca.pem'}",
+             contexts.unverified: f",{client},skip-tls-verify=true"}
     for name, tls in files.items():
         made = subprocess.run(["docker", "context", "create", name, "--docker", f"host={tls_engine.address}{tls}"],
                               env=environment(DOCKER_CONFIG=contexts.config), capture_output=True, text=True)
@@ -198,6 +201,13 @@ def test_a_tls_context_is_followed_from_docker_context_and_from_containers_toml(
     shown = project.inv("config", env=by_project).stdout
     assert (f"engine: {on_tls_engine.address} (Docker context '{name}'), chosen by project.engine "
             f"in {project.config}") in shown
+
+
+def test_a_context_that_skips_verification_is_not_checked_against_requests_ca_bundle(project, tls_engine,
+                                                                                      tls_contexts):
+    env = tls_engine.with_ca_bundle(DOCKER_CONFIG=tls_contexts.config, DOCKER_CONTEXT=tls_contexts.unverified)
+    shown = project.inv("busybox.status", env=env).stdout
+    assert f"engine: {tls_engine.address} (Docker context '{tls_contexts.unverified}')" in shown
 
 
 # -- failures: one line naming the engine, saying that TLS failed --------------------------------
