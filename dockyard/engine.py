@@ -10,6 +10,7 @@ import contextlib
 import http.client
 import json
 import os
+import re
 import socket
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Iterator
@@ -71,8 +72,7 @@ def where() -> str:
     address = endpoint()
     if choice.source == "default":
         return address
-    named = "" if choice.is_address else f" '{choice.value}'"
-    return f"{address}, chosen by {choice.source}{named}"
+    return engine_choice.said(address, None if choice.is_address else choice.value, choice.source)
 
 
 def _current_context():
@@ -84,7 +84,7 @@ def _current_context():
 def _context(name: str, source: str) -> "engine_choice.Context":
     context = engine_choice.context(name)
     if context is None:
-        raise DockyardError(f"{source} names a Docker context '{name}' that does not exist "
+        raise DockyardError(f"Docker context '{name}', chosen by {source}, does not exist "
                             "(see `docker context ls`)")
     return context
 
@@ -93,12 +93,32 @@ def _context_tls(context: "engine_choice.Context"):
     """A context's TLS settings as docker-py takes them (its files: ca.pem, cert.pem, key.pem)."""
     if context.tls_dir is None:
         return False
-    from docker.tls import TLSConfig
-
     files = {name: context.tls_dir / f"{name}.pem" for name in ("ca", "cert", "key")}
     cert = (str(files["cert"]), str(files["key"])) if files["cert"].exists() and files["key"].exists() else None
     ca = str(files["ca"]) if files["ca"].exists() else None
-    return TLSConfig(client_cert=cert, ca_cert=ca, verify=not context.skip_tls_verify)
+    return _engine_tls(client_cert=cert, ca_cert=ca, verify=not context.skip_tls_verify)
+
+
+def _engine_tls(**options):
+    """docker-py's TLSConfig, except that the engine's CA file (or a choice not to verify)
+    holds when REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE is set: requests lets those replace a
+    client's own (docker-py issue 2433), so a machine with a company CA bundle could reach no
+    engine that has a CA of its own. The docker CLI ignores both; so do we, for the engine."""
+    from docker.tls import TLSConfig
+
+    class EngineTLS(TLSConfig):
+        def configure_client(self, client) -> None:
+            super().configure_client(client)
+            if client.verify is not True:  # a CA file, or False
+                merge = client.merge_environment_settings
+
+                def engine_ca_first(url, proxies, stream, verify, cert):
+                    verify = client.verify if verify is None or verify is True else verify
+                    return merge(url, proxies, stream, verify, cert)
+
+                client.merge_environment_settings = engine_ca_first
+
+    return EngineTLS(**options)
 
 
 def _local_socket() -> str | None:
@@ -117,6 +137,8 @@ def _connection(choice: "engine_choice.Choice") -> dict:
 
             address = address.replace("https://", "tcp://", 1)
             tls = kwargs_from_env(environment={**os.environ, "DOCKER_HOST": address}).get("tls") or False
+            if tls:
+                tls = _engine_tls(client_cert=tls.cert, ca_cert=tls.ca_cert, verify=tls.verify)
     else:
         context = _current_context()
         address, tls = context.host, _context_tls(context)
@@ -333,10 +355,39 @@ def unreachable(where: str, error: BaseException | str) -> DockyardError:
     if isinstance(error, str):
         return DockyardError(f"cannot reach the Docker engine at {where} ({error}). Check that ssh "
                              "gets there without a prompt and that `docker version` works there.")
+    tls = _tls_failure(error)
+    if tls is not None:
+        return DockyardError(f"cannot reach the Docker engine at {where}: TLS failed ({tls[0]}). {tls[1]}")
     return DockyardError(
         f"cannot reach the Docker engine at {where} ({_reason(error)}). "
         "Start it (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at a running engine."
     )
+
+
+def _tls_failure(error: BaseException) -> tuple[str, str] | None:
+    """(why, what to do) when TLS between us and a tcp:// engine is what failed, else None:
+    our certificate files missing (docker-py checks them before connecting), a handshake the
+    engine or we refused, or plain HTTP sent to an engine that speaks only TLS."""
+    import docker
+
+    text = str(error)
+    check = ("Check that the client's TLS files (DOCKER_CERT_PATH's ca.pem, cert.pem and key.pem, or "
+             "the Docker context's) are the ones made for this engine, by its CA.")
+    if isinstance(error, docker.errors.TLSParameterError):
+        files = os.environ.get("DOCKER_CERT_PATH") or "~/.docker"
+        missing = "ca.pem" if "CA certificate" in error.msg else "cert.pem and key.pem"
+        return f"{files} has no {missing}", check
+    if "Client sent an HTTP request to an HTTPS server" in text:
+        return ("the engine speaks only TLS and was sent plain HTTP",
+                "Set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, or use a Docker context with TLS files.")
+    said = re.search(r"\[SSL: \w+\] ([^(')]+)", text)
+    if said and "alert" in said[1]:  # the engine ended the handshake
+        return f"the engine refused this client: {said[1].strip()}; no certificate, or one its CA did not sign", check
+    if said:
+        return said[1].strip(), check
+    if "SSLError" in text or "SSLEOFError" in text:
+        return "the TLS handshake did not complete", check
+    return None
 
 
 def _reason(error: BaseException) -> str:

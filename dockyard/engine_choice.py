@@ -53,7 +53,15 @@ class Choice:
 
     def __str__(self) -> str:
         what = self.value if self.is_address else f"Docker context '{self.value}'"
-        return f"{what} (from {self.source})"
+        return f"{what}, chosen by {self.source}"
+
+
+def said(address: str, context: str | None, source: str) -> str:
+    """An engine as messages name it: its address, the Docker context that gave it (if one
+    did) and what chose it, e.g. "tcp://lab:2376 (Docker context 'lab'), chosen by
+    project.engine in /srv/app/containers.toml"."""
+    named = f" (Docker context '{context}')" if context else ""
+    return f"{address}{named}, chosen by {source}"
 
 
 def use_setting(value: str | None) -> None:
@@ -64,7 +72,7 @@ def use_setting(value: str | None) -> None:
 
 def use_project(engine: str | None, project_file: Path) -> None:
     """A project's ``[project] engine`` (None: it names none)."""
-    _layers["project"] = (engine, f"engine in {project_file}") if engine else None
+    _layers["project"] = (engine, f"project.engine in {project_file}") if engine else None
 
 
 # The engine of the image being worked on (set by ``image_layer``), or None.
@@ -99,7 +107,7 @@ def chosen() -> Choice:
         if source == "DOCKER_HOST" and "://" not in value:
             value = f"tcp://{value}"  # as docker-py reads DOCKER_HOST=host:port
         if value == "default" and source != "DOCKER_HOST":
-            return Choice(f"unix://{DEFAULT_SOCKET}", f"{source}, the default context")
+            return Choice(f"unix://{DEFAULT_SOCKET}", f"{source}, which names the default context")
         return Choice(value, source)
     current = _cli_current_context(os.environ.get("DOCKER_CONFIG") or "~/.docker")
     if current:

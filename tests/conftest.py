@@ -215,6 +215,7 @@ class SecondEngine:
     root: Path
     bridge: str
     process: subprocess.Popen | None = None
+    options: tuple[str, ...] = ()  # more dockerd flags, e.g. a TLS listener on loopback
 
     @property
     def socket(self) -> Path:
@@ -247,7 +248,7 @@ class SecondEngine:
                 [DOCKERD, "-H", self.host, "--config-file", str(self.root / "daemon.json"),
                  "--data-root", str(self.root / "data"), "--exec-root", str(self.root / "exec"),
                  "--pidfile", str(self.root / "docker.pid"), "--bridge", self.bridge,
-                 "--iptables=false", "--ip-masq=false"],
+                 "--iptables=false", "--ip-masq=false", *self.options],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True)
         deadline = time.monotonic() + 60
@@ -328,16 +329,24 @@ def _private_subnet() -> str:
 
 @pytest.fixture(scope="session")
 def second_engine(docker_client):
-    """A Docker engine the tests start, kill and restart (never the shared one). Its socket
-    and data live in a short temporary directory (unix socket paths are limited to 108
-    bytes); it has its own bridge and leaves the host's iptables alone."""
+    """A Docker engine the tests start, kill and restart (never the shared one)."""
+    with own_engine() as engine:
+        yield engine
+
+
+@contextlib.contextmanager
+def own_engine(*options: str):
+    """Within: a Docker engine of the tests' own, started with these extra dockerd flags.
+    Its socket and data live in a short temporary directory (unix socket paths are limited
+    to 108 bytes); it has its own bridge and leaves the host's iptables alone. Afterwards its
+    containers are removed, it is stopped and its bridge deleted."""
     if os.geteuid() != 0 or not Path(DOCKERD).exists():
-        pytest.fail(f"the fault tests start their own engine: they need root and {DOCKERD}",
+        pytest.fail(f"these tests start an engine of their own: they need root and {DOCKERD}",
                     pytrace=False)
     root = Path(tempfile.mkdtemp(prefix="dy-engine-", dir="/tmp"))
     bridge = f"dyt{uuid.uuid4().hex[:8]}"
     subprocess.run(["ip", "link", "add", bridge, "type", "bridge"], check=True)
-    engine = SecondEngine(root, bridge)
+    engine = SecondEngine(root, bridge, options=options)
     try:
         subprocess.run(["ip", "addr", "add", _private_subnet(), "dev", bridge], check=True)
         subprocess.run(["ip", "link", "set", bridge, "up"], check=True)

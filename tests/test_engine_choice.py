@@ -34,7 +34,7 @@ def test_each_layer_wins_over_the_ones_after_it(monkeypatch, tmp_path):
     (tmp_path / "docker-config/config.json").write_text(json.dumps({"currentContext": "cli-context"}))
     assert engine_choice.chosen() == Choice("cli-context", "the Docker CLI's current context")
     engine_choice.use_project("unix:///project.sock", tmp_path / "containers.toml")
-    assert engine_choice.chosen() == Choice("unix:///project.sock", f"engine in {tmp_path / 'containers.toml'}")
+    assert engine_choice.chosen() == Choice("unix:///project.sock", f"project.engine in {tmp_path / 'containers.toml'}")
     monkeypatch.setenv("DOCKER_CONTEXT", "some-context")
     assert engine_choice.chosen() == Choice("some-context", "DOCKER_CONTEXT")
     monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.1:2376")

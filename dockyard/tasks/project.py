@@ -130,8 +130,9 @@ def image_engine_lines(project) -> list[str]:
 def engine_line(engine: dict) -> str:
     if engine.get("error"):
         return f"engine: {engine['error']}"
-    context = f" (Docker context '{engine['context']}')" if engine["context"] else ""
-    return f"engine: {engine['address']}{context}, chosen by {engine['source']}"
+    from ..engine_choice import said
+
+    return f"engine: {said(engine['address'], engine['context'], engine['source'])}"
 
 
 def warn(project) -> None:

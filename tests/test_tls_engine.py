@@ -1,0 +1,233 @@
+"""An engine reached over tcp:// with TLS, as the docker CLI reaches one: DOCKER_HOST with
+DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, or a Docker context holding the TLS files. The engine
+is the tests' own (own socket, data root and bridge) listening on 127.0.0.1 with --tlsverify;
+its CA, server and client certificates are made here with the openssl program."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from conftest import (SecondEngine, assert_clean_failure, free_port, get, own_engine, remove_project_objects,
+                      unique)
+
+pytestmark = pytest.mark.integration
+
+ENGINE_VARIABLES = ("DOCKYARD_ENGINE", "DOCKER_HOST", "DOCKER_CONTEXT", "INVOKE_DOCKYARD_ENGINE",
+                    "DOCKER_TLS_VERIFY", "DOCKER_CERT_PATH", "DOCKER_CONFIG")
+
+
+def environment(**variables: str) -> dict:
+    """Ours, with no engine choice or TLS setting but the ones given."""
+    return {k: v for k, v in os.environ.items() if k not in ENGINE_VARIABLES} | variables
+
+
+# -- certificates ----------------------------------------------------------------------------
+
+
+def openssl(*args: str) -> None:
+    done = subprocess.run(["openssl", *args], capture_output=True, text=True)
+    assert done.returncode == 0, f"openssl {' '.join(args)}:\n{done.stderr}"
+
+
+def make_ca(directory: Path, name: str) -> None:
+    """ca.pem and ca-key.pem: a self-signed CA."""
+    directory.mkdir(parents=True)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign",
+            "-keyout", str(directory / "ca-key.pem"), "-out", str(directory / "ca.pem"))
+
+
+def issue(ca: Path, directory: Path, name: str, extensions: str) -> None:
+    """cert.pem and key.pem in ``directory``, signed by the CA in ``ca``."""
+    directory.mkdir(parents=True)
+    (directory / "extensions").write_text(extensions + "\nsubjectKeyIdentifier=hash\n"
+                                          "authorityKeyIdentifier=keyid\n")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
+            "-keyout", str(directory / "key.pem"), "-out", str(directory / "request.csr"))
+    openssl("x509", "-req", "-in", str(directory / "request.csr"), "-days", "2", "-set_serial", f"0x{uuid.uuid4().hex}",
+            "-CA", str(ca / "ca.pem"), "-CAkey", str(ca / "ca-key.pem"),
+            "-extfile", str(directory / "extensions"), "-out", str(directory / "cert.pem"))
+
+
+@dataclass
+class TlsEngine:
+    engine: SecondEngine  # its own unix socket is for the tests' checks and cleanup
+    address: str          # tcp://127.0.0.1:PORT, TLS only
+    certs: Path           # a client's DOCKER_CERT_PATH: ca.pem, cert.pem, key.pem
+    root: Path            # the CAs and certificates
+
+    def env(self, **variables: str) -> dict:
+        """An `inv` that reaches this engine as the docker CLI would, by the environment."""
+        return self.with_ca_bundle(**{"DOCKER_HOST": self.address, "DOCKER_TLS_VERIFY": "1",
+                                      "DOCKER_CERT_PATH": str(self.certs), **variables})
+
+    def with_ca_bundle(self, **variables: str) -> dict:
+        """``environment(**variables)`` where requests' CA bundle variables name a CA that did
+        not sign the engine's certificate, as a company's bundle would not: the engine's own CA
+        must still be the one checked."""
+        bundle = str(self.root / "other-ca" / "ca.pem")
+        return environment(REQUESTS_CA_BUNDLE=bundle, CURL_CA_BUNDLE=bundle, **variables)
+
+    def cert_path(self, name: str, *, ca: str, client: str | None) -> Path:
+        """A DOCKER_CERT_PATH that trusts ``ca``'s CA and presents ``client``'s certificate (None: none)."""
+        directory = self.root / name
+        if not directory.exists():
+            directory.mkdir()
+            shutil.copy(self.root / ca / "ca.pem", directory / "ca.pem")
+            for file in ("cert.pem", "key.pem") if client else ():
+                shutil.copy(self.root / client / file, directory / file)
+        return directory
+
+
+@pytest.fixture(scope="session")
+def tls_engine(docker_client):
+    """An engine of the tests' own on tcp://127.0.0.1:PORT that speaks only TLS and asks every
+    client for a certificate its CA signed; stopped, and its bridge removed, afterwards."""
+    if shutil.which("openssl") is None:
+        pytest.fail("the TLS engine tests make certificates with openssl: apt-get install openssl", pytrace=False)
+    root = Path(tempfile.mkdtemp(prefix="dy-tls-"))
+    try:
+        make_ca(root / "ca", "dockyard test CA")
+        make_ca(root / "other-ca", "another CA")
+        issue(root / "ca", root / "server", "127.0.0.1",
+              "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth")
+        issue(root / "ca", root / "client", "dockyard test client", "extendedKeyUsage=clientAuth")
+        address = f"tcp://127.0.0.1:{free_port()}"
+        with own_engine("-H", address, "--tlsverify", "--tlscacert", str(root / "ca/ca.pem"),
+                        "--tlscert", str(root / "server/cert.pem"), "--tlskey", str(root / "server/key.pem")) as engine:
+            made = TlsEngine(engine, address, root / "certs", root)
+            made.cert_path("certs", ca="ca", client="client")
+            yield made
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@dataclass
+class Contexts:
+    config: str        # a DOCKER_CONFIG of the tests' own
+    name: str          # a context with the CA, the client certificate and its key
+    without_cert: str  # a context with the CA only
+    unverified: str    # a context with the client certificate that does not check the engine's
+
+
+@pytest.fixture(scope="session")
+def tls_contexts(tls_engine) -> Contexts:
+    """Docker contexts for the TLS engine, made by the docker CLI in a config directory of the
+    tests' own (the machine's CLI config is never touched)."""
+    contexts = Contexts(str(tls_engine.root / "docker-config"), unique("dytest-tls"), unique("dytest-tls-no-cert"),
+                        unique("dytest-tls-unverified"))
+    certs = tls_engine.certs
+    client = f"cert={certs / 'cert.pem'},key={certs / 'key.pem'}"
+    files = {contexts.name: f",ca={certs / 'ca.pem'},{client}", contexts.without_cert: f",ca={certs / 'ca.pem'}",
+             contexts.unverified: f",{client},skip-tls-verify=true"}
+    for name, tls in files.items():
+        made = subprocess.run(["docker", "context", "create", name, "--docker", f"host={tls_engine.address}{tls}"],
+                              env=environment(DOCKER_CONFIG=contexts.config), capture_output=True, text=True)
+        assert made.returncode == 0, made.stderr
+    return contexts
+
+
+@pytest.fixture
+def on_tls_engine(project, tls_engine):
+    """The project's objects on the TLS engine are removed afterwards too."""
+    yield tls_engine
+    with tls_engine.engine.client() as api:
+        remove_project_objects(SimpleNamespace(api=api), project.name)
+
+
+def held(api, project) -> dict:
+    """What an engine holds of the project: its containers' states by name, its image tags."""
+    containers = {c["Names"][0].lstrip("/"): c["State"]
+                  for c in api.containers(all=True, filters={"label": f"dockyard.owner={project.name}"})}
+    tags = [t for image in api.images() for t in image.get("RepoTags") or [] if t.startswith(f"{project.name}/")]
+    return {"containers": containers, "tags": sorted(tags)}
+
+
+# -- through the environment: DOCKER_HOST, DOCKER_TLS_VERIFY, DOCKER_CERT_PATH ---------------
+
+
+def test_the_example_is_built_run_shown_and_stopped_on_a_tls_engine(project, on_tls_engine, docker_client):
+    env = on_tls_engine.env()
+    project.inv("httpd.build", env=env)
+    ran = project.inv("httpd.run", env=env)
+    assert "Point your browser to" in ran.stdout
+    status, body = get(f"http://127.0.0.1:{project.port}/cgi-bin/hello-world")
+    assert status == 200 and "Hello, World!" in body
+    with on_tls_engine.engine.client() as api:
+        assert held(api, project)["containers"] == {project.container("httpd"): "running"}
+        assert project.tags["httpd"] in held(api, project)["tags"]
+    assert held(docker_client.api, project) == {"containers": {}, "tags": []}
+
+    named = f"engine: {on_tls_engine.address}, chosen by DOCKER_HOST"
+    shown = project.inv("httpd.status", env=env).stdout
+    assert named in shown and "running" in shown
+    assert named in project.inv("config", env=env).stdout
+
+    project.inv("httpd.stop", env=env)
+    with on_tls_engine.engine.client() as api:
+        assert held(api, project)["containers"] == {project.container("httpd"): "exited"}
+
+
+# -- through a Docker context that holds the TLS files ------------------------------------------
+
+
+def test_a_tls_context_is_followed_from_docker_context_and_from_containers_toml(project, on_tls_engine,
+                                                                               tls_contexts, docker_client):
+    config, name = tls_contexts.config, tls_contexts.name
+    by_variable = on_tls_engine.with_ca_bundle(DOCKER_CONFIG=config, DOCKER_CONTEXT=name)
+    built = project.inv("busybox.build", env=by_variable)
+    assert "busybox" in built.stdout
+    with on_tls_engine.engine.client() as api:
+        assert held(api, project)["tags"] == [project.tags["busybox"]]
+    assert held(docker_client.api, project)["tags"] == []
+    shown = project.inv("busybox.status", env=by_variable).stdout
+    assert f"engine: {on_tls_engine.address} (Docker context '{name}'), chosen by DOCKER_CONTEXT" in shown
+
+    project.config.write_text(project.config.read_text().replace(
+        f'name = "{project.name}"', f'name = "{project.name}"\nengine = "{name}"', 1))
+    by_project = on_tls_engine.with_ca_bundle(DOCKER_CONFIG=config)
+    # Up to date: the image is found where the context points, not on the default engine.
+    again = project.inv("busybox.build", env=by_project)
+    assert "up to date" in again.stdout, again.stdout
+    shown = project.inv("config", env=by_project).stdout
+    assert (f"engine: {on_tls_engine.address} (Docker context '{name}'), chosen by project.engine "
+            f"in {project.config}") in shown
+
+
+def test_a_context_that_skips_verification_is_not_checked_against_requests_ca_bundle(project, tls_engine,
+                                                                                      tls_contexts):
+    env = tls_engine.with_ca_bundle(DOCKER_CONFIG=tls_contexts.config, DOCKER_CONTEXT=tls_contexts.unverified)
+    shown = project.inv("busybox.status", env=env).stdout
+    assert f"engine: {tls_engine.address} (Docker context '{tls_contexts.unverified}')" in shown
+
+
+# -- failures: one line naming the engine, saying that TLS failed --------------------------------
+
+
+@pytest.mark.parametrize("client, why", [
+    ("no client certificate", "ca-only has no cert.pem and key.pem"),
+    ("the wrong CA", "certificate verify failed"),
+    ("no TLS", "the engine speaks only TLS and was sent plain HTTP"),
+    ("a context without a client certificate", "the engine refused this client"),
+])
+def test_a_tls_engine_the_client_cannot_talk_to_is_one_line_naming_it(project, tls_engine, tls_contexts, client, why):
+    if client == "no client certificate":
+        env = tls_engine.env(DOCKER_CERT_PATH=str(tls_engine.cert_path("ca-only", ca="ca", client=None)))
+    elif client == "the wrong CA":
+        env = tls_engine.env(DOCKER_CERT_PATH=str(tls_engine.cert_path("wrong-ca", ca="other-ca", client="client")))
+    elif client == "no TLS":
+        env = environment(DOCKER_HOST=tls_engine.address)
+    else:
+        env = tls_engine.with_ca_bundle(DOCKER_CONFIG=tls_contexts.config, DOCKER_CONTEXT=tls_contexts.without_cert)
+    result = project.inv("httpd.status", env=env, check=False, timeout=60)
+    assert_clean_failure(result, tls_engine.address, "TLS failed (", why)
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
