@@ -118,7 +118,7 @@ UPDATE = Table((
 DEPLOY = Table((
     Key("replicas", INTEGER, "how many tasks the service runs (default 1)"),
     Key("publish", STRING, "'ingress' (Docker's default: the routing mesh) or 'host' (each task its own host port)"),
-    Key("update", TABLE, "the rolling update: {parallelism, delay, order, failure_action, monitor}", table=UPDATE),
+    Key("update", TABLE, "the rolling update: {" + ", ".join(UPDATE.names) + "}", table=UPDATE),
     Key("placement", STRINGS, "placement constraints, e.g. ['node.role==manager']"),
     Key("registry", STRING, "the registry the swarm's nodes pull the image from, HOST[:PORT]"),
 ))

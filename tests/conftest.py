@@ -414,6 +414,27 @@ def registry():
 
 # -- containers.toml documents for the engine-free tests ------------------------------------
 
+# The demo project the tests start from and add their own images and tables to: "demo" with
+# an image "base" in dir base.
+DEMO_PROJECT = """
+[project]
+name = "demo"
+
+[images.base]
+tag = "demo/base"
+dir = "base"
+"""
+# base made from the rootfs.sh that write_project writes.
+DEMO_ROOTFS_BASE = DEMO_PROJECT + """[images.base.base]
+rootfs = "rootfs.sh"
+"""
+# and "app" on it: write_project's default Dockerfile is app's, FROM demo/base.
+DEMO_APP = DEMO_ROOTFS_BASE + """
+[images.app]
+tag = "demo/app"
+dir = "app"
+"""
+
 
 def write_project(root: Path, toml: str, dockerfiles: dict[str, str] | None = None) -> Path:
     dockerfiles = {"app": "FROM demo/base\nCMD true\n"} if dockerfiles is None else dockerfiles

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from conftest import REPO
+
+
+def fresh_python(code: str, cwd: Path) -> str:
+    """What `code` prints in a new interpreter, where nothing is imported yet; it must exit 0."""
+    result = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
 
 
 def test_list_and_help_do_not_import_docker():
@@ -25,10 +33,9 @@ def test_list_and_help_do_not_import_docker():
         "assert 'requests' not in sys.modules, 'requests was imported'\n"
         "print('clean')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert "httpd.run" in result.stdout and "--no-build" in result.stdout
-    assert result.stdout.strip().endswith("clean")
+    output = fresh_python(code, REPO)
+    assert "httpd.run" in output and "--no-build" in output
+    assert output.strip().endswith("clean")
 
 
 IMAGE_TASKS = ["build", "run", "stop", "start", "restart", "logs", "shell", "exec", "status",
@@ -206,6 +213,4 @@ def test_inv_loads_tasks_py_as_dockyards_namespace_and_makes_flags_only_for_name
         "    assert context.help_tuples()[0][1] == 'An x.', context.help_tuples()\n"
         "print('ok')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+    assert fresh_python(code, tmp_path).strip() == "ok"

@@ -6,25 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import load_error, write_project
+from conftest import DEMO_APP, load_error, write_project
 from dockyard import config
 from dockyard.errors import DockyardError
 from dockyard.graph import build_order, from_refs
 
-BASIC = """
-[project]
-name = "demo"
-
-[images.base]
-tag = "demo/base"
-dir = "base"
-[images.base.base]
-rootfs = "rootfs.sh"
-
-[images.app]
-tag = "demo/app"
-dir = "app"
-
+BASIC = DEMO_APP + """
 [images.app.run]
 ports = ["8000:8000"]
 environment = { HTTPD_PORT = 8000 }

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import DEMO_PROJECT
 from dockyard import config
 from dockyard.errors import DockyardError
 from dockyard.graph import build_order, find_cycle, from_refs
@@ -44,14 +45,7 @@ def test_build_args_for_an_undeclared_arg_are_not_used(tmp_path):
     assert from_refs(dockerfile(tmp_path, "FROM ${BASE:-demo/base}\n"), {"BASE": "demo/other"}) == ["demo/base"]
 
 
-PROJECT = """
-[project]
-name = "demo"
-
-[images.base]
-tag = "demo/base"
-dir = "base"
-
+PROJECT = DEMO_PROJECT + """
 [images.other]
 tag = "demo/other"
 dir = "other"

@@ -332,6 +332,13 @@ def image_ids(docker_client) -> set[str]:
     return {image["Id"] for image in docker_client.api.images(all=True)}
 
 
+def built_my_app(project, docker_client) -> tuple[str, str]:
+    """my-app built: its tag and its image's id."""
+    project.inv("my-app.build", "--quiet")
+    reference = project.tags["my-app"]
+    return reference, docker_client.api.inspect_image(reference)["Id"]
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("via", ["file", "stdin"])
 def test_load_refuses_someone_elses_image_and_its_tag_stays_where_it_was(
@@ -372,9 +379,7 @@ def test_project_load_refuses_a_tag_outside_the_project(project, docker_client, 
 
 @pytest.mark.integration
 def test_load_from_stdin_of_its_own_save_keeps_tag_id_and_build_key(project, docker_client, tmp_path):
-    project.inv("my-app.build", "--quiet")
-    reference = project.tags["my-app"]
-    image_id = docker_client.api.inspect_image(reference)["Id"]
+    reference, image_id = built_my_app(project, docker_client)
     archive = tmp_path / "my-app.tar.gz"
     project.inv("my-app.save", "-o", str(archive))
     docker_client.api.remove_image(reference)
@@ -389,9 +394,7 @@ def test_load_from_stdin_of_its_own_save_keeps_tag_id_and_build_key(project, doc
 
 @pytest.mark.integration
 def test_an_untagged_archive_loads_as_this_image_with_its_build_key(project, docker_client, tmp_path):
-    project.inv("my-app.build", "--quiet")
-    reference = project.tags["my-app"]
-    image_id = docker_client.api.inspect_image(reference)["Id"]
+    reference, image_id = built_my_app(project, docker_client)
     archive = tmp_path / "by-id.tar"
     docker_save(archive, image_id)  # saved by id: no tag inside
     docker_client.api.remove_image(reference)

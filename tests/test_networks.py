@@ -11,22 +11,9 @@ import pytest
 from dockyard import config
 from dockyard.resources import extra_networks
 
-from conftest import assert_clean_failure, load_error, unique, write_project
+from conftest import DEMO_APP, assert_clean_failure, load_error, unique, write_project
 
-APP = """
-[project]
-name = "demo"
-
-[images.base]
-tag = "demo/base"
-dir = "base"
-[images.base.base]
-rootfs = "rootfs.sh"
-
-[images.app]
-tag = "demo/app"
-dir = "app"
-[images.app.run]
+APP = DEMO_APP + """[images.app.run]
 service = true
 """
 

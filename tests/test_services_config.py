@@ -14,18 +14,9 @@ from dockyard.services import start_order
 from dockyard.tasks.core import parse_env
 
 from conftest import REPO
-from conftest import load_error, write_project
+from conftest import DEMO_ROOTFS_BASE, load_error, write_project
 
-SERVICES = """
-[project]
-name = "demo"
-
-[images.base]
-tag = "demo/base"
-dir = "base"
-[images.base.base]
-rootfs = "rootfs.sh"
-
+SERVICES = DEMO_ROOTFS_BASE + """
 [images.tool]
 tag = "demo/tool"
 dir = "tool"

@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 
-from conftest import REPO, assert_clean_failure, load_error, make_project, remove_project_objects
+from conftest import DEMO_APP, REPO, assert_clean_failure, load_error, make_project, remove_project_objects
 from dockyard import config
 from dockyard.config import PortMapping
 from dockyard.swarm import task_url
@@ -394,20 +394,7 @@ def test_deploy_on_an_engine_that_is_not_a_swarm_manager_is_one_line(project, en
 
 # -- the [deploy] table, engine-free ---------------------------------------------------
 
-PROJECT = """
-[project]
-name = "demo"
-
-[images.base]
-tag = "demo/base"
-dir = "base"
-[images.base.base]
-rootfs = "rootfs.sh"
-
-[images.app]
-tag = "demo/app"
-dir = "app"
-[images.app.run]
+PROJECT = DEMO_APP + """[images.app.run]
 ports = ["8000:8000"]
 """
 
