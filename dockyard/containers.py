@@ -515,7 +515,12 @@ def interactive(container_id: str, *, started: bool = False) -> int:
             tty.setraw(stdin, termios.TCSANOW)  # TCSAFLUSH would drop typed-ahead input
             resize()
             signal.signal(signal.SIGWINCH, resize)
-        _pump(raw, stdin, framed=not tty_mode)
+        try:
+            _pump(raw, stdin, framed=not tty_mode)
+        except KeyboardInterrupt:  # a terminal in raw mode sends Ctrl-C to the container instead
+            print("\nstopping the container", file=sys.stderr)
+            with engine.engine_errors(f"stop {_name(container_id)}"):
+                api.stop(container_id, timeout=10)
     finally:
         if saved is not None:
             termios.tcsetattr(stdin, termios.TCSADRAIN, saved)

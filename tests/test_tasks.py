@@ -311,6 +311,26 @@ def test_ctrl_c_in_start_attach_stops_the_container(project, docker_client):
     assert docker_client.containers.get(project.container("httpd")).status == "exited"
 
 
+def test_ctrl_c_in_an_attached_run_reading_a_pipe_stops_the_new_container_and_keeps_it(project, docker_client):
+    project.inv("httpd.run", "--quiet-build")
+    old = docker_client.containers.get(project.container("httpd")).id
+    with subprocess.Popen([sys.executable, "-m", "invoke", "httpd.run", "--attach"], cwd=project.root, text=True,
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as attached:
+        deadline = time.monotonic() + 30
+        while [(c.id != old, c.status) for c in docker_client.containers.list(
+                all=True, filters={"name": f"^{project.container('httpd')}$"})] != [(True, "running")]:
+            assert time.monotonic() < deadline, "the new container never started"
+            time.sleep(0.2)
+        time.sleep(0.5)  # its output is being followed
+        attached.send_signal(signal.SIGINT)
+        _, errors = attached.communicate(timeout=30)
+    assert "stopping the container" in errors and "Traceback" not in errors
+    assert attached.returncode == 143  # the server's, ended by the stop's SIGTERM
+    now = docker_client.containers.get(project.container("httpd"))
+    assert (now.id != old, now.status) == (True, "exited")
+    assert not docker_client.containers.list(all=True, filters={"id": old})
+
+
 def test_ctrl_c_while_run_waits_says_what_is_left(project, docker_client):
     config = project.config.read_text().replace("/cgi-bin/hello-world\", timeout = 30", "/missing\", timeout = 60")
     project.config.write_text(config)
