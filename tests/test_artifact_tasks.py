@@ -95,6 +95,7 @@ def test_clean_removes_only_this_projects_stopped_containers_and_dangling_images
         assert f"would remove container {project.container('my-app')}" in dry
         assert f"would remove image {old_image[7:19]}" in dry
         assert "foreign" not in dry
+        assert dry.splitlines()[-1] == "would remove 1 stopped container and 1 dangling image"
         assert docker_client.containers.get(project.container("my-app"))  # dry run removed nothing
         result = json.loads(project.inv("clean", "--json").stdout)
         assert [c["name"] for c in result["containers"]] == [project.container("my-app")]

@@ -33,6 +33,8 @@ def test_pushed_images_come_back_by_pull_run_without_a_build_and_are_up_to_date(
     status, body = get(f"http://127.0.0.1:{project.port}/cgi-bin/hello-world")
     assert status == 200 and body
     assert set(statuses(project.inv("build").stdout).values()) == {"up to date"}
+    again = project.inv("busybox.pull").stdout
+    assert f"busybox: pulled {registry}/{project.tags['busybox']} as {project.tags['busybox']} (up to date)" in again
 
 
 def test_push_of_one_image_rewrites_its_tag_for_the_registry(project, registry, docker_client):

@@ -70,9 +70,10 @@ def test_layer_progress_is_a_line_per_status_change(capsys):
 @pytest.mark.parametrize("pushed, pulled, line", [
     (1, None, "busybox: pushed R/busybox:latest (1 layer pushed, 0 already there)"),
     (2, None, "busybox: pushed R/busybox:latest (2 layers pushed, 0 already there)"),
-    (0, None, "busybox: pushed R/busybox:latest (0 layers pushed, 0 already there)"),
+    (0, None, "busybox: pushed R/busybox:latest (up to date)"),
     (None, 1, "busybox: pulled R/busybox:latest as busybox:latest (1 layer pulled, 0 already here)"),
     (None, 3, "busybox: pulled R/busybox:latest as busybox:latest (3 layers pulled, 0 already here)"),
+    (None, 0, "busybox: pulled R/busybox:latest as busybox:latest (up to date)"),
 ])
 def test_layer_counts_read_as_english(pushed, pulled, line):
     from dockyard.tasks.registry import result_line

@@ -59,6 +59,8 @@ def test_host_directories_are_mounted_read_only_unless_rw_is_written(tmp_path):
 
 @pytest.mark.parametrize("setting, words", [
     ('cap_add = ["SET UID"]', "images.app.run.cap_add[0]: 'SET UID' is not a capability name"),
+    ('cap_add = ["SETUID", "NOTACAP"]', "images.app.run.cap_add[1]: 'NOTACAP' is not a capability name"),
+    ('cap_drop = ["ſetuid"]', "images.app.run.cap_drop[0]: 'ſetuid' is not a capability name"),
     ('cap_drop = ["all", 3]', "images.app.run.cap_drop[1]"),
     ('memory = "lots"', "images.app.run.memory: 'lots' is not a size"),
     ('memory = "２５６m"', "images.app.run.memory"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from ..errors import DockyardError
-from .core import choose, print_json, task_options
+from .core import choose, counted, print_json, task_options
 
 
 def archive_help(default: str) -> dict[str, str]:
@@ -156,7 +156,8 @@ def run_clean(project, image: str | None, *, dry_run: bool, all_: bool, yes: boo
     for kept in result.get("kept", []):  # dangling, but a swarm service runs it (or rolls back to it)
         print(f"kept image {short_id(kept['id'])}: service {kept['service']} uses it")
     space = "" if dry_run else f", {human_size(result['space_reclaimed'])} reclaimed"
-    print(f"{verb} {len(result['containers'])} stopped containers and {len(result['images'])} dangling images{space}")
+    print(f"{verb} {counted(len(result['containers']), 'stopped container')} and "
+          f"{counted(len(result['images']), 'dangling image')}{space}")
 
 
 @task_options(name="clean", help={**CLEAN_HELP, "volumes": "Also the project's named volumes this image mounts "

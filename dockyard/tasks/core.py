@@ -232,6 +232,11 @@ def remainder_args(c: Context) -> list[str]:
     return shlex.split(remainder)
 
 
+def counted(count: int, noun: str) -> str:
+    """'1 layer', '2 layers', '0 layers': a count as English says it (nouns with a plain -s)."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
 

@@ -7,7 +7,7 @@ import sys
 
 from ..config import registry_address
 from ..errors import DockyardError
-from .core import choose, print_json, task_options
+from .core import choose, counted, print_json, task_options
 
 HELP = {
     "registry": "The registry, HOST[:PORT] (setting: dockyard.registry; else [project] registry).",
@@ -26,20 +26,21 @@ def registry_flag(c, registry):
         raise DockyardError(f"{source}: {e}") from None
 
 
-def counted(count: int, noun: str) -> str:
-    """'1 layer', '2 layers', '0 layers'."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
-
-
 def result_line(result: dict) -> str:
     if result["status"] == "not built":
         return f"{result['image']}: not built, not pushed"
     if result["status"] == "pushed":
-        counts = f"{counted(result['layers_pushed'], 'layer')} pushed, {result['layers_existing']} already there"
-    else:
-        counts = f"{counted(result['layers_pulled'], 'layer')} pulled, {result['layers_existing']} already here"
-        return f"{result['image']}: pulled {result['remote']} as {result['tag']} ({counts})"
-    return f"{result['image']}: pushed {result['remote']} ({counts})"
+        counts = _layers(result["layers_pushed"], "pushed", result["layers_existing"], "there")
+        return f"{result['image']}: pushed {result['remote']} ({counts})"
+    counts = _layers(result["layers_pulled"], "pulled", result["layers_existing"], "here")
+    return f"{result['image']}: pulled {result['remote']} as {result['tag']} ({counts})"
+
+
+def _layers(moved: int, verb: str, existing: int, where: str) -> str:
+    """'2 layers pushed, 1 already there'; 'up to date' when the engine moved and counted none."""
+    if not moved and not existing:
+        return "up to date"
+    return f"{counted(moved, 'layer')} {verb}, {existing} already {where}"
 
 
 def show(results: list[dict], json_: bool) -> None:

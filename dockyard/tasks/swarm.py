@@ -6,8 +6,8 @@ from __future__ import annotations
 import sys
 
 from ..errors import DockyardError
-from .core import choose, number_setting, parse_number, print_json, task_options
-from .registry import counted, registry_flag
+from .core import choose, counted, number_setting, parse_number, print_json, task_options
+from .registry import registry_flag
 
 DEPLOY_HELP = {
     "replicas": "How many tasks to run (default: [deploy] replicas, or as many as run now).",
