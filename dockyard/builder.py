@@ -329,13 +329,23 @@ def _pull_external_parents(session: _Session, spec: ImageSpec) -> None:
 def _remove_replaced(session: _Session) -> None:
     """Remove the images this run replaced, as build-httpd.sh's `docker rmi` did, but only
     after every build has finished (the engine's cache lookup trips over an image removed
-    under a running build), only if they were ours, and only when nothing else uses them."""
+    under a running build), only if they were ours, and only when nothing else uses them:
+    no container or image (the engine refuses), and no Swarm service, which may need it
+    again though it runs no task now (scaled to 0)."""
+    services = None
     for key, image_id in session.replaced:
         import docker
+
+        from .cleanup import service_images, service_using
 
         api = engine.client().api
         image = inspect_image(image_id)
         if image is None or not image_is_ours(image, session.project.name, inspect_image):
+            continue
+        services = service_images() if services is None else services
+        user = service_using(image, services)
+        if user is not None:
+            session.output.line(key, f"kept the replaced image {engine.short_id(image_id)}: service {user} uses it")
             continue
         try:
             api.remove_image(image_id, noprune=False)

@@ -93,8 +93,7 @@ def plan(scope: Scope) -> Plan:
             if image is None or (scope.project and not image_is_ours(image, scope.project, engine.inspect_image)):
                 continue  # gone, or someone's image built FROM ours (it inherited our labels)
             services = service_images() if services is None else services
-            refs = [image["Id"], *(image.get("RepoDigests") or [])]
-            user = next((services[ref] for ref in refs if ref in services), None)
+            user = service_using(image, services)
             if user is not None:
                 found.kept.append({"id": image["Id"], "service": user})
                 continue
@@ -128,6 +127,12 @@ def service_images() -> dict[str, str]:
             if image:
                 found.setdefault(_by_digest(image), (service.get("Spec") or {}).get("Name") or service["ID"])
     return found
+
+
+def service_using(image: dict, services: dict[str, str]) -> str | None:
+    """The name of a service (from ``service_images``) that runs the inspected image, or None."""
+    refs = [image["Id"], *(image.get("RepoDigests") or [])]
+    return next((services[ref] for ref in refs if ref in services), None)
 
 
 def _by_digest(reference: str) -> str:

@@ -304,6 +304,29 @@ def test_clean_keeps_the_image_a_service_scaled_to_zero_runs_and_says_which_serv
 
 
 @integration
+def test_a_rebuild_keeps_the_image_a_service_scaled_to_zero_runs(project, swarm):
+    """The build removes the image it replaced unless something uses it: with no task left,
+    only the service's spec says it still does."""
+    service = f"{project.name}-httpd"
+    try:
+        deploy_httpd(project)
+        deployed = swarm.api.inspect_service(service)["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+        project.inv("httpd.scale", "0")
+        wait_for_no_task_containers(swarm, service)
+        cgi = project.root / "images" / "busybox-httpd" / "hello-world.cgi"
+        cgi.write_text(cgi.read_text().replace("<title>Hello</title>", "<title>Hello again</title>"))
+        built = project.inv("httpd.build").stdout
+        assert f"kept the replaced image {deployed.removeprefix('sha256:')[:12]}: service {service} uses it" in built
+        assert "removed the replaced image" not in built
+        assert swarm.api.inspect_image(deployed)["Id"] == deployed
+
+        scaled = json.loads(project.inv("httpd.scale", "1", "--json").stdout)  # the service can run again
+        assert [t["state"] for t in scaled["tasks"]] == ["running"]
+    finally:
+        remove_services(swarm, project.name)
+
+
+@integration
 def test_status_shows_the_publish_mode_deployed_and_asks_for_the_services_once(project, swarm, monkeypatch):
     """containers.toml edited after the deploy (no redeploy): status says what runs."""
     from dockyard import Project, swarm as swarms
