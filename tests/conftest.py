@@ -357,6 +357,10 @@ def own_engine(*options: str):
             with contextlib.suppress(Exception), engine.client() as api:
                 for container in api.containers(all=True):
                     api.remove_container(container["Id"], force=True)
+                for network in api.networks():  # a stopped engine leaves its bridges on the host
+                    if network["Name"] not in ("bridge", "host", "none"):
+                        with contextlib.suppress(Exception):
+                            api.remove_network(network["Id"])
         engine.stop()
         mounts = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
         for mount in sorted((m for m in mounts if m.startswith(f"{root}/")), reverse=True):

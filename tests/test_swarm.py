@@ -18,7 +18,8 @@ import urllib.request
 
 import pytest
 
-from conftest import DEMO_APP, REPO, assert_clean_failure, load_error, make_project, remove_project_objects
+from conftest import (DEMO_APP, REPO, assert_clean_failure, get, load_error, make_project, own_engine,
+                      remove_project_objects)
 from dockyard import config
 from dockyard.config import PortMapping
 from dockyard.swarm import task_url
@@ -324,6 +325,43 @@ def test_a_rebuild_keeps_the_image_a_service_scaled_to_zero_runs(project, swarm)
         assert [t["state"] for t in scaled["tasks"]] == ["running"]
     finally:
         remove_services(swarm, project.name)
+
+
+@integration
+def test_on_two_nodes_deploy_asks_for_a_registry_and_push_takes_the_image_to_each(project, swarm, registry):
+    """An engine of the tests' own joins the swarm as a worker: one host, two nodes. A task on
+    the worker cannot find an image that only the manager has, so deploy refuses to start
+    one without a registry; with --push every node pulls the image by its digest."""
+    service = f"{project.name}-httpd"
+    token = swarm.api.inspect_swarm()["JoinTokens"]["Worker"]
+    # Off the project's overlay network: on one host the two nodes' VXLAN interfaces for it clash.
+    config = project.config.read_text().replace("[images.httpd.run]\n", '[images.httpd.run]\nnetwork = "bridge"\n', 1)
+    project.config.write_text(config + '\n[images.httpd.deploy]\npublish = "host"\n')
+    project.inv("build", "--quiet")
+    with own_engine() as worker, worker.client() as api:
+        api.join_swarm(["127.0.0.1:2377"], token, listen_addr="127.0.0.1:2378", advertise_addr="127.0.0.1:2378")
+        node = api.info()["Swarm"]["NodeID"]
+        try:
+            refused = project.inv("httpd.deploy", "--replicas", "2", check=False)
+            assert_clean_failure(refused, "the swarm has 2 nodes and each must pull", "deploy with --push")
+            assert not swarm.api.services(filters={"name": service})
+
+            deployed = json.loads(project.inv("httpd.deploy", "--replicas", "2", "--push", "--registry", registry,
+                                              "--json").stdout)
+            repository = project.tags["httpd"].rpartition(":")[0]
+            image = swarm.api.inspect_service(service)["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+            assert image.startswith(f"{registry}/{repository}@sha256:"), image
+            running = swarm.api.tasks(filters={"service": service, "desired-state": "running"})
+            manager = swarm.api.info()["Swarm"]["NodeID"]
+            assert sorted(t["NodeID"] for t in running) == sorted([manager, node])  # one on the worker, pulled there
+            assert [t["state"] for t in deployed["tasks"]] == ["running", "running"]
+            for task in deployed["tasks"]:
+                address = task["ports"][0]
+                assert get(f"http://127.0.0.1:{address['host_port']}/cgi-bin/hello-world")[0] == 200
+        finally:
+            remove_services(swarm, project.name)
+            api.leave_swarm(force=True)
+            swarm.api.remove_node(node, force=True)
 
 
 @integration
