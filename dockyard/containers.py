@@ -481,11 +481,13 @@ def start_attached(container_id: str) -> int:
         return api.wait(container_id).get("StatusCode", 0)
 
 
-def interactive(container_id: str, *, started: bool = False) -> int:
+def interactive(container_id: str, *, started: bool = False, stop_on_interrupt: bool = False) -> int:
     """Bridge our terminal to a TTY container until it exits; returns its exit code.
 
     docker-py has no `docker run -it`: attach a socket, put the local terminal in raw
     mode, and copy bytes both ways, keeping the container's TTY the size of ours.
+    ``stop_on_interrupt``: Ctrl-C stops the container (a service run or started attached)
+    and its exit code is returned; otherwise the interrupt goes on to the caller.
     """
     import termios
     import tty
@@ -518,6 +520,8 @@ def interactive(container_id: str, *, started: bool = False) -> int:
         try:
             _pump(raw, stdin, framed=not tty_mode)
         except KeyboardInterrupt:  # a terminal in raw mode sends Ctrl-C to the container instead
+            if not stop_on_interrupt:
+                raise
             print("\nstopping the container", file=sys.stderr)
             with engine.engine_errors(f"stop {_name(container_id)}"):
                 api.stop(container_id, timeout=10)

@@ -136,10 +136,18 @@ def down(project: ProjectSpec, *, volumes: bool, timeout: int = 10) -> dict:
             return pool.submit(contextvars.copy_context().run, function, *args)
 
         inspected = submit(resources.inspect_network, resources.network_name(project))
-        for stopped in [submit(stop, container) for container in ours]:
-            stopped.result()
-        network = submit(resources.remove_network, project, inspected.result())
-        removed = [future.result() for future in [submit(remove, container) for container in ours]]
+        stops = [(container, submit(stop, container)) for container in ours]
+        stopped, failures = [], []
+        for container, future in stops:
+            try:
+                future.result()
+                stopped.append(container)
+            except DockyardError as e:  # that one stays as it is; the others still go
+                failures.append(e)
+        network = submit(resources.remove_network, project, inspected.result()) if not failures else None
+        removed = [future.result() for future in [submit(remove, container) for container in stopped]]
+        if failures:
+            raise failures[0]
         result = {"containers": sorted(removed), "network": network.result(), "volumes": []}
     if result["network"].startswith("kept"):  # something is attached: ask again, to say what
         result["network"] = resources.remove_network(project)

@@ -380,6 +380,10 @@ def _tls_failure(error: BaseException) -> tuple[str, str] | None:
     if "Client sent an HTTP request to an HTTPS server" in text:
         return ("the engine speaks only TLS and was sent plain HTTP",
                 "Set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, or use a Docker context with TLS files.")
+    if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:  # it answered in plain HTTP
+        return ("the engine does not speak TLS; it answered in plain HTTP",
+                "For a plain tcp:// engine unset DOCKER_TLS_VERIFY and DOCKER_CERT_PATH (or use a context "
+                "without TLS files); better, turn TLS on at the engine (dockerd --tlsverify).")
     said = re.search(r"\[SSL: \w+\] ([^(')]+)", text)
     if said and "alert" in said[1]:  # the engine ended the handshake
         return f"the engine refused this client: {said[1].strip()}; no certificate, or one its CA did not sign", check

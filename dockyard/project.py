@@ -173,8 +173,9 @@ class Project:
 
         def attached(container_id: str) -> None:
             # Attached before it starts, so not a byte of its output (or our input) is lost.
-            outcome["exit_code"] = (containers.interactive(container_id) if overrides.stdin
-                                    else containers.start_attached(container_id))
+            outcome["exit_code"] = (
+                containers.interactive(container_id, stop_on_interrupt=True) if overrides.stdin
+                else containers.start_attached(container_id))
 
         container_id = containers.replace_and_start(self.spec, spec, overrides, ports,
                                                     starter=attached if attach else None)
@@ -218,7 +219,7 @@ class Project:
         if not attach:
             containers.start_again(spec, container["Id"])
         elif container["Config"].get("Tty") or container["Config"].get("OpenStdin"):
-            result["exit_code"] = containers.interactive(container["Id"])
+            result["exit_code"] = containers.interactive(container["Id"], stop_on_interrupt=True)
         else:
             result["exit_code"] = containers.start_attached(container["Id"])
         result["started"] = True

@@ -12,6 +12,7 @@ from datetime import datetime
 import pytest
 
 from conftest import assert_clean_failure, free_port, get, remove_project_objects, unique
+from dockyard.errors import DockyardError
 
 pytestmark = pytest.mark.integration
 
@@ -37,6 +38,8 @@ def test_up_starts_every_service_then_replaces_only_what_changed(project, docker
     assert again.stdout.splitlines() == [f"{api}: unchanged", f"{httpd}: unchanged",
                                          "nothing changed: 2 services running and ready"]
     assert {name: container_id(docker_client, name) for name in (api, httpd)} == ids
+    assert project.inv("up", "--only", "api", "--quiet-build").stdout.splitlines() == [
+        f"{api}: unchanged", "nothing changed: 1 service running and ready"]
 
     project.config.write_text(project.config.read_text().replace(
         f'HTTPD_PORT = "{project.port}" }}', f'HTTPD_PORT = "{project.port}", GREETING = "hi" }}'))
@@ -92,6 +95,28 @@ def test_down_removes_containers_and_network_and_volumes_only_when_asked(project
     assert docker_client.api.inspect_volume(f"{project.name}_data")  # kept without --volumes
     assert project.inv("down", "--volumes").stdout.strip() == f"volume {project.name}_data: removed"
     assert project.inv("down").stdout.strip() == "nothing to remove"
+
+
+def test_a_container_that_cannot_stop_stays_and_down_still_removes_the_others(project, docker_client, monkeypatch):
+    from dockyard import Project, engine
+
+    project.inv("up", "--quiet-build")
+    api = docker_client.api.inspect_container(project.container("api"))["Id"]
+    request = engine.request
+
+    def refusing(method, path, what, **options):
+        if method == "POST" and path.startswith(f"/containers/{api}/stop"):
+            raise engine.Refused(what, 500, "cannot kill container: permission denied")
+        return request(method, path, what, **options)
+
+    monkeypatch.setattr(engine, "request", refusing)
+    with pytest.raises(DockyardError, match=f"stop {project.container('api')}: cannot kill container"):
+        Project(project.config).down()
+    assert docker_client.api.inspect_container(api)["State"]["Running"]
+    assert not docker_client.api.containers(all=True, filters={"name": f"^{project.container('httpd')}$"})
+    assert docker_client.api.networks(names=[f"{project.name}_default"])  # api is still on it
+    monkeypatch.setattr(engine, "request", request)
+    assert Project(project.config).down()["containers"] == [project.container("api")]
 
 
 def test_after_starts_the_dependent_only_once_the_slow_service_answers(project, docker_client):

@@ -231,3 +231,20 @@ def test_a_tls_engine_the_client_cannot_talk_to_is_one_line_naming_it(project, t
     result = project.inv("httpd.status", env=env, check=False, timeout=60)
     assert_clean_failure(result, tls_engine.address, "TLS failed (", why)
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_tls_client_sent_to_a_plain_http_engine_is_told_so(project, tls_engine):
+    """A listener on loopback that answers in plain HTTP, as an engine without --tlsverify does."""
+    import http.server
+    import threading
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        address = f"tcp://127.0.0.1:{server.server_address[1]}"
+        result = project.inv("httpd.status", env=tls_engine.env(DOCKER_HOST=address), check=False, timeout=60)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert_clean_failure(result, address, "TLS failed (the engine does not speak TLS", "unset DOCKER_TLS_VERIFY")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr

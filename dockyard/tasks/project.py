@@ -8,7 +8,7 @@ import sys
 
 from ..errors import DockyardError
 from .artifacts import CLEAN_HELP, LOAD_HELP, archive_help, progress_wanted, report, run_clean, written
-from .core import choose, number_setting, print_json, setting, task_options
+from .core import choose, counted, number_setting, print_json, setting, task_options
 from .services import format_volumes
 from .image import BUILD_HELP
 
@@ -189,7 +189,7 @@ def save_all(c, target, output=None, force=False, json_=False, no_progress=False
     """Write every image of the project that exists into one tar file, for `inv load` elsewhere."""
     result = target.project(c).save(None, output, force=force, progress=progress_wanted(c, no_progress))
     if result["path"] != "-":
-        report(result, written(result, f"saved {len(result['tags'])} images"), json_)
+        report(result, written(result, f"saved {counted(len(result['tags']), 'image')}"), json_)
 
 
 @task_options(name="load", positional=["source"], help=LOAD_HELP)

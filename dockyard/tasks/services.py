@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import DockyardError
-from .core import choose, number_setting, parse_number, print_json, task_options
+from .core import choose, counted, number_setting, parse_number, print_json, task_options
 
 
 def names(only: str | None) -> list[str] | None:
@@ -43,7 +43,7 @@ def up(c, target, only=None, no_build=False, quiet_build=False, ready_timeout=No
         return
     changed = [o for o in outcomes if o["action"] != "unchanged"]
     if not changed:
-        print(f"nothing changed: {len(outcomes)} services running and ready")
+        print(f"nothing changed: {counted(len(outcomes), 'service')} running and ready")
     else:
         counts = {}
         for o in changed:
@@ -75,7 +75,7 @@ def down(c, target, volumes=False, timeout=None, json_=False):
     if not result["containers"] and result["network"] == "absent" and not result["volumes"]:
         print("nothing to remove")
     if deployed:
-        print(f"{len(deployed)} service{'' if len(deployed) == 1 else 's'} stay deployed on the swarm "
+        print(f"{counted(len(deployed), 'service')} {'stays' if len(deployed) == 1 else 'stay'} deployed on the swarm "
               f"({', '.join(deployed)}); `inv undeploy` removes them")
 
 
