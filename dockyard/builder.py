@@ -342,7 +342,15 @@ def _remove_replaced(session: _Session) -> None:
         image = inspect_image(image_id)
         if image is None or not image_is_ours(image, session.project.name, inspect_image):
             continue
-        services = service_images() if services is None else services
+        if services is None:
+            try:
+                services = service_images()
+            except engine.Refused as e:  # a manager that lost its quorum: the build stands, the image stays
+                services = e
+        if isinstance(services, engine.Refused):
+            session.output.line(key, f"kept the replaced image {engine.short_id(image_id)}: the swarm's "
+                                     f"services, which may use it, could not be listed ({services.explanation})")
+            continue
         user = service_using(image, services)
         if user is not None:
             session.output.line(key, f"kept the replaced image {engine.short_id(image_id)}: service {user} uses it")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 
 import pytest
 
@@ -45,6 +46,29 @@ def test_edit_rebuilds_the_image_and_removes_the_one_it_replaced(project, docker
     assert "my-app is up to date" in result.stdout and "busybox is up to date" in result.stdout
     assert f"removed the replaced image {old[7:19]}" in result.stdout
     assert old not in {i.id for i in docker_client.images.list(all=True)}
+
+
+def test_a_swarm_whose_services_cannot_be_listed_keeps_the_replaced_image_and_the_build(project, docker_client,
+                                                                                         monkeypatch, capsys):
+    from dockyard import Project, engine
+
+    project.inv("build", "--quiet")
+    old = image_id(docker_client, project.tags["httpd"])
+    request = engine.request
+
+    def no_quorum(method, path, what, **options):
+        if path.startswith("/services"):
+            raise engine.Refused(what, 500, "rpc error: code = Unknown desc = The swarm does not have a leader")
+        return request(method, path, what, **options)
+
+    monkeypatch.setattr(engine, "request", no_quorum)
+    index = project.root / "images" / "busybox-httpd" / "index.html"
+    index.write_text(index.read_text().replace("Hello", "Hello again"))
+    [outcome] = Project(project.config).build(["httpd"], quiet=True, output=sys.stdout)[-1:]
+    assert outcome["status"] == "built"
+    assert (f"kept the replaced image {old[7:19]}: the swarm's services, which may use it, could not be listed "
+            "(rpc error: code = Unknown desc = The swarm does not have a leader)") in capsys.readouterr().out
+    assert old in {i.id for i in docker_client.images.list(all=True)}
 
 
 def test_touching_a_file_without_changing_it_rebuilds_nothing(project):
