@@ -275,39 +275,9 @@ def wait_for_no_task_containers(client, service: str) -> None:
 
 
 @integration
-def test_clean_keeps_the_image_a_service_scaled_to_zero_runs_and_says_which_service(project, swarm):
-    """After a rebuild the deployed image is dangling; with its service at 0 replicas no
-    container holds it, so only dockyard can tell that the service still needs it."""
-    service = f"{project.name}-httpd"
-    try:
-        deploy_httpd(project)
-        deployed = swarm.api.inspect_service(service)["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
-        cgi = project.root / "images" / "busybox-httpd" / "hello-world.cgi"
-        cgi.write_text(cgi.read_text().replace("<title>Hello</title>", "<title>Hello again</title>"))
-        project.inv("httpd.build", "--quiet")
-        assert swarm.api.inspect_image(project.tags["httpd"])["Id"] != deployed
-        project.inv("httpd.scale", "0")
-        wait_for_no_task_containers(swarm, service)
-
-        kept = f"kept image {deployed.removeprefix('sha256:')[:12]}: service {service} uses it"
-        for argv in (["clean", "--dry-run"], ["httpd.clean", "--dry-run"], ["clean"], ["httpd.clean"]):
-            said = project.inv(*argv).stdout.splitlines()
-            assert said.count(kept) == 1, (argv, said)
-            assert not any(deployed.removeprefix("sha256:")[:12] in line for line in said if line != kept), said
-        result = json.loads(project.inv("clean", "--json").stdout)
-        assert result["kept"] == [{"id": deployed, "service": service}]
-        assert swarm.api.inspect_image(deployed)["Id"] == deployed
-
-        scaled = json.loads(project.inv("httpd.scale", "1", "--json").stdout)  # the service can run again
-        assert [t["state"] for t in scaled["tasks"]] == ["running"]
-    finally:
-        remove_services(swarm, project.name)
-
-
-@integration
-def test_a_rebuild_keeps_the_image_a_service_scaled_to_zero_runs(project, swarm):
-    """The build removes the image it replaced unless something uses it: with no task left,
-    only the service's spec says it still does."""
+def test_build_and_clean_keep_the_image_a_service_scaled_to_zero_runs_and_say_which_service(project, swarm):
+    """With its service at 0 replicas no container holds the deployed image, and after a
+    rebuild it is dangling: only the service's spec says that it is still needed."""
     service = f"{project.name}-httpd"
     try:
         deploy_httpd(project)
@@ -319,6 +289,15 @@ def test_a_rebuild_keeps_the_image_a_service_scaled_to_zero_runs(project, swarm)
         built = project.inv("httpd.build").stdout
         assert f"kept the replaced image {deployed.removeprefix('sha256:')[:12]}: service {service} uses it" in built
         assert "removed the replaced image" not in built
+        assert swarm.api.inspect_image(project.tags["httpd"])["Id"] != deployed
+
+        kept = f"kept image {deployed.removeprefix('sha256:')[:12]}: service {service} uses it"
+        for argv in (["clean", "--dry-run"], ["httpd.clean", "--dry-run"], ["clean"], ["httpd.clean"]):
+            said = project.inv(*argv).stdout.splitlines()
+            assert said.count(kept) == 1, (argv, said)
+            assert not any(deployed.removeprefix("sha256:")[:12] in line for line in said if line != kept), said
+        result = json.loads(project.inv("clean", "--json").stdout)
+        assert result["kept"] == [{"id": deployed, "service": service}]
         assert swarm.api.inspect_image(deployed)["Id"] == deployed
 
         scaled = json.loads(project.inv("httpd.scale", "1", "--json").stdout)  # the service can run again
