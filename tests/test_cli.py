@@ -180,6 +180,24 @@ def test_the_docker_py_in_use_is_within_the_supported_range():
     assert major == 7, "the engine module relies on docker-py 7's private request methods"
 
 
+def test_the_parser_finds_each_task_as_invoke_would_also_a_users_collection():
+    from invoke import Collection, task
+
+    from dockyard.collection import _task, namespace
+
+    @task(default=True)
+    def smoke_test(c):
+        pass
+
+    ns = namespace(REPO / "containers.toml")
+    ns.add_collection(Collection("user_checks", smoke_test))  # names transformed: user-checks.smoke-test
+    ns.collections["httpd"].add_task(smoke_test)
+    names = ns.task_names  # primary names; a default task's collection name is an alias
+    assert {"user-checks.smoke-test", "httpd.smoke-test", "httpd.build", "up"} <= set(names)
+    assert "user-checks" in names["user-checks.smoke-test"]
+    assert all(_task(ns, name) is ns[name] for name in names)
+
+
 def test_inv_loads_tasks_py_as_dockyards_namespace_and_makes_flags_only_for_named_tasks(tmp_path):
     """`inv` copies tasks.py's ``ns`` with Collection.from_module; the copy keeps the lazy
     parser contexts (else every command makes and copies one per task of every image), and
