@@ -48,8 +48,17 @@ def check(images: dict[str, ImageSpec], fail: Fail) -> None:
     cycle = _find_cycle(images)
     if cycle:
         raise fail(f"images.{cycle[0]}.run.after", f"a cycle: {' -> '.join(cycle)}")
-    _check_published(images, fail)
-    _check_network_names(images, fail)
+    for on_one_engine in _by_engine(images):  # another engine is another host and another network
+        _check_published(on_one_engine, fail)
+        _check_network_names(on_one_engine, fail)
+
+
+def _by_engine(images: dict[str, ImageSpec]) -> list[dict[str, ImageSpec]]:
+    """The images grouped by the engine their `engine` key names (none: the project's)."""
+    groups: dict[str | None, dict[str, ImageSpec]] = {}
+    for key, spec in images.items():
+        groups.setdefault(spec.engine, {})[key] = spec
+    return list(groups.values())
 
 
 def _find_cycle(images: dict[str, ImageSpec]) -> list[str] | None:

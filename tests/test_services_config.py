@@ -92,7 +92,7 @@ def test_an_after_cycle_is_a_config_error(tmp_path):
     assert "a cycle: api -> api" in message
 
 
-def test_two_services_publishing_one_host_address_and_port_is_a_config_error(tmp_path):
+def test_two_services_publishing_one_host_address_and_port_on_one_engine_is_a_config_error(tmp_path):
     message = load_error(tmp_path, SERVICES.replace('"8000:80"', '"8081:80"'), DOCKERFILES)
     assert "images.site.run.ports[0]: 127.0.0.1:8081/tcp is also published by images.api.run.ports[0]" in message
     message = load_error(tmp_path, SERVICES.replace('"8000:80"', '"0.0.0.0:8081:80"'), DOCKERFILES)
@@ -101,6 +101,11 @@ def test_two_services_publishing_one_host_address_and_port_is_a_config_error(tmp
     for ports in ('"127.0.0.2:8081:80"', '"8081:80/udp"'):
         load(tmp_path, SERVICES.replace('"8000:80"', ports))
     load(tmp_path, SERVICES.replace('"8000:80"]', '"8081:80"]\nservice = false'))
+    # Nor two services on two engines: two hosts, two project networks (the same names too).
+    elsewhere = SERVICES.replace('tag = "demo/site"', 'tag = "demo/site"\nengine = "tcp://127.0.0.1:2399"').replace(
+        '"8000:80"]', '"8081:80"]\naliases = ["db"]')
+    project = config.load(write_project(tmp_path, elsewhere, {**DOCKERFILES, "site": "FROM busybox:latest\n"}))
+    assert (project.image("site").run.aliases, project.image("site").run.ports[0].host_port) == (("db",), 8081)
 
 
 def test_named_volumes_are_the_projects_unless_external(tmp_path):
