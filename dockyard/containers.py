@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import select
+import shlex
 import signal
 import socket
 import struct
@@ -81,25 +82,31 @@ def published_ports(spec: ImageSpec, overrides: RunOverrides) -> list[PortMappin
 
 
 def privileges(run: RunSpec) -> dict:
-    """The host config of least privilege: what containers.toml allows the container, and no
-    more (README: Security)."""
+    """The host config of least privilege, as the Engine API takes it: what containers.toml
+    allows the container, and no more (README: Security)."""
     settings: dict = {
-        "cap_drop": list(run.cap_drop) or None,
-        "cap_add": list(run.granted_capabilities) or None,
-        "security_opt": ["no-new-privileges:true"] if run.no_new_privileges else None,
-        "privileged": run.privileged,
-        "read_only": run.read_only,
-        "tmpfs": {path: "" for path in run.tmpfs} or None,
-        "mem_limit": run.memory,
-        "pids_limit": run.pids,
-        "nano_cpus": int(run.cpus * 1e9) if run.cpus else None,
+        "CapDrop": list(run.cap_drop) or None,
+        "CapAdd": list(run.granted_capabilities) or None,
+        "SecurityOpt": ["no-new-privileges:true"] if run.no_new_privileges else None,
+        "Privileged": run.privileged or None,
+        "ReadonlyRootfs": run.read_only or None,
+        "Tmpfs": {path: "" for path in run.tmpfs} or None,
+        "Memory": _bytes(run.memory) if run.memory else None,
+        "PidsLimit": run.pids,
+        "NanoCpus": int(run.cpus * 1e9) if run.cpus else None,
     }
     if engine.default_log_driver() in ("json-file", "local"):  # others take other options
-        from docker.types import LogConfig
-
-        settings["log_config"] = LogConfig(type="", config={"max-size": run.log_max_size,
-                                                            "max-file": str(run.log_max_files)})
+        settings["LogConfig"] = {"Type": "", "Config": {"max-size": run.log_max_size,
+                                                        "max-file": str(run.log_max_files)}}
     return settings
+
+
+def _bytes(size: str) -> int:
+    """'256m' as bytes (units b, k, m, g of 1024, as the docker CLI reads them)."""
+    unit = size[-1].lower()
+    if unit.isdigit():
+        return int(size)
+    return int(size[:-1]) * 1024 ** "bkmg".index(unit)
 
 
 def replace_and_start(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides,
@@ -109,38 +116,36 @@ def replace_and_start(project: ProjectSpec, spec: ImageSpec, overrides: RunOverr
     the old one is stopped and set aside, and removed only once the new one has started; if
     the new one cannot start, the old one gets its name back and runs again as it did.
     ``starter(container_id)`` starts it instead of ``start``: an attached run attaches first."""
-    import docker
-
     old = owned(project, spec, required=False)  # refuses a name someone else's container has
-    api = engine.client().api
     passing = f"{spec.run.name}-dockyard-{secrets.token_hex(4)}"
     new_id = _create(project, spec, overrides, name=passing, ports=ports, interactive=False)
     set_aside = False
     try:
-        with engine.engine_errors(f"replace {spec.run.name}"):
-            if old is not None:
-                if old["State"]["Running"]:
-                    api.stop(old["Id"], timeout=10)
-                api.rename(old["Id"], f"{passing}-old")
-                set_aside = True
-            api.rename(new_id, spec.run.name)
+        if old is not None:
+            if old["State"]["Running"]:
+                stop(spec, old["Id"], 10)
+            _rename(old["Id"], f"{passing}-old", f"set the old {spec.run.name} aside")
+            set_aside = True
+        _rename(new_id, spec.run.name, f"replace {spec.run.name}")
         if starter is None:
             start(spec, new_id, ports)  # removes the new container when the engine refuses it
         else:
             starter(new_id)
     except BaseException:
-        with contextlib.suppress(docker.errors.APIError):  # start() may have removed it already
-            api.remove_container(new_id, force=True)
+        with contextlib.suppress(engine.Refused):  # start() may have removed it already
+            _remove(new_id, f"remove the new {spec.run.name}")
         if set_aside:
-            with engine.engine_errors(f"put the old {spec.run.name} back"):
-                api.rename(old["Id"], spec.run.name)
-                if old["State"]["Running"]:
-                    api.start(old["Id"])
+            _rename(old["Id"], spec.run.name, f"put the old {spec.run.name} back")
+            if old["State"]["Running"]:
+                start_again(spec, old["Id"])
         raise
     if old is not None:
-        with engine.engine_errors(f"remove the old container {spec.run.name}"):
-            api.remove_container(old["Id"], force=True)
+        _remove(old["Id"], f"remove the old container {spec.run.name}")
     return new_id
+
+
+def _rename(container_id: str, name: str, what: str) -> None:
+    engine.request("POST", engine.query(f"/containers/{container_id}/rename", name=name), what, ok=(204,))
 
 
 def create_throwaway(project: ProjectSpec, spec: ImageSpec, command: list[str] | str,
@@ -156,64 +161,73 @@ def _create(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, n
             ports: list[PortMapping], interactive: bool, command: list[str] | str | None = None,
             user: str | None = None) -> str:
     """The one place a container of ours is made: run's and shell's share every setting."""
-    request = creation(project, spec, overrides, name=name, ports=ports, interactive=interactive,
-                       command=command, user=user)
-    network = request["host_config"].get("NetworkMode")
+    body = creation(project, spec, overrides, name=name, ports=ports, interactive=interactive,
+                    command=command, user=user)
+    network = body["HostConfig"]["NetworkMode"]
     resources.prepare(project, spec, network=network)
     what = f"create container {name} from {spec.ref}" if name else f"create a container from {spec.ref}"
-    with engine.engine_errors(what):
-        created = engine.client().api.create_container(**request)
-    if network is not None and spec.run.networks:
+    path = engine.query("/containers/create", **({"name": name} if name else {}))
+    created = engine.request("POST", path, what, body=body, ok=(201,))
+    if spec.run.networks:
         try:
             resources.join_networks(spec, created["Id"], network)
         except BaseException:
-            with engine.engine_errors(f"remove the container just made from {spec.ref}"):
-                engine.client().api.remove_container(created["Id"], force=True)
+            _remove(created["Id"], f"remove the container just made from {spec.ref}")
             raise
     return created["Id"]
+
+
+def _remove(container_id: str, what: str) -> None:
+    engine.request("DELETE", engine.query(f"/containers/{container_id}", force=True), what, missing=True)
 
 
 def creation(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, name: str | None,
              ports: list[PortMapping], interactive: bool, command: list[str] | str | None = None,
              user: str | None = None) -> dict:
-    """Everything `_create` asks the engine for, with its hash in the dockyard.settings label,
-    which `up` compares with a running container's to see if its settings changed. A named
-    container joins its network (by default the project's, where its image key is an alias)."""
-    api = engine.client().api
+    """The body of the Engine API's container create that `_create` sends, with its hash in
+    the dockyard.settings label, which `up` compares with a running container's to see if its
+    settings changed. A named container joins its network (by default the project's, where
+    its image key is an alias); a nameless one gets the engine's default."""
     environment = dict(spec.run.environment)
     environment.update(overrides.env)
     restart = None
     if spec.run.restart != "no" and not interactive:
         policy, _, count = spec.run.restart.partition(":")
         restart = {"Name": policy, "MaximumRetryCount": int(count or 0)}
-    host_config = api.create_host_config(
-        port_bindings={f"{p.container_port}/{p.protocol}": (p.host_ip, p.host_port) for p in ports},
-        binds=resources.binds(project, spec) or None,
-        restart_policy=restart,
+    network = resources.network_mode(project, spec) if name else "default"
+    host_config = {
+        "PortBindings": {f"{p.container_port}/{p.protocol}": [{"HostIp": p.host_ip, "HostPort": str(p.host_port)}]
+                         for p in ports} or None,
+        "Binds": resources.binds(project, spec) or None,
+        "RestartPolicy": restart,
         # A server as PID 1 (busybox httpd) ignores SIGTERM; an init forwards it, so stop is quick.
-        init=(spec.run.init and not interactive) or None,
+        "Init": (spec.run.init and not interactive) or None,
         **privileges(spec.run),
-        network_mode=resources.network_mode(project, spec) if name else None,
-    )
-    network = host_config.get("NetworkMode")
-    aliases = network == resources.network_name(project)
+        "NetworkMode": network,
+    }
     if command is None:
         command = list(overrides.args) if overrides.args else \
             list(spec.run.command) if isinstance(spec.run.command, tuple) else spec.run.command
-    request = dict(
-        image=spec.ref, command=command, name=name, environment=environment,
-        user=user or spec.run.user, working_dir=spec.run.workdir,
-        ports=[(p.container_port, p.protocol) for p in ports], host_config=host_config,
-        labels=container_labels(project.name, spec.key),
-        # Not detached with stdin open: docker-py then sets StdinOnce, so our EOF is the container's.
-        detach=not (interactive or overrides.stdin), stdin_open=interactive or overrides.stdin,
-        tty=interactive and sys.stdin.isatty(),
-        networking_config=api.create_networking_config(
-            {network: api.create_endpoint_config(aliases=[spec.key, *spec.run.aliases])}) if aliases else None,
-    )
-    request["labels"][SETTINGS] = settings_hash(project, spec, overrides, ports=ports, interactive=interactive,
-                                                command=command, user=user, named=name is not None)
-    return request
+    labels = container_labels(project.name, spec.key)
+    labels[SETTINGS] = settings_hash(project, spec, overrides, ports=ports, interactive=interactive,
+                                     command=command, user=user, named=name is not None)
+    if isinstance(command, str):  # as `docker run` splits it
+        command = shlex.split(command)
+    # Not detached with stdin open: stdin closes once, so our EOF is the container's.
+    attached = interactive or overrides.stdin
+    body = {
+        "Image": spec.ref, "Cmd": command, "Env": [f"{k}={v}" for k, v in environment.items()],
+        "User": user or spec.run.user, "WorkingDir": spec.run.workdir,
+        "ExposedPorts": {f"{p.container_port}/{p.protocol}": {} for p in ports} or None,
+        "Labels": labels,
+        "OpenStdin": attached, "StdinOnce": attached, "AttachStdin": attached,
+        "AttachStdout": attached, "AttachStderr": attached,
+        "Tty": interactive and sys.stdin.isatty(),
+        "HostConfig": {key: value for key, value in host_config.items() if value is not None},
+    }
+    if network == resources.network_name(project):
+        body["NetworkingConfig"] = {"EndpointsConfig": {network: {"Aliases": [spec.key, *spec.run.aliases]}}}
+    return {key: value for key, value in body.items() if value is not None}
 
 
 # What a container is made from but does not change it: `up` leaves a container alone when only
@@ -250,19 +264,15 @@ def settings_hash(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides
 
 def start(spec: ImageSpec, container_id: str, ports: list[PortMapping]) -> None:
     """Start a container; a port clash is named, and the container we just made is removed."""
-    import docker
-
-    api = engine.client().api
-    with engine.engine_errors(f"start {spec.run.name}"):  # a dropped connection: unreachable
-        try:
-            api.start(container_id)
-            return
-        except docker.errors.APIError as e:
-            refusal = engine.explanation(e)
-        # Remove what we just made before saying why the engine refused; if that fails too,
-        # the refusal is still what the user needs to read (the leftover is ours: `clean`).
-        with contextlib.suppress(docker.errors.APIError):
-            api.remove_container(container_id, force=True)
+    try:
+        start_again(spec, container_id)
+        return
+    except engine.Refused as e:
+        refusal = e.explanation
+    # Remove what we just made before saying why the engine refused; if that fails too,
+    # the refusal is still what the user needs to read (the leftover is ours: `clean`).
+    with contextlib.suppress(engine.Refused):
+        _remove(container_id, f"remove {spec.run.name}")
     refusal = refusal.replace(container_id, spec.run.name)
     if engine.port_in_use(refusal):
         taken = ", ".join(f"{p.host_ip}:{p.host_port}" for p in ports)
@@ -363,8 +373,7 @@ def stop(spec: ImageSpec, container_id: str, timeout: int) -> None:
 
 
 def start_again(spec: ImageSpec, container_id: str) -> None:
-    with engine.engine_errors(f"start {spec.run.name}"):
-        engine.client().api.start(container_id)
+    engine.request("POST", f"/containers/{container_id}/start", f"start {spec.run.name}", ok=(204, 304))
 
 
 def restart(spec: ImageSpec, container_id: str, timeout: int) -> None:

@@ -530,8 +530,7 @@ _log_drivers: dict[str, str] = {}
 def info(what: str) -> dict:
     """The current engine's `docker info`, asked now (a swarm's state changes); it settles
     ``default_log_driver`` too, so a deploy asks the engine once, not twice."""
-    with engine_errors(what):
-        found = client().api.info()
+    found = request("GET", "/info", what, ok=(200,))
     _log_drivers.setdefault(engine_choice.chosen().value, found.get("LoggingDriver") or "")
     return found
 

@@ -19,9 +19,7 @@ refused, never used or removed.
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from typing import Iterator
 
 from . import engine
 from .config import ImageSpec, ProjectSpec
@@ -81,22 +79,9 @@ def extra_networks(spec: ImageSpec, network: str) -> list[str]:
 
 def join_networks(spec: ImageSpec, container_id: str, network: str) -> None:
     """Connect a created container to ``run.networks`` (they exist: ``prepare`` checked)."""
-    api = engine.client().api
     for name in extra_networks(spec, network):
-        with engine.engine_errors(f"connect {spec.run.name} to the network {name}"):
-            api.connect_container_to_network(container_id, name)
-
-
-@contextlib.contextmanager
-def _not_found() -> Iterator[list]:
-    """``with _not_found() as missing``: a NotFound inside leaves ``missing`` true."""
-    import docker
-
-    missing: list = []
-    try:
-        yield missing
-    except docker.errors.NotFound:
-        missing.append(True)
+        engine.request("POST", f"/networks/{name}/connect", f"connect {spec.run.name} to the network {name}",
+                       body={"Container": container_id}, ok=(200,))
 
 
 def inspect_network(name: str) -> dict | None:
@@ -115,20 +100,17 @@ def ensure_network(project: ProjectSpec) -> str:
 
 
 def _ensure_network(project: ProjectSpec) -> str:
-    import docker
-
     name = network_name(project)
-    api = engine.client().api
     network = inspect_network(name)
     if network is None:
-        with engine.engine_errors(f"create network {name}"):
-            try:
-                api.create_network(name, driver="bridge", labels=resource_labels(project.name),
-                                   check_duplicate=True)
-                return name
-            except docker.errors.APIError as e:
-                if e.status_code != 409:  # another dockyard run made it a moment ago: check it
-                    raise
+        try:
+            engine.request("POST", "/networks/create", f"create network {name}", ok=(201,),
+                           body={"Name": name, "Driver": "bridge", "Labels": resource_labels(project.name),
+                                 "CheckDuplicate": True})
+            return name
+        except engine.Refused as e:
+            if e.status != 409:  # another dockyard run made it a moment ago: check it
+                raise
         network = inspect_network(name)
     if network is None or not resource_is_ours(network, project.name):
         owner = "nobody" if network is None else resource_owner(network)
@@ -163,29 +145,30 @@ def remove_network(project: ProjectSpec, inspected: dict | None | bool = False) 
 
 def ensure_volume(project: ProjectSpec, name: str) -> None:
     """A managed volume exists, labelled ours; an external one must exist already."""
-    import docker
-
     full = volume_name(project, name)
-    api = engine.client().api
-    with engine.engine_errors(f"inspect volume {full}"), _not_found() as missing:
-        volume = api.inspect_volume(full)
+    volume = inspect_volume(full)
     if name in project.external_volumes:
-        if missing:
+        if volume is None:
             raise DockyardError(f"the external volume '{full}' does not exist; create it (`docker volume "
                                 f"create {full}`) or drop external = true from volumes.{name} in {project.path.name}")
         return
-    if missing:
-        with engine.engine_errors(f"create volume {full}"):
-            try:
-                volume = api.create_volume(full, labels=resource_labels(project.name, name))
-            except docker.errors.APIError as e:
-                if e.status_code != 409:
-                    raise
-                volume = api.inspect_volume(full)
-    if not resource_is_ours(volume, project.name):
-        raise DockyardError(f"a volume named '{full}' exists and was made by {resource_owner(volume)}, not project "
+    if volume is None:
+        try:
+            volume = engine.request("POST", "/volumes/create", f"create volume {full}", ok=(201,),
+                                    body={"Name": full, "Labels": resource_labels(project.name, name)})
+        except engine.Refused as e:
+            if e.status != 409:
+                raise
+            volume = inspect_volume(full)
+    if volume is None or not resource_is_ours(volume, project.name):
+        owner = "nobody" if volume is None else resource_owner(volume)
+        raise DockyardError(f"a volume named '{full}' exists and was made by {owner}, not project "
                             f"'{project.name}'; dockyard leaves it alone. Declare it [volumes.{full}] external = true "
                             f"to use it as it is")
+
+
+def inspect_volume(name: str) -> dict | None:
+    return engine.request("GET", f"/volumes/{name}", f"inspect volume {name}", ok=(200,), missing=True)
 
 
 def project_volumes(project_name: str) -> list[dict]:
@@ -215,9 +198,7 @@ def volume_rows(project: ProjectSpec) -> list[dict]:
             row = present.pop(full, None)
             external = name in project.external_volumes
             if row is None and external:
-                with engine.engine_errors(f"inspect volume {full}"), _not_found() as missing:
-                    engine.client().api.inspect_volume(full)
-                state = "absent" if missing else "present"
+                state = "absent" if inspect_volume(full) is None else "present"
             else:
                 state = "absent" if row is None else "present"
             rows[full] = {"volume": name, "name": full, "external": external, "state": state,

@@ -15,7 +15,8 @@ import pytest
 
 from dockyard import Project, engine
 from dockyard.config import PortMapping, ReadyCheck, RunSpec
-from dockyard.containers import NOT_HASHED, RunOverrides, settings_hash
+from dockyard.containers import NOT_HASHED, RunOverrides, creation, settings_hash
+from dockyard.labels import SETTINGS, container_labels
 from dockyard.errors import DockyardError
 
 from conftest import REPO, assert_clean_failure, inv, make_project
@@ -65,6 +66,67 @@ def hash_of(project, spec, overrides: RunOverrides = RunOverrides()) -> str:
 
 def with_run(spec, **changes):
     return dataclasses.replace(spec, run=dataclasses.replace(spec.run, **changes))
+
+
+def docker_py_body(project, spec, overrides: RunOverrides, *, name, interactive: bool) -> dict:
+    """What docker-py's `create_container` would send for the same settings: the request
+    dockyard made through it before it sent its own (kept here as the reference)."""
+    import docker
+    from docker.types import LogConfig
+
+    from dockyard import resources
+
+    api = docker.APIClient(base_url="unix:///nowhere.sock", version="1.41")  # nothing is connected
+    run, ports = spec.run, list(spec.run.ports)
+    restart = None
+    if run.restart != "no" and not interactive:
+        policy, _, count = run.restart.partition(":")
+        restart = {"Name": policy, "MaximumRetryCount": int(count or 0)}
+    host_config = api.create_host_config(
+        port_bindings={f"{p.container_port}/{p.protocol}": (p.host_ip, p.host_port) for p in ports},
+        binds=resources.binds(project, spec) or None, restart_policy=restart,
+        init=(run.init and not interactive) or None, cap_drop=list(run.cap_drop) or None,
+        cap_add=list(run.granted_capabilities) or None,
+        security_opt=["no-new-privileges:true"] if run.no_new_privileges else None,
+        privileged=run.privileged, read_only=run.read_only, tmpfs={path: "" for path in run.tmpfs} or None,
+        mem_limit=run.memory, pids_limit=run.pids, nano_cpus=int(run.cpus * 1e9) if run.cpus else None,
+        log_config=LogConfig(type="", config={"max-size": run.log_max_size, "max-file": str(run.log_max_files)}),
+        network_mode=resources.network_mode(project, spec) if name else None)
+    network = host_config.get("NetworkMode")
+    command = list(overrides.args) if overrides.args else list(run.command) if isinstance(run.command, tuple) \
+        else run.command
+    labels = container_labels(project.name, spec.key)
+    labels[SETTINGS] = settings_hash(project, spec, overrides, ports=ports, interactive=interactive,
+                                     command=command, named=name is not None)
+    return api.create_container_config(
+        image=spec.ref, command=command, environment=dict(run.environment) | dict(overrides.env),
+        user=run.user, working_dir=run.workdir, ports=[(p.container_port, p.protocol) for p in ports],
+        host_config=host_config, labels=labels, detach=not (interactive or overrides.stdin),
+        stdin_open=interactive or overrides.stdin, tty=interactive and sys.stdin.isatty(),
+        networking_config=api.create_networking_config({network: api.create_endpoint_config(
+            aliases=[spec.key, *run.aliases])}) if network == resources.network_name(project) else None)
+
+
+def meaningful(value):
+    """The request without the keys whose value the engine reads as unset (None, False, empty)."""
+    if isinstance(value, dict):
+        kept = {key: meaningful(item) for key, item in value.items()}
+        return {key: item for key, item in kept.items() if item not in (None, False, "", [], {})}
+    return value
+
+
+@pytest.mark.parametrize("name, interactive, overrides", [
+    ("httpd", False, RunOverrides()),
+    ("httpd", False, RunOverrides(env=(("A", "1"),), args=("httpd", "-f", "-p", "9"), stdin=True)),
+    (None, True, RunOverrides()),  # shell's container: no name, the engine's default network
+])
+def test_the_create_request_is_docker_pys_for_every_setting(example, monkeypatch, name, interactive, overrides):
+    monkeypatch.setattr(engine, "default_log_driver", lambda: "json-file")
+    httpd = example.images["httpd"]
+    for field, spec in [("none", httpd), *((f, with_run(httpd, **{f: CHANGED[f]})) for f in sorted(CHANGED))]:
+        ours = creation(example, spec, overrides, name=name, ports=list(spec.run.ports), interactive=interactive)
+        theirs = docker_py_body(example, spec, overrides, name=name, interactive=interactive)
+        assert meaningful(ours) == meaningful(theirs), field
 
 
 def test_every_runspec_field_is_either_hashed_or_said_not_to_change_the_container():
@@ -160,8 +222,9 @@ def in_fresh_process(project, what: str) -> dict:
 
 
 @pytest.mark.integration
-def test_a_no_op_up_and_a_down_never_import_docker_py(project):
-    project.inv("up", "--quiet-build")
+def test_up_and_down_never_import_docker_py(project):
+    project.inv("build", "--quiet")
+    assert in_fresh_process(project, "up") == {"result": ["created", "created"], "docker imported": False}
     noop = in_fresh_process(project, "up")
     assert noop == {"result": ["unchanged", "unchanged"], "docker imported": False}
     down = in_fresh_process(project, "down")
