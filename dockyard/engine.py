@@ -326,7 +326,10 @@ def client() -> "docker.DockerClient":
                 _clients[choice.value] = docker.DockerClient(**_connection(choice), **options)
             except docker.errors.DockerException as e:
                 if _timed_out(e):
-                    raise DockyardError(_stuck("connect")) from None
+                    raise DockyardError(_stuck(current_activity() or "connect")) from None
+                if current_activity() is not None:  # it answered the standard-library requests before
+                    raise DockyardError(f"{current_activity()}: the Docker engine at {endpoint()} went away "
+                                        f"({_reason(e)}); is it still running?") from None
                 raise unreachable(where(), _ssh_failure() or e) from None
         return _clients[choice.value]
 
