@@ -114,14 +114,10 @@ def service_images() -> dict[str, str]:
     A service scaled to 0, or whose tasks have exited, has no container holding its image: the
     engine would let it go, and the service could not start a task again. Every service
     counts, ours or not; none on an engine that is not a swarm manager."""
-    try:
-        listed = engine.request("GET", "/services", "list the swarm's services") or []
-    except engine.Refused as e:
-        if e.status == 503:  # not a swarm manager: no service can use an image here
-            return {}
-        raise
+    from .swarm import services
+
     found: dict[str, str] = {}
-    for service in listed:
+    for service in services():
         for spec in (service.get("Spec") or {}, service.get("PreviousSpec") or {}):
             image = ((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image")
             if image:

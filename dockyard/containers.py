@@ -388,11 +388,8 @@ def remove(spec: ImageSpec, container_id: str, *, force: bool) -> None:
 
 def remove_throwaway(container_id: str) -> None:
     """Remove a `shell` container; a failure here must not hide how the shell ended."""
-    import docker
-
-    with contextlib.suppress(docker.errors.APIError, DockyardError):
-        with engine.engine_errors("remove the shell's container"):
-            engine.client().api.remove_container(container_id, force=True)
+    with contextlib.suppress(DockyardError):
+        _remove(container_id, "remove the shell's container")
 
 
 def exec_in(spec: ImageSpec, container_id: str, argv: list[str], *, user: str | None,
