@@ -333,7 +333,8 @@ def test_ctrl_c_in_an_attached_run_reading_a_pipe_stops_the_new_container_and_ke
 
 def test_ctrl_c_in_a_shell_reading_a_pipe_ends_it_at_once_and_leaves_no_container(project, docker_client):
     project.inv("build", "--quiet")
-    before = {c["Id"] for c in docker_client.api.containers(all=True)}
+    ours = {"label": f"dockyard.owner={project.name}"}  # the shell's container carries it too
+    before = {c["Id"] for c in docker_client.api.containers(all=True, filters=ours)}
     with subprocess.Popen([sys.executable, "-m", "invoke", "busybox.shell"], cwd=project.root, text=True,
                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as shell:
         shell.stdin.write("echo ready\n")
@@ -344,7 +345,7 @@ def test_ctrl_c_in_a_shell_reading_a_pipe_ends_it_at_once_and_leaves_no_containe
         _, errors = shell.communicate(timeout=30)
     assert time.monotonic() - started < 5  # not a 10-second stop of a shell that ignores SIGTERM
     assert shell.returncode == 130 and "interrupted" in errors and "Traceback" not in errors
-    assert {c["Id"] for c in docker_client.api.containers(all=True)} - before == set()
+    assert {c["Id"] for c in docker_client.api.containers(all=True, filters=ours)} - before == set()
 
 
 def test_ctrl_c_while_run_waits_says_what_is_left(project, docker_client):
