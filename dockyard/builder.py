@@ -11,12 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import fcntl
-import hashlib
 import json
 import os
 import queue
-import stat
 import subprocess
 import sys
 import tempfile
@@ -28,7 +25,7 @@ from pathlib import Path
 from typing import Iterator, TextIO
 from urllib.parse import quote
 
-from . import engine
+from . import engine, interrupts, turns
 from .config import ImageSpec, ProjectSpec, normalize_ref
 from .context import build_key, context_files, write_context_tar
 from .errors import DockyardError
@@ -176,7 +173,7 @@ def build(project: ProjectSpec, names: list[str] | None, options: BuildOptions,
                 key, outcome = _next_done(done)
                 running.discard(key)
                 outcomes[key] = outcome
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         session.interrupted.set()  # a build still waiting for its turn gives up
         # Closing their connections makes the engine cancel the builds now, also when the
         # process lives on (a release script that catches the error).
@@ -184,7 +181,7 @@ def build(project: ProjectSpec, names: list[str] | None, options: BuildOptions,
             engine.cut(response)
         engine.close()
         raise DockyardError(f"interrupted: the build of {', '.join(sorted(running))} was abandoned",
-                            code=130) from None
+                            code=interrupts.exit_code(interrupt)) from None
     _remove_replaced(session)
     return [outcomes[k] for k in keys]
 
@@ -443,64 +440,16 @@ def _import_rootfs(session: _Session, spec: ImageSpec, key: str) -> str:
     return imported.ids[0]
 
 
-# Builds of one image on one engine, one at a time.
-#
-# Without turns, N processes that find an image out of date all build it: N builds, and N-1
-# images left dangling when the last tag wins. The turn is an exclusive flock on a file per
-# engine and image ref, held from the second up-to-date check (made afresh at the engine,
-# since the one before the wait may be stale) until the new image is tagged. The kernel
-# drops the lock when its process ends, however it ends. Turns are per user: the files live
-# in the user's runtime directory.
-
-LOCK_POLL_SECONDS = 0.1
-
-
 @contextlib.contextmanager
 def _turn_to_build(session: _Session, spec: ImageSpec) -> Iterator[None]:
-    path = _lock_dir() / f"build-{_lock_name(engine.endpoint(), spec.ref)}.lock"
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    except OSError as e:
-        raise DockyardError(f"cannot open the build lock {path}: {e.strerror}") from None
-    try:
-        waiting = False
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not waiting:
-                    session.output.line(spec.key, f"waiting for another build of {spec.ref} on this engine")
-                    waiting = True
-                if session.interrupted.is_set():
-                    raise DockyardError(f"interrupted while waiting to build {spec.ref}", code=130) from None
-                time.sleep(LOCK_POLL_SECONDS)  # polled, not blocking: an interrupt must not wait for the turn
+    """Builds of one image on one engine take turns (``turns``), held from the second
+    up-to-date check (made afresh at the engine, since the one before the wait may be stale)
+    until the new image is tagged."""
+    with turns.turn("build", engine.endpoint(), normalize_ref(spec.ref), what=f"waiting to build {spec.ref}",
+                    on_wait=lambda: session.output.line(
+                        spec.key, f"waiting for another build of {spec.ref} on this engine"),
+                    interrupted=session.interrupted.is_set):
         yield
-    finally:
-        os.close(fd)  # also releases the lock
-
-
-def _lock_name(endpoint: str, ref: str) -> str:
-    return hashlib.sha256(f"{endpoint}\0{normalize_ref(ref)}".encode()).hexdigest()[:32]
-
-
-def _lock_dir() -> Path:
-    """$XDG_RUNTIME_DIR/dockyard, else a directory of our own in the temp dir. The temp dir is
-    shared, so ours must be a real directory that we own and only we can write to."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and Path(runtime).is_dir():
-        directory = Path(runtime) / "dockyard"
-    else:
-        directory = Path(tempfile.gettempdir()) / f"dockyard-{os.getuid()}"
-    try:
-        directory.mkdir(mode=0o700, exist_ok=True)
-        info = os.lstat(directory)
-    except OSError as e:
-        raise DockyardError(f"cannot make the build lock directory {directory}: {e.strerror}") from None
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
-        raise DockyardError(f"the build lock directory {directory} is not a private directory of this "
-                            "user; remove it, or set XDG_RUNTIME_DIR to one")
-    return directory
 
 
 def failures(outcomes: list[Outcome]) -> list[Outcome]:

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import secrets
 import select
 import shlex
@@ -23,12 +24,12 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
-from . import engine, resources
+from . import engine, interrupts, resources, turns
 from .config import ImageSpec, PortMapping, ProjectSpec, RunSpec
 from .errors import DockyardError
-from .labels import SETTINGS, container_is_ours, container_labels, container_owner
+from .labels import IMAGE, OWNER, SETTINGS, container_is_ours, container_labels, container_owner
 
 inspect = engine.inspect_container
 
@@ -109,39 +110,132 @@ def _bytes(size: str) -> int:
     return int(size[:-1]) * 1024 ** "bkmg".index(unit)
 
 
+# A replace makes the new container under a passing name, `NAME-dockyard-TOKEN`, and sets the
+# old one aside as `NAME-dockyard-TOKEN-old` until the new one has started. What an
+# interrupted replace leaves (a process killed, an engine gone) has those names.
+PASSING = re.compile(r"-dockyard-[0-9a-f]{8}(-old)?$")
+
+
+@contextlib.contextmanager
+def turn_to_replace(project: ProjectSpec, spec: ImageSpec) -> Iterator[None]:
+    """Within: this process's turn at the image's container on this engine (two `run`s of one
+    image take turns, see ``turns``), with what an interrupted replace left put in order
+    first (``recover``). ``replace_and_start`` is called within it."""
+    name = spec.run.name
+    with turns.turn("replace", engine.endpoint(), name, what=f"waiting for another run of {name}",
+                    on_wait=lambda: print(f"dockyard: waiting for another run of {name} on this engine",
+                                          file=sys.stderr, flush=True)):
+        for line in recover(project, spec):
+            print(f"dockyard: {line}", file=sys.stderr, flush=True)
+        yield
+
+
+def leftovers(project: ProjectSpec, spec: ImageSpec) -> list[dict]:
+    """Our containers of this image that an interrupted replace left under a passing name
+    (the engine's list rows, newest first)."""
+    listing = engine.query("/containers/json", all=True,
+                           filters={"label": [f"{OWNER}={project.name}", f"{IMAGE}={spec.key}"]})
+    rows = engine.request("GET", listing, f"list the containers of {spec.key}") or []
+    prefix = f"/{spec.run.name}-dockyard-"
+    found = [row for row in rows if any(n.startswith(prefix) and PASSING.search(n) for n in row.get("Names") or [])]
+    return sorted(found, key=lambda row: row.get("Created", 0), reverse=True)
+
+
+def recover(project: ProjectSpec, spec: ImageSpec) -> list[str]:
+    """Finish or roll back what interrupted replaces left, and say what was done: a new
+    container that never got its name is removed; an old one set aside gets its name back
+    when no container has it (the run that follows replaces or starts it), and is removed
+    when the new one has it. Only within ``turn_to_replace``: no other run is under way."""
+    done = []
+    rows = leftovers(project, spec)
+    for row in sorted(rows, key=lambda row: _row_name(row).endswith("-old")):  # new ones first
+        name = _row_name(row)
+        if not name.endswith("-old"):
+            _remove(row["Id"], f"remove {name}")
+            done.append(f"removed {name}, which an interrupted run of {spec.run.name} made and never started")
+        elif inspect(spec.run.name) is None:
+            _rename(row["Id"], spec.run.name, f"put {name} back as {spec.run.name}")
+            done.append(f"put {spec.run.name} back from {name}, where an interrupted run had set it aside")
+        else:
+            _remove(row["Id"], f"remove {name}")
+            done.append(f"removed {name}, the old {spec.run.name} an interrupted run had already replaced")
+    return done
+
+
+def _row_name(row: dict) -> str:
+    return (row.get("Names") or ["/"])[0].lstrip("/")
+
+
 def replace_and_start(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides,
                       ports: list[PortMapping], starter: Callable[[str], object] | None = None) -> str:
     """Create and start the container for ``spec`` in place of our old one of the same name,
     never leaving less than before: the new container is made first (under a passing name),
     the old one is stopped and set aside, and removed only once the new one has started; if
-    the new one cannot start, the old one gets its name back and runs again as it did.
-    ``starter(container_id)`` starts it instead of ``start``: an attached run attaches first."""
+    the new one cannot start, or an interrupt comes first, the old one gets its name back and
+    runs again as it did. Another interrupt waits until that is done (``interrupts.held``).
+    ``starter(container_id)`` starts it instead of ``start``: an attached run attaches first.
+    Called within ``turn_to_replace``."""
     old = owned(project, spec, required=False)  # refuses a name someone else's container has
     passing = f"{spec.run.name}-dockyard-{secrets.token_hex(4)}"
-    new_id = _create(project, spec, overrides, name=passing, ports=ports, interactive=False)
-    set_aside = False
+    made: list[str] = []  # the new container's id, once the engine has said it
+    stopping = False
     try:
+        made.append(_create(project, spec, overrides, name=passing, ports=ports, interactive=False))
         if old is not None:
             if old["State"]["Running"]:
+                stopping = True
                 stop(spec, old["Id"], 10)
             _rename(old["Id"], f"{passing}-old", f"set the old {spec.run.name} aside")
-            set_aside = True
-        _rename(new_id, spec.run.name, f"replace {spec.run.name}")
+        _rename(made[0], spec.run.name, f"replace {spec.run.name}")
         if starter is None:
-            start(spec, new_id, ports)  # removes the new container when the engine refuses it
+            start(spec, made[0], ports)  # removes the new container when the engine refuses it
         else:
-            starter(new_id)
-    except BaseException:
-        with contextlib.suppress(engine.Refused):  # start() may have removed it already
-            _remove(new_id, f"remove the new {spec.run.name}")
-        if set_aside:
-            _rename(old["Id"], spec.run.name, f"put the old {spec.run.name} back")
-            if old["State"]["Running"]:
-                start_again(spec, old["Id"])
+            starter(made[0])
+    except BaseException as e:
+        interrupted = isinstance(e, KeyboardInterrupt)
+        undoing = f"putting {spec.run.name} back as it was" if old else f"removing the new {spec.run.name}"
+        if interrupted:
+            print(f"dockyard: interrupted; {undoing}", file=sys.stderr, flush=True)
+        with interrupts.held(undoing):
+            _roll_back(spec, made[0] if made else passing, old, stopping, say=interrupted)
         raise
     if old is not None:
-        _remove(old["Id"], f"remove the old container {spec.run.name}")
-    return new_id
+        with interrupts.held(f"removing the old {spec.run.name}"):
+            _remove(old["Id"], f"remove the old container {spec.run.name}")
+    return made[0]
+
+
+def _roll_back(spec: ImageSpec, new: str, old: dict | None, stopping: bool, *, say: bool) -> None:
+    """Remove the new container (``new``: its id, or its passing name when the engine had not
+    answered the create yet), give the old one its name back and, if it ran, run it again: a
+    stop that had begun is let finish first (the engine ends it whatever we do). A failure
+    here is said, not raised: the error that caused the roll back is the one to read, and the
+    next run finishes the job (``recover``)."""
+    name = spec.run.name
+    try:
+        with contextlib.suppress(engine.Refused):  # start() may have removed it already
+            _remove(new, f"remove the new {name}")
+        if old is None:
+            return
+        current = inspect(old["Id"])
+        if current is None:
+            print(f"dockyard: the old {name} was removed by someone else meanwhile; it cannot be put back",
+                  file=sys.stderr, flush=True)
+            return
+        if current["Name"].lstrip("/") != name:
+            _rename(old["Id"], name, f"put the old {name} back")
+        if old["State"]["Running"]:
+            if stopping and current["State"]["Running"]:
+                if say:
+                    print(f"dockyard: waiting for the old {name} to finish stopping, then starting it again",
+                          file=sys.stderr, flush=True)
+                stop(spec, old["Id"], 10)
+            start_again(spec, old["Id"])
+        if say:
+            print(f"dockyard: {name} is back as it was", file=sys.stderr, flush=True)
+    except DockyardError as e:
+        print(f"dockyard: could not put the old {name} back ({e}); the next `run` or `up` of it "
+              "will", file=sys.stderr, flush=True)
 
 
 def _rename(container_id: str, name: str, what: str) -> None:

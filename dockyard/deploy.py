@@ -16,7 +16,7 @@ import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Callable
 
-from . import containers, engine, resources
+from . import containers, engine, interrupts, resources
 from .config import ImageSpec, ProjectSpec
 from .errors import DockyardError
 from .labels import OWNER, SETTINGS, labels_of
@@ -75,10 +75,16 @@ def up(project: ProjectSpec, order: list[str], *, ready_timeout: float | None = 
                 while reported < len(order) and order[reported] in ready:
                     report(ready[order[reported]])
                     reported += 1
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             names = ", ".join(project.images[key].run.name for key in order if key in in_flight.values())
+            # A replace under way in a thread is finished (or rolled back) before we go: a
+            # thread left behind at exit would be cut off half-way, old container set aside.
+            abandon.set()
+            with interrupts.held(f"finishing what was under way for {names or 'the services'}"):
+                wait(in_flight)
             raise DockyardError(f"interrupted while waiting for {names or 'the services'}; the services "
-                                "started so far are left running (`inv down` stops them)", code=130) from None
+                                "started so far are left running (`inv down` stops them)",
+                                code=interrupts.exit_code(interrupt)) from None
         finally:
             abandon.set()  # the threads stop waiting; the pool's exit waits for them
     if failure is not None:
@@ -90,6 +96,11 @@ def up(project: ProjectSpec, order: list[str], *, ready_timeout: float | None = 
 
 
 def _bring_up(project: ProjectSpec, spec: ImageSpec) -> dict:
+    with containers.turn_to_replace(project, spec):
+        return _bring_up_in_turn(project, spec)
+
+
+def _bring_up_in_turn(project: ProjectSpec, spec: ImageSpec) -> dict:
     outcome = {"image": spec.key, "name": spec.run.name, "id": None, "action": "created", "reason": None}
     ports = list(spec.run.ports)
     old = containers.owned(project, spec, required=False)

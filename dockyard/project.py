@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Callable, ContextManager, Iterable, TextIO
 
-from . import config
+from . import config, interrupts
 from .config import ImageSpec, normalize_ref
 from .errors import DockyardError
 
@@ -177,8 +177,9 @@ class Project:
                 containers.interactive(container_id, stop_on_interrupt=True) if overrides.stdin
                 else containers.start_attached(container_id))
 
-        container_id = containers.replace_and_start(self.spec, spec, overrides, ports,
-                                                    starter=attached if attach else None)
+        with containers.turn_to_replace(self.spec, spec):
+            container_id = containers.replace_and_start(self.spec, spec, overrides, ports,
+                                                        starter=attached if attach else None)
         result = {"image": spec.key, "name": spec.run.name, "id": container_id,
                   "ports": [_port_json(p) for p in ports],
                   "url": f"http://localhost:{ports[0].host_port}" if ports else None, **outcome}
@@ -186,9 +187,10 @@ class Project:
             return result
         try:
             containers.wait_ready(spec, container_id, ports, timeout=ready_timeout)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             raise DockyardError(f"interrupted while waiting for {spec.run.name}; it is left running "
-                                f"(`inv {spec.key}.logs`, `inv {spec.key}.stop`)", code=130) from None
+                                f"(`inv {spec.key}.logs`, `inv {spec.key}.stop`)",
+                                code=interrupts.exit_code(interrupt)) from None
         return result
 
     @_on_its_engine
@@ -445,9 +447,10 @@ class Project:
             image = swarm.image_reference(spec, nodes, address, pushed)
             try:
                 outcome = swarm.deploy(self.spec, spec, image, replicas=replicas, timeout=ready_timeout)
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as interrupt:
                 raise DockyardError(f"interrupted while waiting for {swarm.service_name(spec)}; the service is left "
-                                    f"deployed (`inv {key}.undeploy` removes it)", code=130) from None
+                                    f"deployed (`inv {key}.undeploy` removes it)",
+                                    code=interrupts.exit_code(interrupt)) from None
             if report is not None:
                 report(outcome)
             outcomes.append(outcome)

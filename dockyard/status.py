@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from . import engine
+from .containers import leftovers
 from .config import ImageSpec, ProjectSpec
 from .labels import container_is_ours
 
@@ -21,7 +22,10 @@ def image_status(project: ProjectSpec, spec: ImageSpec) -> dict:
         build, image_id = f"unknown ({e})", None
     row = {"image": spec.key, "container": spec.run.name, "state": "absent", "exit_code": None,
            "ports": [], "started_at": None, "uptime_seconds": None, "restart_count": None,
-           "image_id": image_id, "build": build, "container_image_current": None}
+           "image_id": image_id, "build": build, "container_image_current": None, "leftovers": []}
+    # What an interrupted replace left; the next run or up puts it in order (containers.recover).
+    row["leftovers"] = [{"name": row_name, "state": left["State"]}
+                        for left in leftovers(project, spec) for row_name in [left["Names"][0].lstrip("/")]]
     container = engine.inspect_container(spec.run.name)
     if container is None:
         return row
@@ -80,4 +84,8 @@ def format_rows(rows: list[dict]) -> str:
     widths = {c: max(len(c), *(len(r[c]) for r in shown)) for c in COLUMNS}
     lines = ["  ".join(c.upper().ljust(widths[c]) for c in COLUMNS)]
     lines += ["  ".join(r[c].ljust(widths[c]) for c in COLUMNS) for r in shown]
+    for row in rows:
+        for left in row["leftovers"]:
+            lines.append(f"{left['name']} ({left['state']}): left by an interrupted run of {row['container']}; "
+                         f"the next `inv {row['image']}.run` or `inv up` puts it in order")
     return "\n".join(line.rstrip() for line in lines)

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 from invoke import Context, Exit, Task
 
+from .. import interrupts
 from ..errors import DockyardError
 from ..project import Project
 
@@ -45,6 +46,7 @@ class DockyardTask(Task):
     """A task of ours: a closed stdout ends it quietly, Ctrl-C ends it with 130."""
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        interrupts.terminate_as_interrupt()  # SIGTERM cleans up as Ctrl-C does
         try:
             result = super().__call__(*args, **kwargs)
             sys.stdout.flush()  # within reach of the handler below, not at interpreter exit
@@ -56,8 +58,8 @@ class DockyardTask(Task):
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             raise Exit(code=128 + 13) from None
-        except KeyboardInterrupt:
-            raise DockyardError(f"interrupted: {self.name} stopped", code=130) from None
+        except KeyboardInterrupt as interrupt:
+            raise DockyardError(f"interrupted: {self.name} stopped", code=interrupts.exit_code(interrupt)) from None
 
 
 class ImageTask(DockyardTask):
