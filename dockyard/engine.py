@@ -406,9 +406,18 @@ def unreachable(where: str, error: BaseException | str) -> DockyardError:
         return DockyardError(f"cannot reach the Docker engine at {where}: TLS failed ({tls[0]}). {tls[1]}")
     return DockyardError(
         f"cannot reach the Docker engine at {where} ({_reason(error)}). "
-        "Start it (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at a running engine."
+        f"Start it (e.g. `sudo systemctl start docker`) or {_choose_another(engine_choice.chosen().source)}."
     )
 
+
+def _choose_another(source: str) -> str:
+    """How to send dockyard to another engine: through what chose this one (a ``Choice.source``),
+    since pointing DOCKER_HOST elsewhere does nothing when a setting or DOCKYARD_ENGINE wins."""
+    if source == "default":
+        return "point DOCKER_HOST at a running engine"
+    if source == "the Docker CLI's current context":
+        return "switch the Docker CLI to another context (`docker context use NAME`)"
+    return f"point {source.split(', which names', 1)[0]} at a running engine"
 
 
 def _tls_failure(error: BaseException) -> tuple[str, str] | None:
