@@ -12,8 +12,12 @@ import json
 import os
 import re
 import socket
+import sys
 import threading
+import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
+from urllib.parse import urlsplit
 
 from . import engine_choice
 from .errors import DockyardError
@@ -89,14 +93,57 @@ def _context(name: str, source: str) -> "engine_choice.Context":
     return context
 
 
-def _context_tls(context: "engine_choice.Context"):
-    """A context's TLS settings as docker-py takes them (its files: ca.pem, cert.pem, key.pem)."""
-    if context.tls_dir is None:
+def _environment_tls(address: str):
+    """TLS for a tcp:// or https:// address, from the environment: on when DOCKER_CERT_PATH is
+    set, DOCKER_TLS_VERIFY is not empty or the address is https://, and then always checking the
+    engine's certificate against DOCKER_CERT_PATH's ca.pem (~/.docker's when unset). docker-py's
+    ``kwargs_from_env`` skips the check when DOCKER_TLS_VERIFY is unset or empty, so an impostor
+    would be sent every request, a push's registry credentials with them; the docker CLI speaks
+    no TLS at all then. Not checking is only ever a context's explicit skip-tls-verify."""
+    cert_path = os.environ.get("DOCKER_CERT_PATH") or ""
+    if not (cert_path or os.environ.get("DOCKER_TLS_VERIFY") or address.startswith("https://")):
         return False
-    files = {name: context.tls_dir / f"{name}.pem" for name in ("ca", "cert", "key")}
-    cert = (str(files["cert"]), str(files["key"])) if files["cert"].exists() and files["key"].exists() else None
-    ca = str(files["ca"]) if files["ca"].exists() else None
-    return _engine_tls(client_cert=cert, ca_cert=ca, verify=not context.skip_tls_verify)
+    files = Path(cert_path or "~/.docker").expanduser()
+    return _engine_tls(client_cert=(str(files / "cert.pem"), str(files / "key.pem")),
+                       ca_cert=str(files / "ca.pem"), verify=True)
+
+
+def _context_tls(context: "engine_choice.Context"):
+    """A context's TLS settings as docker-py takes them (its files: ca.pem, cert.pem, key.pem).
+    A context that skips verification speaks TLS unchecked, as the docker CLI does, and says so."""
+    if context.tls_dir is None and not context.skip_tls_verify:
+        return False
+
+    def held(name: str) -> str | None:
+        path = context.tls_dir / f"{name}.pem" if context.tls_dir else None
+        return str(path) if path is not None and path.exists() else None
+
+    cert, key, ca = held("cert"), held("key"), held("ca")
+    if context.skip_tls_verify:
+        _say_unverified(context)
+    return _engine_tls(client_cert=(cert, key) if cert and key else None, ca_cert=ca,
+                       verify=not context.skip_tls_verify)
+
+
+# The contexts whose unchecked TLS has been said, so that it is said once per process.
+_unverified_said: set[str] = set()
+
+
+def _say_unverified(context: "engine_choice.Context") -> None:
+    """One line on stderr, once, for a context that skips verification, in place of urllib3's
+    InsecureRequestWarning (a block per request): that one is silenced for this engine's host
+    only, so a request elsewhere that is not verified is still warned about."""
+    import urllib3
+
+    if context.name in _unverified_said:
+        return
+    _unverified_said.add(context.name)
+    host = urlsplit(context.host.replace("tcp://", "https://", 1)).hostname or ""
+    warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning,
+                            message=re.escape(f"Unverified HTTPS request is being made to host '{host}'."))
+    print(f"dockyard: warning: the Docker engine at {context.host} (Docker context '{context.name}') is "
+          "reached over TLS without checking its certificate (the context has skip-tls-verify)",
+          file=sys.stderr, flush=True)
 
 
 def _engine_tls(**options):
@@ -128,17 +175,13 @@ def _local_socket() -> str | None:
 
 def _connection(choice: "engine_choice.Choice") -> dict:
     """docker-py's DockerClient arguments for the chosen engine: tcp:// gets TLS from
-    DOCKER_TLS_VERIFY / DOCKER_CERT_PATH as docker.from_env does; ssh:// goes through the
+    DOCKER_TLS_VERIFY / DOCKER_CERT_PATH (``_environment_tls``); ssh:// goes through the
     ssh program (and ~/.ssh/config) by a private unix socket (see ``ssh_relay``)."""
     if choice.is_address:
         address, tls = choice.value, False
         if address.startswith(("tcp://", "https://")):
-            from docker.utils import kwargs_from_env
-
+            tls = _environment_tls(address)
             address = address.replace("https://", "tcp://", 1)
-            tls = kwargs_from_env(environment={**os.environ, "DOCKER_HOST": address}).get("tls") or False
-            if tls:
-                tls = _engine_tls(client_cert=tls.cert, ca_cert=tls.ca_cert, verify=tls.verify)
     else:
         context = _current_context()
         address, tls = context.host, _context_tls(context)
@@ -363,8 +406,18 @@ def unreachable(where: str, error: BaseException | str) -> DockyardError:
         return DockyardError(f"cannot reach the Docker engine at {where}: TLS failed ({tls[0]}). {tls[1]}")
     return DockyardError(
         f"cannot reach the Docker engine at {where} ({_reason(error)}). "
-        "Start it (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at a running engine."
+        f"Start it (e.g. `sudo systemctl start docker`) or {_choose_another(engine_choice.chosen().source)}."
     )
+
+
+def _choose_another(source: str) -> str:
+    """How to send dockyard to another engine: through what chose this one (a ``Choice.source``),
+    since pointing DOCKER_HOST elsewhere does nothing when a setting or DOCKYARD_ENGINE wins."""
+    if source == "default":
+        return "point DOCKER_HOST at a running engine"
+    if source == "the Docker CLI's current context":
+        return "switch the Docker CLI to another context (`docker context use NAME`)"
+    return f"point {source.split(', which names', 1)[0]} at a running engine"
 
 
 def _tls_failure(error: BaseException) -> tuple[str, str] | None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from dockyard import config, engine_choice
 from dockyard.engine_choice import Choice
+from dockyard.errors import DockyardError
 
 VARIABLES = ("DOCKYARD_ENGINE", "DOCKER_HOST", "DOCKER_CONTEXT")
 
@@ -148,6 +150,80 @@ def test_a_tcp_engine_gets_tls_from_the_environment_as_docker_from_env_does(monk
     assert options["base_url"] == "tcp://lab.example.com:2376"
     assert (options["tls"].verify, options["tls"].ca_cert) == (True, str(tmp_path / "ca.pem"))
     assert options["tls"].cert == (str(tmp_path / "cert.pem"), str(tmp_path / "key.pem"))
+
+
+def tls_files(directory: Path, *names: str) -> Path:
+    directory.mkdir(parents=True)
+    for name in names:
+        (directory / f"{name}.pem").write_text("not read until a connection\n")
+    return directory
+
+
+@pytest.mark.parametrize("verify", [None, "", "0", "1"])
+def test_tls_from_the_environment_always_checks_the_engine_against_the_ca_file(monkeypatch, tmp_path, verify):
+    """docker-py's kwargs_from_env would not check the engine's certificate when DOCKER_TLS_VERIFY is
+    unset or empty: an impostor would be sent every request, a push's credentials among them."""
+    from dockyard import engine
+
+    files = tls_files(tmp_path / "certs", "ca", "cert", "key")
+    monkeypatch.setenv("DOCKER_CERT_PATH", str(files))
+    if verify is None:
+        monkeypatch.delenv("DOCKER_TLS_VERIFY", raising=False)
+    else:
+        monkeypatch.setenv("DOCKER_TLS_VERIFY", verify)
+    monkeypatch.setenv("DOCKYARD_ENGINE", "tcp://lab.example.com:2376")
+    tls = engine._connection(engine_choice.chosen())["tls"]
+    assert (tls.verify, tls.ca_cert) == (True, str(files / "ca.pem"))
+
+    (files / "ca.pem").unlink()  # no CA to check against is an error, not TLS unchecked
+    with pytest.raises(DockyardError, match=r"TLS failed \(.*/certs has no ca\.pem\)"):
+        engine.client()
+
+
+def test_an_https_address_speaks_tls_checked_against_the_docker_directory(monkeypatch, tmp_path):
+    from dockyard import engine
+
+    for name in ("DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    files = tls_files(tmp_path / ".docker", "ca", "cert", "key")
+    monkeypatch.setenv("DOCKYARD_ENGINE", "https://lab.example.com:2376")
+    options = engine._connection(engine_choice.chosen())
+    assert options["base_url"] == "tcp://lab.example.com:2376"
+    assert (options["tls"].verify, options["tls"].ca_cert) == (True, str(files / "ca.pem"))
+    monkeypatch.setenv("DOCKYARD_ENGINE", "tcp://lab.example.com:2375")  # no TLS asked for: none
+    assert engine._connection(engine_choice.chosen())["tls"] is False
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "")
+    assert engine._connection(engine_choice.chosen())["tls"] is False
+
+
+def test_a_context_that_skips_verification_says_so_once_and_silences_urllib3_for_its_host_only(
+        monkeypatch, tmp_path, capsys):
+    import hashlib
+    import warnings
+
+    from urllib3.exceptions import InsecureRequestWarning
+
+    from dockyard import engine
+
+    monkeypatch.setattr(engine, "_unverified_said", set())
+    write_context(tmp_path / "docker-config", "lab", "tcp://127.0.0.1:2376")
+    meta = tmp_path / "docker-config/contexts/meta" / hashlib.sha256(b"lab").hexdigest() / "meta.json"
+    written = json.loads(meta.read_text())
+    written["Endpoints"]["docker"]["SkipTLSVerify"] = True  # and no TLS files: TLS all the same
+    meta.write_text(json.dumps(written))
+    monkeypatch.setenv("DOCKER_CONTEXT", "lab")
+    for _ in range(2):
+        tls = engine._connection(engine_choice.chosen())["tls"]
+        assert (tls.verify, tls.cert) == (False, None)
+    assert capsys.readouterr().err.splitlines() == [
+        "dockyard: warning: the Docker engine at tcp://127.0.0.1:2376 (Docker context 'lab') is reached over "
+        "TLS without checking its certificate (the context has skip-tls-verify)"]
+
+    said = "Unverified HTTPS request is being made to host '{}'. Adding certificate verification is strongly advised."
+    warnings.warn(said.format("127.0.0.1"), InsecureRequestWarning)  # silenced: an error here otherwise
+    with pytest.warns(InsecureRequestWarning):
+        warnings.warn(said.format("127.0.0.10"), InsecureRequestWarning)
 
 
 def test_an_ssh_engine_goes_through_the_ssh_program_by_a_private_socket(monkeypatch):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_clean_failure, unique, write_project
+from conftest import assert_clean_failure, free_port, unique, write_project
 from dockyard import engine, engine_choice
 from dockyard.errors import DockyardError
 from dockyard.project import Project
@@ -174,3 +174,37 @@ def test_a_chosen_context_that_does_not_exist_is_named_with_what_chose_it(nothin
         engine.where()
     assert str(caught.value) == (f"Docker context 'nosuch', chosen by project.engine in {path}, does not exist "
                                  "(see `docker context ls`)")
+
+
+def test_an_unreachable_engine_says_to_change_what_chose_it(nothing_chosen, monkeypatch, tmp_path):
+    """Not "point DOCKER_HOST at a running engine" when a setting, DOCKYARD_ENGINE, a context or
+    containers.toml chose the engine: DOCKER_HOST would change nothing then."""
+    nowhere = f"tcp://127.0.0.1:{free_port()}"  # nothing listens (docker-py leaks a socket to a missing unix one)
+    make_context(nothing_chosen, "lab", nowhere)
+
+    def hint() -> str:
+        with pytest.raises(DockyardError) as caught:
+            engine.client()
+        message = str(caught.value)
+        assert message.startswith(f"cannot reach the Docker engine at {nowhere}"), message
+        return message.partition("(connection refused). Start it (e.g. `sudo systemctl start docker`) or ")[2]
+
+    (nothing_chosen / "config.json").write_text(json.dumps({"currentContext": "lab"}))
+    engine_choice._cli_current_context.cache_clear()
+    assert hint() == "switch the Docker CLI to another context (`docker context use NAME`)."
+    path = write_project(tmp_path, ONE_IMAGE.format(project_engine=f'engine = "{nowhere}"', image_engine=""),
+                         {"app": "FROM scratch\n"})
+    Project(path)
+    assert hint() == f"point project.engine in {path} at a running engine."
+    path = write_project(tmp_path, ONE_IMAGE.format(project_engine="", image_engine=f'engine = "{nowhere}"'),
+                         {"app": "FROM scratch\n"})
+    with Project(path).on_engine_of("app"):
+        assert hint() == f"point images.app.engine in {path} at a running engine."
+    monkeypatch.setenv("DOCKER_CONTEXT", "lab")
+    assert hint() == "point DOCKER_CONTEXT at a running engine."
+    monkeypatch.setenv("DOCKER_HOST", nowhere)
+    assert hint() == "point DOCKER_HOST at a running engine."
+    monkeypatch.setenv("DOCKYARD_ENGINE", nowhere)
+    assert hint() == "point DOCKYARD_ENGINE at a running engine."
+    engine_choice.use_setting(nowhere)
+    assert hint() == "point dockyard.engine in Invoke's configuration at a running engine."

@@ -5,12 +5,18 @@ its CA, server and client certificates are made here with the openssl program.""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import json
 import os
 import shutil
+import socket
+import ssl
 import subprocess
 import tempfile
+import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -203,11 +209,15 @@ def test_a_tls_context_is_followed_from_docker_context_and_from_containers_toml(
             f"in {project.config}") in shown
 
 
-def test_a_context_that_skips_verification_is_not_checked_against_requests_ca_bundle(project, tls_engine,
-                                                                                      tls_contexts):
+def test_a_context_that_skips_verification_says_so_once_and_is_not_checked_against_requests_ca_bundle(
+        project, tls_engine, tls_contexts):
     env = tls_engine.with_ca_bundle(DOCKER_CONFIG=tls_contexts.config, DOCKER_CONTEXT=tls_contexts.unverified)
-    shown = project.inv("busybox.status", env=env).stdout
-    assert f"engine: {tls_engine.address} (Docker context '{tls_contexts.unverified}')" in shown
+    shown = project.inv("busybox.status", "httpd.status", env=env)  # a request or more each
+    assert f"engine: {tls_engine.address} (Docker context '{tls_contexts.unverified}')" in shown.stdout
+    # One line, once; urllib3's InsecureRequestWarning (a block per request) is not shown.
+    assert shown.stderr.splitlines() == [
+        f"dockyard: warning: the Docker engine at {tls_engine.address} (Docker context '{tls_contexts.unverified}') "
+        "is reached over TLS without checking its certificate (the context has skip-tls-verify)"], shown.stderr
 
 
 # -- failures: one line naming the engine, saying that TLS failed --------------------------------
@@ -248,3 +258,116 @@ def test_a_tls_client_sent_to_a_plain_http_engine_is_told_so(project, tls_engine
         server.server_close()
     assert_clean_failure(result, address, "TLS failed (the engine does not speak TLS", "unset DOCKER_TLS_VERIFY")
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+# -- TLS from the environment is always checked: an impostor is sent nothing ---------------------
+
+
+@dataclass
+class Impostor:
+    address: str                                          # tcp://127.0.0.1:PORT
+    received: bytearray = field(default_factory=bytearray)  # every byte sent to it after a handshake
+
+
+@contextlib.contextmanager
+def impostor(tls_engine: TlsEngine, signed_by: str):
+    """Within: a TLS server on loopback that is not the engine: its certificate, for 127.0.0.1,
+    is signed by itself or by another CA than the engine's. A client that completes the
+    handshake has its bytes kept and relayed to the engine's own socket, as a man in the middle
+    would relay them, so a client that does not check the certificate gets its answers."""
+    directory = tls_engine.root / f"impostor-{signed_by.replace(' ', '-')}"
+    if not directory.exists():
+        if signed_by == "itself":
+            directory.mkdir()
+            openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(directory / "key.pem"),
+                    "-out", str(directory / "cert.pem"))
+        else:
+            issue(tls_engine.root / "other-ca", directory, "127.0.0.1",
+                  "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth")
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(directory / "cert.pem", directory / "key.pem")
+    listener = socket.create_server(("127.0.0.1", 0))
+    made = Impostor(f"tcp://127.0.0.1:{listener.getsockname()[1]}")
+
+    def pipe(source: socket.socket, target: socket.socket, keep: bytearray | None) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                if keep is not None:
+                    keep.extend(data)
+                target.sendall(data)
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+    def relay(client: socket.socket) -> None:
+        client.settimeout(60)
+        try:
+            client = tls.wrap_socket(client, server_side=True)
+        except (ssl.SSLError, OSError):  # the client refused the certificate
+            client.close()
+            return
+        with client, socket.socket(socket.AF_UNIX) as engine:
+            engine.connect(str(tls_engine.engine.socket))
+            answers = threading.Thread(target=pipe, args=(engine, client, None), daemon=True)
+            answers.start()
+            pipe(client, engine, made.received)
+            answers.join(timeout=60)
+
+    def accept() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = listener.accept()
+                threading.Thread(target=relay, args=(client,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        yield made
+    finally:
+        listener.close()
+
+
+def registry_credentials(directory: Path, registry: str) -> str:
+    """A DOCKER_CONFIG whose config.json has a password for ``registry``, as `docker login` leaves it."""
+    directory.mkdir()
+    auth = base64.b64encode(b"builder:the-registry-password").decode()
+    (directory / "config.json").write_text(json.dumps({"auths": {registry: {"auth": auth}}}))
+    return str(directory)
+
+
+@pytest.mark.parametrize("signed_by", ["itself", "another CA"])
+def test_an_impostor_engine_is_sent_nothing_when_docker_tls_verify_is_unset_or_empty(project, on_tls_engine,
+                                                                                      tmp_path, signed_by):
+    """DOCKER_CERT_PATH without DOCKER_TLS_VERIFY: docker-py would talk TLS without checking the
+    engine's certificate, and send a push's X-Registry-Auth to whoever answered."""
+    project.inv("busybox.build", env=environment(DOCKER_HOST=f"unix://{on_tls_engine.engine.socket}"))
+    registry = f"127.0.0.1:{free_port()}"
+    config = registry_credentials(tmp_path / "docker-config", registry)
+    with impostor(on_tls_engine, signed_by) as server:
+        for verify in ({}, {"DOCKER_TLS_VERIFY": ""}):
+            env = environment(DOCKER_HOST=server.address, DOCKER_CERT_PATH=str(on_tls_engine.certs),
+                              DOCKER_CONFIG=config, **verify)
+            for task in ("busybox.push", "busybox.status"):
+                args = ("--registry", registry) if task == "busybox.push" else ()
+                result = project.inv(task, *args, env=env, check=False, timeout=120)
+                credentials = b"X-Registry-Auth" in server.received
+                assert not server.received, f"{task} {verify} sent over TLS that was not checked (credentials " \
+                                            f"among it: {credentials}):\n{bytes(server.received[:300])!r}"
+                assert_clean_failure(result, server.address, "TLS failed (certificate verify failed")
+                assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_docker_cert_path_alone_means_tls_checked_against_its_ca(project, tls_engine):
+    """As the docker CLI's --tlsverify: the engine's certificate is checked against DOCKER_CERT_PATH's
+    ca.pem however DOCKER_TLS_VERIFY is set; without a word about urllib3's warnings."""
+    wrong = str(tls_engine.cert_path("wrong-ca", ca="other-ca", client="client"))
+    for verify in ({}, {"DOCKER_TLS_VERIFY": ""}):
+        env = environment(DOCKER_HOST=tls_engine.address, DOCKER_CERT_PATH=str(tls_engine.certs), **verify)
+        shown = project.inv("busybox.status", env=env)
+        assert f"engine: {tls_engine.address}, chosen by DOCKER_HOST" in shown.stdout
+        assert shown.stderr == ""
+
+        env = environment(DOCKER_HOST=tls_engine.address, DOCKER_CERT_PATH=wrong, **verify)
+        result = project.inv("busybox.status", env=env, check=False, timeout=60)
+        assert_clean_failure(result, tls_engine.address, "TLS failed (certificate verify failed")
+        assert "InsecureRequestWarning" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
