@@ -413,11 +413,12 @@ class Project:
                report: Callable[[dict], None] | None = None) -> list[dict]:
         """Run the images (default: every service, in `after` order, as `up` would) as Swarm
         services on the engine, a swarm manager: build first, then create each service, or
-        roll it over when its image or settings changed, and wait until every task answers
-        before the next. ``replicas`` replaces [deploy] replicas; ``push`` pushes the image to
-        ``registry`` (default: [deploy] registry, then [project] registry) and deploys its
-        digest, which a swarm of several nodes needs. One dict per service: image, service,
-        id, action ('created', 'updated', 'scaled', 'unchanged'), reason, replicas, tasks."""
+        roll it over when its image or settings changed, or scale it to [deploy] replicas, and
+        wait until every task answers before the next. ``replicas`` replaces [deploy] replicas
+        for this deploy; ``push`` pushes the image to ``registry`` (default: [deploy] registry,
+        then [project] registry) and deploys its digest, which a swarm of several nodes needs.
+        One dict per service: image, service, id, action ('created', 'updated', 'scaled',
+        'unchanged'), reason, replicas, tasks."""
         from .services import start_order
 
         keys = start_order(self.spec.images) if images is None else [self.image(key).key for key in images]

@@ -4,9 +4,11 @@ A service is made from the same run settings `run` uses (environment, command, u
 workdir, volumes, restart, init, capabilities, read-only root, limits, logs) and the
 image's ``[deploy]`` table (replicas, publish mode, rolling update, placement, registry).
 It is named like the image's container and carries the project's ``dockyard.owner``
-label, its image key and the hash of its settings (``dockyard.settings``), so a `deploy`
-that changes nothing says "unchanged", and one whose image or settings changed rolls the
-service over with its update config and waits until every task answers.
+label, its image key and the hash of its settings (``dockyard.settings``). containers.toml is
+the desired state: a `deploy` whose image or settings changed rolls the service over with its
+update config and waits until every task answers; one whose replica count differs from the
+service's (``[deploy] replicas``, or ``--replicas`` for that deploy) scales it; one that
+changes nothing says "unchanged".
 
 The image is pinned by its id (one node: the engine has it) or by its registry digest
 (several nodes: each pulls it), so a rebuild is a change even under the same tag.
@@ -37,6 +39,10 @@ POLL_LIMIT = 0.1  # seconds: the longest wait_ready waits between two looks at t
 # How `restart` reads as a swarm restart condition. "no" (run's default) is Docker's service
 # default "any": under "none" the engine never refills a slot that a scale-down emptied.
 RESTART_CONDITIONS = {"no": "any", "always": "any", "unless-stopped": "any", "on-failure": "on-failure"}
+# The engine's UpdateStatus.State, as a message says it.
+UPDATE_STATES = {"updating": "under way", "paused": "paused", "completed": "done",
+                 "rollback_started": "being rolled back", "rollback_paused": "paused while being rolled back",
+                 "rollback_completed": "rolled back"}
 
 
 def service_name(spec: ImageSpec) -> str:
@@ -53,6 +59,15 @@ def network_name(project: ProjectSpec) -> str:
 def manager() -> dict:
     """The engine's `docker info` Swarm section; one line when it is not a manager."""
     swarm = engine.info("ask the engine about its swarm").get("Swarm") or {}
+    if swarm.get("LocalNodeState") == "active" and not swarm.get("ControlAvailable"):
+        # A worker: `swarm init` would fail there, as the node is in a swarm already.
+        managers = ", ".join(sorted(m["Addr"] for m in swarm.get("RemoteManagers") or [] if m.get("Addr"))) \
+            or "none known"
+        raise DockyardError(f"the Docker engine at {engine.where()} is a worker in a swarm, not a manager, and only "
+                            f"a manager deploys, scales and removes services: point dockyard at the engine of a "
+                            f"manager (DOCKER_HOST, DOCKYARD_ENGINE or the engine setting; the swarm's managers: "
+                            f"{managers}, their swarm addresses), or promote this node from a manager with "
+                            f"`docker node promote {swarm.get('NodeID') or 'NODE'}`")
     if swarm.get("LocalNodeState") != "active" or not swarm.get("ControlAvailable"):
         raise DockyardError(f"the Docker engine at {engine.where()} is not a swarm manager; run `docker swarm init` "
                             "there (or join it to a swarm as a manager), or choose a manager engine")
@@ -75,7 +90,8 @@ def check_api(spec: ImageSpec) -> None:
 
 def service_request(project: ProjectSpec, spec: ImageSpec, image: str, replicas: int) -> dict:
     """The keyword arguments of `create_service` (and `update_service`), with the hash of
-    everything but the replica count in the dockyard.settings label."""
+    everything but the replica count in the dockyard.settings label: `deploy` compares the
+    count with the service's own (which `scale` changes), and scales it without a rollover."""
     from docker.types import (ContainerSpec, EndpointSpec, Mount, NetworkAttachmentConfig, Placement, Resources,
                               RestartPolicy, ServiceMode, TaskTemplate, UpdateConfig)
     from docker.utils import parse_bytes
@@ -232,8 +248,7 @@ def deploy(project: ProjectSpec, spec: ImageSpec, image: str, *, replicas: int |
     for volume in resources.named_volumes(spec):
         resources.ensure_volume(project, volume)
     current = find(project, spec)
-    count = replicas if replicas is not None else \
-        spec.deploy.replicas if current is None else _replicas(current)
+    count = replicas if replicas is not None else spec.deploy.replicas
     request = service_request(project, spec, image, count)
     api = engine.client().api
     outcome = {"image": spec.key, "service": service_name(spec), "id": None, "action": "created", "reason": None,
@@ -253,9 +268,29 @@ def deploy(project: ProjectSpec, spec: ImageSpec, image: str, *, replicas: int |
             _update(spec, current, request)
         else:
             outcome["action"] = "unchanged"
-    outcome["tasks"] = wait_ready(spec, outcome["id"], count, timeout, rolling=outcome["action"] == "updated",
-                                  before=(current or {}).get("UpdateStatus"))
+    try:
+        outcome["tasks"] = wait_ready(spec, outcome["id"], count, timeout, rolling=outcome["action"] == "updated",
+                                      before=(current or {}).get("UpdateStatus"))
+    except DockyardError as e:
+        raise DockyardError(f"{e.text}; {_left(spec, outcome['id'])}", code=e.code) from None
     return outcome
+
+
+def _left(spec: ImageSpec, service_id: str) -> str:
+    """What a deploy that failed while waiting leaves: the service, what it runs, and how to remove it."""
+    name = service_name(spec)
+    remove = f"`inv {spec.key}.undeploy` removes it"
+    try:
+        with engine.engine_errors(f"inspect service {name}"):
+            service = engine.client().api.inspect_service(service_id)
+        rows = tasks(service_id, service=service)
+    except DockyardError:  # the engine went away too: what failed first is what to read
+        return f"the service {name} may be left deployed; {remove}"
+    update = (service.get("UpdateStatus") or {}).get("State")
+    replicas = _replicas(service)
+    state = f"{sum(r['state'] == 'running' for r in rows)}/{replicas} task{'' if replicas == 1 else 's'} running" \
+        + (f", its update {UPDATE_STATES.get(update, update)}" if update else "")
+    return f"the service {name} is left deployed ({state}); {remove}"
 
 
 def scale(project: ProjectSpec, spec: ImageSpec, replicas: int, timeout: float | None) -> dict:
@@ -352,10 +387,12 @@ def _remove_network(project: ProjectSpec, deadline: float) -> str:
 
 def tasks(service_id: str, *, running_only: bool = True, service: dict | None = None,
           nodes: dict[str, dict] | None = None) -> list[dict]:
-    """The service's tasks as rows: task (NAME.SLOT), node, state, desired, error, image and
-    addresses (HOST:PORT of each published port; ingress ports answer on every node), and
-    current: whether the task was made from the service's spec as it is now. ``service`` (as
-    just inspected) and ``nodes`` (by id, filled in here) spare a poll those questions."""
+    """The service's tasks as rows: task (NAME.SLOT), node, state, desired, error, image,
+    ports and current: whether the task was made from the service's spec as it is now. A port
+    is bound on every interface of its node (host_ip 0.0.0.0: a swarm has no address setting;
+    an ingress port is, on every node), and reached at node_address, the node's own address.
+    ``service`` (as just inspected) and ``nodes`` (by id, filled in here) spare a poll those
+    questions."""
     api = engine.client().api
     nodes = {} if nodes is None else nodes
     with engine.engine_errors("list the service's tasks"):
@@ -385,7 +422,8 @@ def tasks(service_id: str, *, running_only: bool = True, service: dict | None = 
                      "image": task["Spec"]["ContainerSpec"]["Image"],
                      # made from the service's spec as it is now, not one an update replaces
                      "current": task["Spec"].get("ContainerSpec") == template.get("ContainerSpec"),
-                     "ports": [{"host_ip": address, "host_port": port, "container_port": target, "protocol": proto}
+                     "ports": [{"host_ip": "0.0.0.0", "host_port": port, "container_port": target, "protocol": proto,
+                                "node_address": address}
                                for (target, proto), port in sorted(published.items())]})
     return rows
 
@@ -452,7 +490,8 @@ def _answers(spec: ImageSpec, row: dict) -> bool:
     ready = spec.run.ready
     if ready is None or not row["ports"]:
         return True
-    mappings = [PortMapping(p["host_ip"], p["host_port"], p["container_port"], p["protocol"]) for p in row["ports"]]
+    mappings = [PortMapping(p["node_address"], p["host_port"], p["container_port"], p["protocol"])
+                for p in row["ports"]]
     if ready.port is not None:
         return containers._answers(None, ready.port, mappings) is True
     return containers._answers(task_url(spec, mappings), None, []) is True

@@ -5,7 +5,8 @@ The `swarm` fixture makes the main engine a swarm manager (`docker swarm init --
 127.0.0.1`) only when it is not in a swarm already, and leaves the swarm again afterwards
 (removing the docker_gwbridge network that `swarm leave` keeps) only if it made it. The
 ingress routing mesh needs IPVS, which this machine's kernel lacks, so the services publish
-in host mode with no fixed port: every task gets its own host port on 127.0.0.1.
+in host mode with no fixed port: every task gets its own host port, on every interface, which
+the tests reach on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -125,7 +126,9 @@ def test_deploy_runs_two_replicas_and_the_page_answers_from_every_task(deployed,
     assert [t["state"] for t in result["tasks"]] == ["running", "running"]
     ports = task_ports(result)
     assert len(set(ports)) == 2 and ports == running_ports(swarm, service)
-    assert all(p["host_ip"] == "127.0.0.1" for t in result["tasks"] for p in t["ports"])
+    # bound on every interface (a swarm has no address setting), reached at the node's address
+    assert {(p["host_ip"], p["node_address"]) for t in result["tasks"] for p in t["ports"]} == \
+        {("0.0.0.0", "127.0.0.1")}
     for port in ports:
         assert "Hello, World!" in page(port)
     inspected = swarm.api.inspect_service(service)
@@ -141,7 +144,7 @@ def test_deploy_runs_two_replicas_and_the_page_answers_from_every_task(deployed,
     status = deployed.inv("httpd.status")
     assert f"service {service}: 2/2 running, publish host" in status.stdout
     for port in ports:
-        assert f"127.0.0.1:{port}->{deployed.port}/tcp" in status.stdout
+        assert f"running 0.0.0.0:{port}->{deployed.port}/tcp" in status.stdout
     row = json.loads(deployed.inv("httpd.status", "--json").stdout)
     assert task_ports(row["service"]) == ports and row["service"]["running"] == 2
 
@@ -161,6 +164,20 @@ def test_scale_to_three_and_back_to_two(deployed, swarm):
     assert (row["image"], row["replicas"], row["running"], task_ports(row)) == ("httpd", 3, 3, ports)
     down = json.loads(deployed.inv("httpd.scale", "2", "--json").stdout)
     assert (down["before"], down["replicas"], len(down["tasks"])) == (3, 2, 2)
+
+    # containers.toml is the desired state: an edited count is deployed (no task replaced), and
+    # deployed again as it was, it wins over the count the service has
+    toml = deployed.config.read_text()
+    deployed.config.write_text(toml.replace("replicas = 2", "replicas = 3", 1))
+    try:
+        more = json.loads(deployed.inv("httpd.deploy", "--quiet-build", "--json").stdout)
+    finally:
+        deployed.config.write_text(toml)
+    assert (more["action"], more["reason"], more["replicas"], len(more["tasks"])) == \
+        ("scaled", "2 -> 3 replicas", 3, 3)
+    assert {t["id"] for t in down["tasks"]} < {t["id"] for t in more["tasks"]}
+    again = deployed.inv("httpd.deploy", "--quiet-build")
+    assert again.stdout.splitlines()[0] == f"{service}: scaled (3 -> 2 replicas), 2 replicas"
     deadline = time.monotonic() + 30
     while len(running_ports(swarm, service)) != 2 and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -222,7 +239,9 @@ def test_an_update_whose_tasks_never_get_healthy_is_rolled_back_and_the_old_task
         poller.join()
         dockerfile.write_text(good)
     took = time.monotonic() - started
-    assert_clean_failure(failed, f"the update of {service} failed and was rolled back", "unhealthy")
+    assert_clean_failure(failed, f"the update of {service} failed and was rolled back", "unhealthy",
+                         f"the service {service} is left deployed (2/2 tasks running, its update rolled back); "
+                         "`inv httpd.undeploy` removes it")
     assert [line for line in failed.stderr.splitlines() if line.startswith("dockyard:")] == \
         [failed.stderr.strip().splitlines()[-1]], failed.stderr  # the build's lines, then one
     assert len(counts) > 20 and min(counts) == 2, counts
@@ -321,6 +340,11 @@ def test_on_two_nodes_deploy_asks_for_a_registry_and_push_takes_the_image_to_eac
         api.join_swarm(["127.0.0.1:2377"], token, listen_addr="127.0.0.1:2378", advertise_addr="127.0.0.1:2378")
         node = api.info()["Swarm"]["NodeID"]
         try:
+            on_worker = project.inv("httpd.deploy", "--no-build", check=False, env=worker.env())
+            assert_clean_failure(on_worker, f"the Docker engine at {worker.host}", "is a worker in a swarm, not a "
+                                 "manager", "the swarm's managers: 127.0.0.1:2377", f"docker node promote {node}")
+            assert "swarm init" not in on_worker.stderr
+
             refused = project.inv("httpd.deploy", "--replicas", "2", check=False)
             assert_clean_failure(refused, "the swarm has 2 nodes and each must pull", "deploy with --push")
             assert not swarm.api.services(filters={"name": service})
@@ -398,7 +422,9 @@ def test_an_ingress_port_that_nothing_answers_says_to_publish_in_host_mode(proje
     try:
         failed = project.inv("httpd.deploy", "--quiet-build", "--ready-timeout", "4", check=False)
         assert_clean_failure(failed, "did not have 1 task running and answering within 4s",
-                             'set publish = "host" in [images.httpd.deploy]')
+                             'set publish = "host" in [images.httpd.deploy]',
+                             f"the service {project.name}-httpd is left deployed (1/1 task running); "
+                             "`inv httpd.undeploy` removes it")
     finally:
         remove_services(swarm, project.name)
 
@@ -462,6 +488,42 @@ update = { parallelism = 2, delay = 1.5, order = "stop-first", failure_action = 
         (3, "host", ("node.role==manager",), "localhost:5000")
     assert (spec.update.parallelism, spec.update.delay, spec.update.order, spec.update.failure_action,
             spec.update.monitor) == (2, 1.5, "stop-first", "pause", 0.5)
+
+
+def test_a_change_of_any_deploy_setting_is_one_that_deploy_sees(tmp_path, monkeypatch):
+    """The settings hash covers every [deploy] setting but two: replicas, which deploy compares
+    with the service's own count (`scale` changes it), and registry, which says where the image
+    comes from (deploy compares the image by its id or digest)."""
+    from dataclasses import fields, replace
+
+    from conftest import write_project
+
+    from dockyard import engine, swarm as swarms
+    from dockyard.config import DeploySpec, UpdateSpec
+    from dockyard.labels import SETTINGS
+
+    monkeypatch.setattr(engine, "default_log_driver", lambda: "json-file")
+    project = config.load(write_project(tmp_path, PROJECT))
+    spec = project.images["app"]
+
+    def request(deploy: DeploySpec) -> dict:
+        return swarms.service_request(project, replace(spec, deploy=deploy), "sha256:1", deploy.replicas)
+
+    other = {"publish": "host", "placement": ("node.role==manager",), "replicas": 3, "registry": "localhost:5000",
+             "update": {"parallelism": 2, "delay": 1.0, "order": "stop-first", "failure_action": "pause",
+                        "monitor": 1.0}}
+    before = request(spec.deploy)
+    for field in fields(DeploySpec):
+        if field.name == "update":
+            changes = [replace(spec.deploy, update=replace(spec.deploy.update, **{f.name: other["update"][f.name]}))
+                       for f in fields(UpdateSpec)]
+        else:
+            changes = [replace(spec.deploy, **{field.name: other[field.name]})]
+        for deploy in changes:
+            after = request(deploy)
+            hashed = after["labels"][SETTINGS] != before["labels"][SETTINGS]
+            assert hashed == (field.name not in ("replicas", "registry")), deploy
+    assert request(replace(spec.deploy, replicas=3))["mode"].replicas == 3
 
 
 @pytest.mark.parametrize(("deploy", "where", "words"), [

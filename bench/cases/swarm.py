@@ -89,8 +89,9 @@ def _remove_service(name: str) -> None:
 
 
 def _answering_ports(output: str) -> list[int]:
-    return [int(word.split(":")[1].split("->")[0]) for word in output.split()
-            if word.startswith("127.0.0.1:") and "->" in word]
+    """The host ports of deploy's task lines, `0.0.0.0:PORT->TARGET/tcp` (bound on every interface)."""
+    return [int(word.split("->")[0].rpartition(":")[2]) for word in output.split()
+            if word.startswith("0.0.0.0:") and "->" in word]
 
 
 def deploy(bench: Bench, row: Row) -> None:

@@ -10,7 +10,7 @@ from .core import choose, counted, number_setting, parse_number, print_json, tas
 from .registry import registry_flag
 
 DEPLOY_HELP = {
-    "replicas": "How many tasks to run (default: [deploy] replicas, or as many as run now).",
+    "replicas": "How many tasks to run, for this deploy (default: [deploy] replicas, whatever `scale` set).",
     "push": "Push the image to the registry first and deploy its digest (a swarm of several nodes needs it).",
     "registry": "The registry for --push, HOST[:PORT] (setting: dockyard.registry; else [deploy] or [project] registry).",
     "no-build": "Do not build first, even what is missing or out of date.",
@@ -63,7 +63,7 @@ def deploy(c, target, replicas=None, push=False, registry=None, no_build=False, 
 
 
 @task_options(positional=["replicas"], help={
-    "replicas": "How many tasks the service runs from now on.",
+    "replicas": "How many tasks the service runs from now on (until a deploy sets [deploy] replicas again).",
     "ready-timeout": "Seconds to wait for every task to answer (setting: dockyard.ready_timeout; default 60).",
     "json": "Print the result as JSON.",
 })
@@ -102,7 +102,7 @@ def undeploy(c, target, json_=False):
 
 
 @task_options(name="deploy", help=DEPLOY_HELP | {
-    "replicas": "How many tasks each service runs (default: each one's [deploy] replicas).",
+    "replicas": "How many tasks each service runs, for this deploy (default: each one's [deploy] replicas).",
     "push": "Push each image to the registry first and deploy its digest (a swarm of several nodes needs it).",
 })
 def deploy_all(c, target, replicas=None, push=False, registry=None, no_build=False, quiet_build=False,
