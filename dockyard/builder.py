@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterator, TextIO
 from urllib.parse import quote
 
-from . import engine, interrupts, turns
+from . import buildkit, engine, interrupts, turns
 from .config import ImageSpec, ProjectSpec, normalize_ref
 from .context import build_key, context_files, write_context_tar
 from .errors import DockyardError
@@ -51,6 +51,24 @@ class BuildOptions:
     pull: bool = False
     jobs: int = 1
     quiet: bool = False
+    builder: str | None = None  # BUILDERS; None: DOCKYARD_BUILDER, else "auto"
+
+
+# "auto": BuildKit where the engine offers it, else the classic builder (Docker's deprecated
+# one, kept as the fallback and as a setting).
+BUILDERS = ("auto", "buildkit", "classic")
+BUILDER_VARIABLE = "DOCKYARD_BUILDER"
+
+
+def builder_choice(value: str | None) -> str:
+    """The builder asked for (the setting or the API's argument, else DOCKYARD_BUILDER), checked."""
+    source = "dockyard.builder"
+    if not value:
+        value, source = os.environ.get(BUILDER_VARIABLE) or "auto", BUILDER_VARIABLE
+    value = str(value).strip().lower()
+    if value not in BUILDERS:
+        raise DockyardError(f"{source} is {value!r}: expected one of {', '.join(BUILDERS)}")
+    return value
 
 
 class Output:
@@ -85,6 +103,14 @@ class _Session:
     in_flight: list = field(default_factory=list)  # the engine's answers to running builds
     lock: threading.Lock = field(default_factory=threading.Lock)
     interrupted: threading.Event = field(default_factory=threading.Event)
+    _buildkit: bool | None = None
+
+    def buildkit(self) -> bool:
+        """Whether builds go through BuildKit: asked of the engine once, when a build is due."""
+        if self._buildkit is None:
+            choice = builder_choice(self.options.builder)
+            self._buildkit = engine.offers_buildkit() if choice == "auto" else choice == "buildkit"
+        return self._buildkit
 
     def image(self, ref: str) -> dict | None:
         ref = normalize_ref(ref)
@@ -266,17 +292,19 @@ def _build_dockerfile(session: _Session, spec: ImageSpec) -> Outcome:
 
 def _build_from(session: _Session, spec: ImageSpec, key: str, files: list, previous: dict | None) -> Outcome:
     out = session.output
-    out.line(spec.key, f"building {spec.ref} from {spec.dir}")
+    buildkit = session.buildkit()
+    out.line(spec.key, f"building {spec.ref} from {spec.dir}{' with BuildKit' if buildkit else ''}")
     labels = _labels(session, spec, key)
-    # Our labels go in as one LABEL line at the end of the Dockerfile sent: the engine's
-    # own `labels` option adds a build step (a container and a commit) per label.
-    label_line = "\n" + label_instruction(labels) + "\n"
+    # BuildKit applies labels when it exports the image. The classic builder's `labels`
+    # option adds a build step (a container and a commit) per label: there, ours go in as
+    # one LABEL line at the end of the Dockerfile sent.
+    appended = {} if buildkit else {spec.dockerfile: ("\n" + label_instruction(labels) + "\n").encode()}
     if session.rebuild_asked(spec) and session.options.pull:
         _pull_external_parents(session, spec)
     with tempfile.TemporaryFile() as context:
-        write_context_tar(spec.dir, files, context, appended={spec.dockerfile: label_line.encode()})
+        write_context_tar(spec.dir, files, context, appended=appended)
         context.seek(0)
-        image_id = _stream_build(session, spec, context)
+        image_id = _stream_build(session, spec, context, labels if buildkit else None)
     session.record(spec.ref, image_id, labels)
     if previous and previous["Id"] != image_id:
         session.replaced.append((spec.key, previous["Id"]))
@@ -284,26 +312,45 @@ def _build_from(session: _Session, spec: ImageSpec, key: str, files: list, previ
     return Outcome(spec.key, BUILT, image_id=image_id)
 
 
-def _stream_build(session: _Session, spec: ImageSpec, context) -> str:
+def _stream_build(session: _Session, spec: ImageSpec, context, labels: dict[str, str] | None) -> str:
+    """Send the context to the engine's builder and show its progress; the new image's id.
+    ``labels``: build with BuildKit, which applies them when it exports the image."""
     options, out = session.options, session.output
     image_id = None
     last_lines: list[str] = []
     params = {"t": spec.ref, "dockerfile": spec.dockerfile, "buildargs": json.dumps(dict(spec.build_args)),
               "nocache": options.no_cache and spec.key in session.targets,
               "pull": False, "rm": True, "forcerm": True}  # --pull: see _pull_external_parents
+    trace = buildkit.Progress() if labels is not None else None
+    if labels is not None:
+        params.update(version="2", labels=json.dumps(labels))
+
+    def show(text: str) -> None:
+        nonlocal last_lines
+        last_lines = (last_lines + [text])[-10:]
+        if not options.quiet:
+            out.line(spec.key, text)
+
     with engine.engine_errors(f"build {spec.ref}"):
         stream = engine.build_stream(context, params, session.in_flight.append)
         for chunk in stream:
             if "error" in chunk:
-                detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
-                raise DockyardError(f"build of {spec.ref} ({spec.dir / spec.dockerfile}) failed: {detail.strip()}")
-            if "aux" in chunk and "ID" in chunk["aux"]:
-                image_id = chunk["aux"]["ID"]
+                detail = (chunk.get("errorDetail", {}).get("message") or chunk["error"]).strip()
+                step, output = trace.failure() if trace is not None else (None, [])
+                at = f" at step '{step}'" if step else ""
+                shown = "".join(f"\n  {line}" for line in output)
+                raise DockyardError(f"build of {spec.ref} ({spec.dir / spec.dockerfile}) failed{at}: {detail}"
+                                    + (f"; its last output:{shown}" if shown else ""))
+            aux = chunk.get("aux")
+            if chunk.get("id") == buildkit.TRACE and trace is not None:
+                for line in trace.feed(aux):
+                    show(line)
+                continue
+            if isinstance(aux, dict) and "ID" in aux:  # the classic builder's, or BuildKit's moby.image.id
+                image_id = aux["ID"]
             text = chunk.get("stream") or chunk.get("status")
             if text and text.strip():
-                last_lines = (last_lines + [text.rstrip()])[-10:]
-                if not options.quiet:
-                    out.line(spec.key, text.rstrip())
+                show(text.rstrip())
     if image_id is None:  # older engines say it only in the stream
         image = inspect_image(spec.ref)
         if not image:

@@ -591,6 +591,20 @@ def info(what: str) -> dict:
     return found
 
 
+def offers_buildkit() -> bool:
+    """Whether the current engine builds with BuildKit through its API (`POST /build?version=2`):
+    a Linux engine of API 1.39 or later (Docker 18.09). Asked once per engine."""
+    chosen = engine_choice.chosen().value
+    if chosen not in _buildkit:
+        version = request("GET", "/version", "ask the engine for its version", ok=(200,)) or {}
+        api = tuple(int(part) for part in re.findall(r"\d+", str(version.get("ApiVersion", "0")))[:2])
+        _buildkit[chosen] = version.get("Os") == "linux" and api >= (1, 39)
+    return _buildkit[chosen]
+
+
+_buildkit: dict[str, bool] = {}
+
+
 def short_id(object_id: str) -> str:
     """The 12 characters `docker ps` and `docker images` show."""
     return object_id.removeprefix("sha256:")[:12]

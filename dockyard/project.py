@@ -43,9 +43,12 @@ def _on_its_engine(method: Callable) -> Callable:
 class Project:
     """The project described by one containers.toml (validated when loaded)."""
 
-    def __init__(self, path: str | Path = config.DEFAULT_FILE) -> None:
+    def __init__(self, path: str | Path = config.DEFAULT_FILE, *, builder: str | None = None) -> None:
+        """``builder``: "buildkit", "classic" or "auto" (BuildKit where the engine offers it);
+        None: DOCKYARD_BUILDER, else auto."""
         from . import engine_choice
 
+        self.builder = builder
         self.spec = config.load(path)
         # A project that names an engine is used there (after the environment's choices, see
         # ``engine_choice``); an image that names its own is worked on there (``on_engine_of``).
@@ -130,7 +133,8 @@ class Project:
         from .builder import BuildOptions, Output, build, failures
 
         names = None if images is None else [self.image(key).key for key in images]
-        options = BuildOptions(force=force, no_cache=no_cache, pull=pull, jobs=jobs, quiet=quiet)
+        options = BuildOptions(force=force, no_cache=no_cache, pull=pull, jobs=jobs, quiet=quiet,
+                               builder=self.builder)
         # An image is built on its parents' engine (config checks it), so each engine's
         # images are built together, there (the keys asked for, or all: their prerequisites
         # come along, and only the keys are targets of --force, as with one engine).

@@ -86,7 +86,7 @@ def test_clean_removes_only_this_projects_stopped_containers_and_dangling_images
     index = project.root / "images" / "busybox-httpd" / "index.html"
     index.write_text("<p>new</p>\n")
     project.inv("httpd.build")  # the old image is still used by the running container: kept
-    assert old_image in {i.id for i in docker_client.images.list(all=True)}
+    assert old_image in {i["Id"] for i in docker_client.api.images(all=True)}
     project.inv("httpd.rm", "--force")  # now the old image is dangling and ours
     foreign = docker_client.containers.create(project.tags["busybox"], "true", name=f"{project.name}-foreign")
     other = docker_client.containers.create(project.tags["busybox"], "true", labels={"dockyard.owner": "someone"})
@@ -101,7 +101,7 @@ def test_clean_removes_only_this_projects_stopped_containers_and_dangling_images
         assert [c["name"] for c in result["containers"]] == [project.container("my-app")]
         assert [i["id"] for i in result["images"]] == [old_image]
         assert result["space_reclaimed"] > 0
-        assert old_image not in {i.id for i in docker_client.images.list(all=True)}
+        assert old_image not in {i["Id"] for i in docker_client.api.images(all=True)}
         foreign.reload()
         other.reload()  # other people's stopped containers are still there
         everything = project.inv("clean", "--all", "--dry-run").stdout

@@ -13,6 +13,13 @@ from conftest import assert_clean_failure, make_project, remove_project_objects,
 pytestmark = pytest.mark.integration
 
 
+@pytest.fixture(autouse=True, params=["buildkit", "classic"])
+def builder(request, monkeypatch) -> str:
+    """Every build test runs with each builder: BuildKit, and the classic one it falls back to."""
+    monkeypatch.setenv("DOCKYARD_BUILDER", request.param)
+    return request.param
+
+
 def image_id(client, tag: str) -> str:
     return client.images.get(tag).id
 
@@ -45,7 +52,7 @@ def test_edit_rebuilds_the_image_and_removes_the_one_it_replaced(project, docker
     assert new != old
     assert "my-app is up to date" in result.stdout and "busybox is up to date" in result.stdout
     assert f"removed the replaced image {old[7:19]}" in result.stdout
-    assert old not in {i.id for i in docker_client.images.list(all=True)}
+    assert old not in {i["Id"] for i in docker_client.api.images(all=True)}
 
 
 def test_a_swarm_whose_services_cannot_be_listed_keeps_the_replaced_image_and_the_build(project, docker_client,
@@ -68,7 +75,7 @@ def test_a_swarm_whose_services_cannot_be_listed_keeps_the_replaced_image_and_th
     assert outcome["status"] == "built"
     assert (f"kept the replaced image {old[7:19]}: the swarm's services, which may use it, could not be listed "
             "(rpc error: code = Unknown desc = The swarm does not have a leader)") in capsys.readouterr().out
-    assert old in {i.id for i in docker_client.images.list(all=True)}
+    assert old in {i["Id"] for i in docker_client.api.images(all=True)}
 
 
 def test_touching_a_file_without_changing_it_rebuilds_nothing(project):
@@ -100,13 +107,23 @@ def test_failed_build_keeps_the_old_image(project, docker_client):
     assert image_id(docker_client, project.tags["httpd"]) == old
 
 
-def test_force_and_no_cache_rebuild(project):
+def provision_step_cached(output: str, builder: str) -> bool:
+    """Whether the build took httpd's provisioning step from the cache, as its builder says it."""
+    if builder == "classic":
+        return bool(re.search(r"RUN sh /cfg2/provision-httpd.sh\n.*---> Using cache", output))
+    step = re.search(r"#(\d+) \[\d/\d\] RUN sh /cfg2/provision-httpd.sh$", output, re.MULTILINE)
+    assert step, output
+    return f"#{step[1]} CACHED\n" in output
+
+
+def test_force_and_no_cache_rebuild(project, builder):
     project.inv("build")
     forced = project.inv("httpd.build", "--force")
     assert f"built {project.tags['httpd']}" in forced.stdout
-    assert "Using cache" in forced.stdout
+    assert provision_step_cached(forced.stdout, builder), forced.stdout
     no_cache = project.inv("httpd.build", "--no-cache")
-    assert "Using cache" not in no_cache.stdout and f"built {project.tags['httpd']}" in no_cache.stdout
+    assert f"built {project.tags['httpd']}" in no_cache.stdout
+    assert not provision_step_cached(no_cache.stdout, builder), no_cache.stdout
 
 
 def test_dockerignored_files_neither_reach_the_image_nor_cause_rebuilds(project):

@@ -39,6 +39,7 @@ SETTINGS: dict[str, Any] = {
     "ready_timeout": None,  # run and restart: replaces run.ready.timeout
     "engine": None,         # the Docker engine (an address or a context), before DOCKYARD_ENGINE
     "registry": None,       # push and pull --registry, before [project] registry
+    "builder": None,        # auto, buildkit or classic, before DOCKYARD_BUILDER (default auto)
 }
 
 
@@ -138,7 +139,7 @@ class Target:
         from ..engine_choice import use_setting
 
         use_setting(setting(c, "engine"))  # Invoke tasks share no global flag: this is --engine
-        return Project(self.path)
+        return Project(self.path, builder=setting(c, "builder"))
 
 
 @lru_cache(maxsize=None)
