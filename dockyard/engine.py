@@ -63,7 +63,16 @@ def request_timeout() -> float:
 def endpoint() -> str:
     """The address of the chosen engine (see ``engine_choice``); a context's is its host."""
     choice = engine_choice.chosen()
-    return choice.value if choice.is_address else _current_context().host
+    return _address(choice) if choice.is_address else _current_context().host
+
+
+def _address(choice: "engine_choice.Choice") -> str:
+    """The chosen address, if docker-py can use it; else one line naming what chose it."""
+    problem = engine_choice.address_problem(choice.value)
+    if problem:
+        raise DockyardError(f"the engine address '{choice.value}', chosen by {choice.source}, is not usable: "
+                            f"{problem}; expected {engine_choice.FORMS}")
+    return choice.value
 
 
 def where() -> str:
@@ -131,7 +140,7 @@ def _connection(choice: "engine_choice.Choice") -> dict:
     DOCKER_TLS_VERIFY / DOCKER_CERT_PATH as docker.from_env does; ssh:// goes through the
     ssh program (and ~/.ssh/config) by a private unix socket (see ``ssh_relay``)."""
     if choice.is_address:
-        address, tls = choice.value, False
+        address, tls = _address(choice), False
         if address.startswith(("tcp://", "https://")):
             from docker.utils import kwargs_from_env
 

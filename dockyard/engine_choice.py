@@ -56,6 +56,40 @@ class Choice:
         return f"{what}, chosen by {self.source}"
 
 
+FORMS = "unix://PATH, tcp://HOST:PORT, ssh://[USER@]HOST[:PORT] or a Docker context's name"
+
+
+def address_problem(address: str) -> str | None:
+    """What docker-py (or ssh) would trip on in an engine address, said for a user; None when
+    it can be used. A port is 1-65535 in ASCII digits (tcp, http and https need one), an IPv6
+    address is closed by ']', and nothing follows the address but a path (not for ssh)."""
+    from urllib.parse import urlsplit
+
+    scheme = address.split("://", 1)[0]
+    if f"{scheme}://" not in SCHEMES:
+        return f"the scheme '{scheme}://' is not one of {', '.join(SCHEMES)}"
+    if scheme == "unix":
+        return None
+    try:
+        parts = urlsplit(address)
+        host, port = parts.hostname, parts.netloc.rpartition("@")[2]
+    except ValueError as e:  # an unclosed '['
+        return f"not an address ({e})"
+    port = port.rpartition("]")[2] if port.startswith("[") else port
+    port = port.rpartition(":")[2] if ":" in port else None
+    if not host and scheme == "ssh":  # tcp://:2376 is the local host, to docker-py as to the CLI
+        return "it names no host"
+    if port is None and scheme != "ssh":
+        return "it names no port (e.g. tcp://HOST:2376)"
+    if port is not None and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        return f"the port '{port}' is not a number from 1 to 65535"
+    if scheme == "ssh" and (parts.path or parts.query or parts.fragment or parts.password is not None):
+        return "nothing may follow ssh://[USER@]HOST[:PORT]"
+    if parts.query or parts.fragment or parts.password is not None:
+        return "nothing but a path may follow HOST:PORT"
+    return None
+
+
 def said(address: str, context: str | None, source: str) -> str:
     """An engine as messages name it: its address, the Docker context that gave it (if one
     did) and what chose it, e.g. "tcp://lab:2376 (Docker context 'lab'), chosen by

@@ -64,9 +64,9 @@ def test_host_directories_are_mounted_read_only_unless_rw_is_written(tmp_path):
     ('cap_drop = ["all", 3]', "images.app.run.cap_drop[1]"),
     ('memory = "lots"', "images.app.run.memory: 'lots' is not a size"),
     ('memory = "２５６m"', "images.app.run.memory"),
-    ("pids = 0", "images.app.run.pids: 0 must be more than 0"),
-    ("cpus = -1", "images.app.run.cpus: -1 must be more than 0"),
-    ('tmpfs = ["tmp"]', "images.app.run.tmpfs[0]: 'tmp' must be an absolute path"),
+    ("pids = 0", "images.app.run.pids: 0 must be a number of processes from 1"),
+    ("cpus = -1", "images.app.run.cpus: -1 must be from 0.01"),
+    ('tmpfs = ["tmp"]', "images.app.run.tmpfs[0]: 'tmp' is not 'PATH' or 'PATH:OPTIONS' with an absolute PATH"),
     ('logs = { max_size = "1x" }', "images.app.run.logs.max_size"),
     ("read_only = 1", "images.app.run.read_only: expected true or false"),
 ])
