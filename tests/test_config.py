@@ -376,6 +376,43 @@ def test_a_directory_instead_of_a_file_is_a_config_error(tmp_path):
         config.load(tmp_path / "containers.toml")
 
 
+def special_file(path: Path, kind: str) -> None:
+    """A FIFO, or a link to /dev/zero, at ``path``."""
+    import os
+
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+
+
+@pytest.mark.parametrize("kind, words", [("fifo", "a FIFO, not a regular file"),
+                                         ("zero", "a character device, not a regular file")])
+def test_a_containers_toml_that_is_a_fifo_or_dev_zero_is_refused_at_once(tmp_path, kind, words):
+    """A FIFO made every command wait for a writer, for ever."""
+    from conftest import confined
+
+    write_project(tmp_path, BASIC).unlink()
+    special_file(tmp_path / "containers.toml", kind)
+    code = "from dockyard import config\ntry:\n    config.load('containers.toml')\nexcept Exception as e:\n    print(e)"
+    result = confined(["-c", code], tmp_path, timeout=20)
+    assert result.stdout.strip() == f"{tmp_path / 'containers.toml'}: {words}; dockyard reads only regular files here"
+
+
+@pytest.mark.parametrize("kind, words", [("fifo", "a FIFO, not a regular file"),
+                                         ("zero", "a character device, not a regular file")])
+def test_a_dockerfile_that_is_a_fifo_or_dev_zero_is_refused_at_once(tmp_path, kind, words):
+    """Loading refuses them (they are not regular files); the builder reads FROM lines again
+    when it builds, and a Dockerfile swapped for a FIFO since must not hang it."""
+    from conftest import confined
+
+    special_file(tmp_path / "Dockerfile", kind)
+    code = ("from dockyard.graph import from_refs\nfrom pathlib import Path\ntry:\n    from_refs(Path('Dockerfile'))\n"
+            "except Exception as e:\n    print(e)")
+    result = confined(["-c", code], tmp_path, timeout=20)
+    assert result.stdout.strip() == f"Dockerfile: {words}; dockyard reads only regular files here", result
+
+
 def test_a_rootfs_script_outside_the_image_directory_is_refused(tmp_path):
     (tmp_path / "elsewhere.sh").write_text("exit 0\n")
     message = load_error(tmp_path, BASIC.replace('rootfs = "rootfs.sh"', 'rootfs = "../elsewhere.sh"'))
