@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
@@ -56,13 +57,15 @@ class Choice:
         return f"{what}, chosen by {self.source}"
 
 
+HOST_RE = re.compile(r"[A-Za-z0-9._-]+")
 FORMS = "unix://PATH, tcp://HOST:PORT, ssh://[USER@]HOST[:PORT] or a Docker context's name"
 
 
 def address_problem(address: str) -> str | None:
     """What docker-py (or ssh) would trip on in an engine address, said for a user; None when
-    it can be used. A port is 1-65535 in ASCII digits (tcp, http and https need one), an IPv6
-    address is closed by ']', and nothing follows the address but a path (not for ssh)."""
+    it can be used. The host is a name, an IPv4 address or an IPv6 one in brackets; a port is
+    1-65535 in ASCII digits (tcp, http and https need one); only a path may follow (not for ssh)."""
+    import ipaddress
     from urllib.parse import urlsplit
 
     scheme = address.split("://", 1)[0]
@@ -72,11 +75,23 @@ def address_problem(address: str) -> str | None:
         return None
     try:
         parts = urlsplit(address)
-        host, port = parts.hostname, parts.netloc.rpartition("@")[2]
     except ValueError as e:  # an unclosed '['
         return f"not an address ({e})"
-    port = port.rpartition("]")[2] if port.startswith("[") else port
-    port = port.rpartition(":")[2] if ":" in port else None
+    place = parts.netloc.rpartition("@")[2]
+    if place.startswith("["):
+        host, _, rest = place[1:].partition("]")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return f"'[{host}]' is not an IPv6 address in brackets"
+        if rest and not rest.startswith(":"):
+            return f"'{rest}' follows the address where ':PORT' may"
+        port = rest[1:] if rest else None
+    else:
+        host, colon, port = place.partition(":")
+        port = port if colon else None
+        if host and not HOST_RE.fullmatch(host):
+            return f"'{host}' is not a host name or address"
     if not host and scheme == "ssh":  # tcp://:2376 is the local host, to docker-py as to the CLI
         return "it names no host"
     if port is None and scheme != "ssh":

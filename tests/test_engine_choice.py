@@ -313,7 +313,10 @@ BAD_ADDRESSES = [("tcp://h:99999", "the port '99999' is not a number from 1 to 6
                  ("tcp://127.0.0.1", "it names no port"),
                  ("tcp://127.0.0.1:2375x", "the port '2375x'"),
                  ("ssh://me@lab/path", "nothing may follow ssh://"),
-                 ("tcp://lab:2376?x=1", "nothing but a path may follow")]
+                 ("tcp://lab:2376?x=1", "nothing but a path may follow"),
+                 ("tcp://la_b:2376:1", "the port '2376:1'"),
+                 ("tcp://la b:2376", "'la b' is not a host name or address"),
+                 ("tcp://[::g]:2376", "not an address")]
 
 
 @pytest.mark.parametrize("value, words", BAD_ADDRESSES)
