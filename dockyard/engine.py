@@ -95,6 +95,10 @@ def _context(name: str, source: str) -> "engine_choice.Context":
     if context is None:
         raise DockyardError(f"Docker context '{name}', chosen by {source}, does not exist "
                             "(see `docker context ls`)")
+    problem = engine_choice.address_problem(context.host) if "://" in context.host else "it is not an address"
+    if problem:
+        raise DockyardError(f"Docker context '{name}', chosen by {source}, has the engine address "
+                            f"'{context.host}', which is not usable: {problem}")
     return context
 
 

@@ -370,3 +370,17 @@ def test_inv_with_a_bad_docker_host_port_says_so_in_one_line(tmp_path):
         result = inv(tmp_path, "a.status", env={**os.environ, "DOCKER_HOST": value}, timeout=60)
         assert_clean_failure(result, f"'{value}', chosen by DOCKER_HOST, is not usable")
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_docker_context_with_a_bad_address_is_one_line_naming_the_context(monkeypatch, tmp_path):
+    from dockyard import engine
+    from dockyard.errors import DockyardError
+
+    write_context(tmp_path / "docker-config", "lab", "tcp://lab:99999")
+    monkeypatch.setenv("DOCKER_CONTEXT", "lab")
+    for use in (engine.endpoint, lambda: engine._connection(engine_choice.chosen())):
+        with pytest.raises(DockyardError) as caught:
+            use()
+        assert str(caught.value) == ("Docker context 'lab', chosen by DOCKER_CONTEXT, has the engine address "
+                                     "'tcp://lab:99999', which is not usable: the port '99999' is not a number "
+                                     "from 1 to 65535")
