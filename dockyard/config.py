@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import schema, services
+from . import engine_choice, schema, services
 from .document import key_path, read
 from .errors import DockyardError
 from .graph import normalize_ref, resolve_parents
@@ -67,6 +67,22 @@ CAPABILITIES = frozenset("""
     SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG
     WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE ALL""".split())
 SIZE_RE = re.compile(r"[0-9]{1,12}[bkmgBKMG]?")
+# Resource limits as the engine and the kernel take them; beyond these a run fails with the
+# engine's raw JSON error, a runc error, or (cpus under 0.01) no limit at all.
+INT64_MAX = 2 ** 63 - 1  # the Engine API's integers
+MIN_MEMORY = 6 * 1024 ** 2  # the engine's minimum ("Minimum memory limit allowed is 6MB")
+MAX_PIDS = 4 * 1024 ** 2  # the kernel's PID_MAX_LIMIT: runc cannot write a larger pids.max
+MIN_CPUS = 0.01  # the engine's minimum, and the kernel's 1 ms of CFS quota in each 100 ms
+MAX_CPUS = 8192  # the most CPUs a Linux kernel supports (NR_CPUS); the engine allows its host's count
+# tmpfs options as the engine parses them (moby's mount.ParseTmpfsOptions): mount flags, and
+# these keys with a value. Mounting a fresh tmpfs, bind and remount make no sense.
+TMPFS_FLAGS = frozenset("""
+    ro rw suid nosuid dev nodev exec noexec sync async dirsync mand nomand atime noatime diratime
+    nodiratime relatime norelatime strictatime nostrictatime private rprivate shared rshared slave
+    rslave unbindable runbindable""".split())
+TMPFS_VALUES = {"size": r"[0-9]{1,19}[kmgKMG%]?", "nr_blocks": r"[0-9]{1,19}[kmgKMG%]?",
+                "nr_inodes": r"[0-9]{1,19}[kmgKMG%]?", "mode": r"[0-7]{1,4}", "uid": r"[0-9]{1,10}",
+                "gid": r"[0-9]{1,10}", "mpol": r"[a-z]+(?:=[a-z]+)?(?::[0-9-]+)?"}
 URL_HOST_RE = re.compile(r"[A-Za-z0-9._-]+")
 ENGINE_SCHEMES = ("unix://", "tcp://", "ssh://")
 CONTEXT_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.+-]*")  # the docker CLI's rule
@@ -219,6 +235,14 @@ class ProjectSpec:
         return self.images[key]
 
 
+def size_bytes(size: str) -> int:
+    """'256m' as bytes (units b, k, m, g of 1024, as the docker CLI reads them)."""
+    unit = size[-1].lower()
+    if unit.isdigit():
+        return int(size)
+    return int(size[:-1]) * 1024 ** "bkmg".index(unit)
+
+
 def registry_address(value: str) -> str:
     """A registry as HOST[:PORT] (an http(s):// prefix and a trailing / are dropped); ValueError
     when it is not one."""
@@ -321,8 +345,10 @@ class _Validator:
 
     def table_name(self, name: str, where: str, key: schema.Key) -> None:
         if key.name_pattern and not re.fullmatch(key.name_pattern, name):
-            what = "image names are lower-case" if key.name == "images" else "names here are"
-            raise self.fail(where, f"{what} letters, digits, '.', '_' or '-'")
+            if key.name == "images":  # a dot too would make Invoke look for a namespace that is not there
+                raise self.fail(where, "image names are lower-case letters, digits, '_' or '-', starting with "
+                                       "a letter or digit (no '.': Invoke separates namespaces with it)")
+            raise self.fail(where, "names here are letters, digits, '.', '_' or '-'")
         if name in key.reserved_names:
             raise self.fail(where, f"the name '{name}' is taken by the top-level task `inv {name}`; rename the image")
 
@@ -381,9 +407,10 @@ class _Validator:
             return None
         value = value.strip()
         if "://" in value:
-            if not value.startswith(ENGINE_SCHEMES) or not value.split("://", 1)[1]:
-                raise self.fail(where, f"{_quote(value)}: expected unix://PATH, tcp://HOST:PORT, "
-                                                  "ssh://[USER@]HOST[:PORT] or a Docker context's name")
+            problem = "" if value.startswith(ENGINE_SCHEMES) and value.split("://", 1)[1] else "not an address"
+            problem = problem or engine_choice.address_problem(value)
+            if problem:
+                raise self.fail(where, f"{_quote(value)}: {problem}; expected {engine_choice.FORMS}")
         elif not CONTEXT_NAME_RE.fullmatch(value):
             raise self.fail(where, f"{_quote(value)} is neither an address (unix://, tcp://, ssh://) "
                                               "nor a Docker context's name")
@@ -480,10 +507,10 @@ class _Validator:
             cap_add=self.capabilities(data.get("cap_add", []), f"{where}.cap_add"),
             privileged=data.get("privileged", False),
             read_only=data.get("read_only", False),
-            tmpfs=tuple(self.container_path(t, f"{where}.tmpfs[{i}]") for i, t in enumerate(data.get("tmpfs", []))),
-            memory=self.size(data["memory"], f"{where}.memory") if "memory" in data else None,
-            pids=self.positive(data["pids"], f"{where}.pids") if "pids" in data else None,
-            cpus=self.positive(data["cpus"], f"{where}.cpus") if "cpus" in data else None,
+            tmpfs=self.tmpfs(data.get("tmpfs", []), f"{where}.tmpfs"),
+            memory=self.memory(data["memory"], f"{where}.memory") if "memory" in data else None,
+            pids=self.pids(data["pids"], f"{where}.pids") if "pids" in data else None,
+            cpus=self.cpus(data["cpus"], f"{where}.cpus") if "cpus" in data else None,
             log_max_size=self.size(data.get("logs", {}).get("max_size", "10m"), f"{where}.logs.max_size"),
             log_max_files=self.positive(data.get("logs", {}).get("max_files", 3), f"{where}.logs.max_files"),
             service=data.get("service", services.is_service_by_default(data)),
@@ -578,6 +605,51 @@ class _Validator:
         if not SIZE_RE.fullmatch(value):
             raise self.fail(where, f"{_quote(value)} is not a size; expected a number with b, k, m or g, e.g. '256m'")
         return value.lower()
+
+    def memory(self, value: str, where: str) -> str:
+        size = self.size(value, where)
+        if not MIN_MEMORY <= size_bytes(size) <= INT64_MAX:
+            raise self.fail(where, f"{_quote(value)} is outside what the engine takes: from '6m' (its minimum) "
+                                   f"to {INT64_MAX} bytes")
+        return size
+
+    def pids(self, value: int, where: str) -> int:
+        if value != -1 and not 1 <= value <= MAX_PIDS:
+            raise self.fail(where, f"{value!r} must be a number of processes from 1 to {MAX_PIDS} (the kernel's "
+                                   "most), or -1 for no limit")
+        return value
+
+    def cpus(self, value: int | float, where: str) -> float:
+        if not MIN_CPUS <= value <= MAX_CPUS:  # also false for nan
+            raise self.fail(where, f"{value!r} must be from {MIN_CPUS} to {MAX_CPUS} CPUs (the engine allows at "
+                                   "most its host's number of CPUs)")
+        return float(value)
+
+    def tmpfs(self, values: list[str], where: str) -> tuple[str, ...]:
+        """``PATH`` or ``PATH:OPTIONS``, as `docker run --tmpfs` takes them: OPTIONS are
+        comma-separated mount flags and size, mode, uid, gid, nr_inodes, nr_blocks, mpol."""
+        paths: list[str] = []
+        for i, value in enumerate(values):
+            at = f"{where}[{i}]"
+            path, _, options = value.partition(":")
+            if not path.startswith("/") or path == "/" or "," in path:
+                hint = " (options go after a ':', e.g. '/tmp:size=64m,noexec')" if "," in path else ""
+                raise self.fail(at, f"{_quote(value)} is not 'PATH' or 'PATH:OPTIONS' with an absolute PATH "
+                                    f"other than /{hint}")
+            for option in options.split(",") if options else ():
+                name, equals, setting = option.partition("=")
+                pattern = TMPFS_VALUES.get(name)
+                if equals and pattern is not None and re.fullmatch(pattern, setting, re.ASCII):
+                    continue
+                if not equals and name in TMPFS_FLAGS:
+                    continue
+                raise self.fail(at, f"{_quote(option)} in {_quote(value)} is not a tmpfs option: use mount flags "
+                                    "(e.g. noexec, nosuid, ro) or size=N[k|m|g|%], mode=OCTAL, uid=N, gid=N, "
+                                    "nr_inodes=N, nr_blocks=N, mpol=POLICY, separated by commas")
+            if path in paths:
+                raise self.fail(at, f"{_quote(path)} is listed twice")
+            paths.append(path)
+        return tuple(values)
 
     def positive(self, value: int | float, where: str) -> Any:
         if value <= 0:

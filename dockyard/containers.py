@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from . import engine, interrupts, resources, turns
-from .config import ImageSpec, PortMapping, ProjectSpec, RunSpec
+from .config import ImageSpec, PortMapping, ProjectSpec, RunSpec, size_bytes
 from .errors import DockyardError
 from .labels import IMAGE, OWNER, SETTINGS, container_is_ours, container_labels, container_owner
 
@@ -91,8 +91,8 @@ def privileges(run: RunSpec) -> dict:
         "SecurityOpt": ["no-new-privileges:true"] if run.no_new_privileges else None,
         "Privileged": run.privileged or None,
         "ReadonlyRootfs": run.read_only or None,
-        "Tmpfs": {path: "" for path in run.tmpfs} or None,
-        "Memory": _bytes(run.memory) if run.memory else None,
+        "Tmpfs": dict(mount.partition(":")[::2] for mount in run.tmpfs) or None,  # PATH: OPTIONS
+        "Memory": size_bytes(run.memory) if run.memory else None,
         "PidsLimit": run.pids,
         "NanoCpus": int(run.cpus * 1e9) if run.cpus else None,
     }
@@ -100,14 +100,6 @@ def privileges(run: RunSpec) -> dict:
         settings["LogConfig"] = {"Type": "", "Config": {"max-size": run.log_max_size,
                                                         "max-file": str(run.log_max_files)}}
     return settings
-
-
-def _bytes(size: str) -> int:
-    """'256m' as bytes (units b, k, m, g of 1024, as the docker CLI reads them)."""
-    unit = size[-1].lower()
-    if unit.isdigit():
-        return int(size)
-    return int(size[:-1]) * 1024 ** "bkmg".index(unit)
 
 
 # A replace makes the new container under a passing name, `NAME-dockyard-TOKEN`, and sets the

@@ -35,9 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from .files import read_regular
+
 KEY_VERSION = "dockyard-key-1"
 CHUNK_SIZE = 1 << 20
 DOCKERIGNORE = ".dockerignore"
+MAX_DOCKERIGNORE = 16 * 1024 * 1024  # real ones are a few KiB
 
 
 class ContextChangedError(OSError):
@@ -58,9 +61,9 @@ class ContextFile:
 
 def read_dockerignore(context_dir: Path) -> list[str]:
     """The patterns of the context's ``.dockerignore``, trimmed, without comments and blanks."""
-    try:
-        text = (Path(context_dir) / DOCKERIGNORE).read_text(
-            encoding="utf-8-sig", errors="surrogateescape")
+    try:  # a FIFO or a link to /dev/zero is refused, not waited on or read without end
+        text = read_regular(Path(context_dir) / DOCKERIGNORE, MAX_DOCKERIGNORE).decode(
+            "utf-8-sig", errors="surrogateescape")
     except FileNotFoundError:
         return []
     lines = (line.strip() for line in text.split("\n"))

@@ -6,7 +6,8 @@ whatever the bytes are, it returns that tree or raises ``DockyardError``.
 Limits, so that a hostile or broken file fails at once with a message instead of a
 RecursionError or a minute of parsing:
 
-- at most ``MAX_BYTES`` (1 MiB); a real containers.toml is a few KiB;
+- a regular file (not a FIFO, which would hang, nor a device) of at most ``MAX_BYTES``
+  (1 MiB); a real containers.toml is a few KiB;
 - at most ``MAX_NESTING`` arrays and tables open inside each other (tomllib recurses
   once per level and overflows the stack near 400);
 - at most ``MAX_KEY_PARTS`` parts in one dotted key (tomllib takes time quadratic in
@@ -35,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DockyardError
+from .files import read_regular
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -77,14 +79,11 @@ def read(path: Path, environ: Mapping[str, str] | None = None) -> dict[str, Any]
 
 def _read_text(path: Path) -> str:
     try:
-        with path.open("rb") as file:
-            raw = file.read(MAX_BYTES + 1)
+        raw = read_regular(path, MAX_BYTES)  # a FIFO or a device is refused, not waited on
     except FileNotFoundError:
         raise DockyardError(f"{path}: no such file (dockyard reads containers.toml in the project root)") from None
     except OSError as e:
         raise DockyardError(f"{path}: cannot read: {e.strerror or e}") from None
-    if len(raw) > MAX_BYTES:
-        raise DockyardError(f"{path}: larger than {MAX_BYTES // 1024 // 1024} MiB; is this really containers.toml?")
     try:
         return raw.decode("utf-8-sig")  # an editor's byte order mark is not content
     except UnicodeDecodeError as e:

@@ -67,7 +67,16 @@ def request_timeout() -> float:
 def endpoint() -> str:
     """The address of the chosen engine (see ``engine_choice``); a context's is its host."""
     choice = engine_choice.chosen()
-    return choice.value if choice.is_address else _current_context().host
+    return _address(choice) if choice.is_address else _current_context().host
+
+
+def _address(choice: "engine_choice.Choice") -> str:
+    """The chosen address, if docker-py can use it; else one line naming what chose it."""
+    problem = engine_choice.address_problem(choice.value)
+    if problem:
+        raise DockyardError(f"the engine address '{choice.value}', chosen by {choice.source}, is not usable: "
+                            f"{problem}; expected {engine_choice.FORMS}")
+    return choice.value
 
 
 def where() -> str:
@@ -90,6 +99,10 @@ def _context(name: str, source: str) -> "engine_choice.Context":
     if context is None:
         raise DockyardError(f"Docker context '{name}', chosen by {source}, does not exist "
                             "(see `docker context ls`)")
+    problem = engine_choice.address_problem(context.host) if "://" in context.host else "it is not an address"
+    if problem:
+        raise DockyardError(f"Docker context '{name}', chosen by {source}, has the engine address "
+                            f"'{context.host}', which is not usable: {problem}")
     return context
 
 
@@ -178,7 +191,7 @@ def _connection(choice: "engine_choice.Choice") -> dict:
     DOCKER_TLS_VERIFY / DOCKER_CERT_PATH (``_environment_tls``); ssh:// goes through the
     ssh program (and ~/.ssh/config) by a private unix socket (see ``ssh_relay``)."""
     if choice.is_address:
-        address, tls = choice.value, False
+        address, tls = _address(choice), False
         if address.startswith(("tcp://", "https://")):
             tls = _environment_tls(address)
             address = address.replace("https://", "tcp://", 1)

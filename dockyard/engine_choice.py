@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
@@ -54,6 +55,54 @@ class Choice:
     def __str__(self) -> str:
         what = self.value if self.is_address else f"Docker context '{self.value}'"
         return f"{what}, chosen by {self.source}"
+
+
+HOST_RE = re.compile(r"[A-Za-z0-9._-]+")
+FORMS = "unix://PATH, tcp://HOST:PORT, ssh://[USER@]HOST[:PORT] or a Docker context's name"
+
+
+def address_problem(address: str) -> str | None:
+    """What docker-py (or ssh) would trip on in an engine address, said for a user; None when
+    it can be used. The host is a name, an IPv4 address or an IPv6 one in brackets; a port is
+    1-65535 in ASCII digits (tcp, http and https need one); only a path may follow (not for ssh)."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    scheme = address.split("://", 1)[0]
+    if f"{scheme}://" not in SCHEMES:
+        return f"the scheme '{scheme}://' is not one of {', '.join(SCHEMES)}"
+    if scheme == "unix":
+        return None
+    try:
+        parts = urlsplit(address)
+    except ValueError as e:  # an unclosed '['
+        return f"not an address ({e})"
+    place = parts.netloc.rpartition("@")[2]
+    if place.startswith("["):
+        host, _, rest = place[1:].partition("]")
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            return f"'[{host}]' is not an IPv6 address in brackets"
+        if rest and not rest.startswith(":"):
+            return f"'{rest}' follows the address where ':PORT' may"
+        port = rest[1:] if rest else None
+    else:
+        host, colon, port = place.partition(":")
+        port = port if colon else None
+        if host and not HOST_RE.fullmatch(host):
+            return f"'{host}' is not a host name or address"
+    if not host and scheme == "ssh":  # tcp://:2376 is the local host, to docker-py as to the CLI
+        return "it names no host"
+    if port is None and scheme != "ssh":
+        return "it names no port (e.g. tcp://HOST:2376)"
+    if port is not None and not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65535):
+        return f"the port '{port}' is not a number from 1 to 65535"
+    if scheme == "ssh" and (parts.path or parts.query or parts.fragment or parts.password is not None):
+        return "nothing may follow ssh://[USER@]HOST[:PORT]"
+    if parts.query or parts.fragment or parts.password is not None:
+        return "nothing but a path may follow HOST:PORT"
+    return None
 
 
 def said(address: str, context: str | None, source: str) -> str:

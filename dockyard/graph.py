@@ -5,6 +5,13 @@ before the first ``FROM``, then ``FROM ${BASE}``); the reference is substituted 
 engine does, with the image's ``build_args`` overriding the ``ARG`` default, so such a
 parent is still found. This module knows image references, not containers.toml: config
 imports it, never the other way round.
+
+The FROM chain is read whenever containers.toml is loaded (every command, `inv --list` too:
+build order, cycles and engines are checked then), so it is read within bounds: a regular
+file of at most ``MAX_DOCKERFILE`` bytes, no expanded value (an ``ARG``'s, a ``FROM``'s
+reference) over ``MAX_VALUE`` characters, and neither the global ``ARG``s nor the
+references over ``MAX_VALUES`` together. ``ARG``s that each name the one before ten times
+grow ten-fold a line: without bounds, 570 bytes of them take gigabytes.
 """
 
 from __future__ import annotations
@@ -15,11 +22,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from .errors import DockyardError
+from .files import read_regular
 
 FROM_RE = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(?P<ref>\S+)(?:\s+AS\s+(?P<stage>\S+))?", re.IGNORECASE)
 ARG_RE = re.compile(r"^\s*ARG\s+(?P<args>.*)$", re.IGNORECASE)
 # The Dockerfile forms a FROM line may use: $NAME, ${NAME}, ${NAME:-word}, ${NAME:+word};
 # a backslash keeps a dollar literal.
+MAX_DOCKERFILE = 16 * 1024 * 1024  # real ones are a few KiB
+MAX_VALUE = 64 * 1024  # an image reference is at most a few hundred characters
+MAX_VALUES = 1024 * 1024
 VARIABLE_RE = re.compile(
     r"\\\$|\$(?:\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:[-+])(?P<word>[^}]*))?\}"
     r"|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))"
@@ -46,17 +57,25 @@ def from_refs(dockerfile: Path, build_args: Mapping[str, str] | None = None) -> 
     ``build_args`` override, as ``docker build --build-arg`` does.
     """
     try:
-        lines = _logical_lines(dockerfile.read_text(encoding="utf-8"))
+        lines = _logical_lines(read_regular(dockerfile, MAX_DOCKERFILE).decode("utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as e:
         raise DockyardError(f"{dockerfile}: cannot read: {e}") from None
-    args = _global_args(lines, build_args or {})
+    args = _global_args(dockerfile, lines, build_args or {})
     stages: set[str] = set()
     refs = []
-    for line in lines:
+    size = 0  # of the references, together: each FROM line may name a 64 KiB ARG
+    for number, line in lines:
         match = FROM_RE.match(line)
         if not match:
             continue
-        ref = substitute(match["ref"], args)
+        try:
+            ref = substitute(match["ref"], args)
+        except ValueError as e:
+            raise DockyardError(f"{dockerfile}: line {number}: FROM's image {e}") from None
+        size += len(ref)
+        if size > MAX_VALUES:
+            raise DockyardError(f"{dockerfile}: line {number}: the FROM lines' images would expand to more than "
+                                f"{MAX_VALUES // 1024 // 1024} MiB together")
         if ref and ref.lower() not in stages and ref != "scratch":
             refs.append(ref)
         if match["stage"]:
@@ -64,26 +83,38 @@ def from_refs(dockerfile: Path, build_args: Mapping[str, str] | None = None) -> 
     return refs
 
 
-def substitute(text: str, values: Mapping[str, str]) -> str:
-    """``text`` with Dockerfile variables replaced; an undeclared one is empty, as in a build."""
+def substitute(text: str, values: Mapping[str, str], limit: int = MAX_VALUE) -> str:
+    """``text`` with Dockerfile variables replaced; an undeclared one is empty, as in a build.
+    ValueError when the result would be longer than ``limit``: found before it is built."""
+    pieces, size, start = [], 0, 0
+    for match in VARIABLE_RE.finditer(text):
+        pieces += [text[start:match.start()], _value(match, values)]
+        size += len(pieces[-2]) + len(pieces[-1])
+        if size > limit:
+            raise ValueError(f"would expand to more than {limit // 1024} KiB")
+        start = match.end()
+    pieces.append(text[start:])
+    if size + len(pieces[-1]) > limit:
+        raise ValueError(f"would expand to more than {limit // 1024} KiB")
+    return "".join(pieces)
 
-    def replace(match: re.Match) -> str:
-        if match.group() == "\\$":
-            return "$"
-        value = values.get(match["braced"] or match["bare"], "")
-        if match["op"] == ":-":
-            return value or match["word"]
-        if match["op"] == ":+":
-            return match["word"] if value else ""
-        return value
 
-    return VARIABLE_RE.sub(replace, text)
+def _value(match: re.Match, values: Mapping[str, str]) -> str:
+    if match.group() == "\\$":
+        return "$"
+    value = values.get(match["braced"] or match["bare"], "")
+    if match["op"] == ":-":
+        return value or match["word"]
+    if match["op"] == ":+":
+        return match["word"] if value else ""
+    return value
 
 
-def _global_args(lines: list[str], build_args: Mapping[str, str]) -> dict[str, str]:
+def _global_args(dockerfile: Path, lines: list[tuple[int, str]], build_args: Mapping[str, str]) -> dict[str, str]:
     """The ARGs declared before the first FROM: the only ones a FROM line can use."""
     values: dict[str, str] = {}
-    for line in lines:
+    size = 0  # of the values, together
+    for number, line in lines:
         if FROM_RE.match(line):
             break
         match = ARG_RE.match(line)
@@ -91,10 +122,15 @@ def _global_args(lines: list[str], build_args: Mapping[str, str]) -> dict[str, s
             continue
         for word in match["args"].split():
             name, _, default = word.partition("=")
-            if name in build_args:
-                values[name] = build_args[name]
-            else:
-                values[name] = substitute(_unquote(default), values)
+            try:
+                value = build_args[name] if name in build_args else substitute(_unquote(default), values)
+            except ValueError as e:
+                raise DockyardError(f"{dockerfile}: line {number}: ARG {name} {e}") from None
+            size += len(value) - len(values.get(name, ""))
+            values[name] = value
+            if size > MAX_VALUES:
+                raise DockyardError(f"{dockerfile}: line {number}: the ARGs before the first FROM would expand to "
+                                    f"more than {MAX_VALUES // 1024 // 1024} MiB together")
     return values
 
 
@@ -104,19 +140,22 @@ def _unquote(value: str) -> str:
     return value
 
 
-def _logical_lines(text: str) -> list[str]:
-    """Join backslash continuations so ``FROM \\\n  base`` still reads as one line."""
-    lines, current = [], ""
-    for raw in text.splitlines():
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """Join backslash continuations so ``FROM \\\n  base`` still reads as one line; each with
+    the number of its first line in the file, for messages."""
+    lines: list[tuple[int, str]] = []
+    current, first = "", 0
+    for number, raw in enumerate(text.splitlines(), 1):
         if raw.lstrip().startswith("#") and not current:
             continue
+        first = first or number
         if raw.endswith("\\"):
             current += raw[:-1] + " "
             continue
-        lines.append(current + raw)
-        current = ""
+        lines.append((first, current + raw))
+        current, first = "", 0
     if current:
-        lines.append(current)
+        lines.append((first, current))
     return lines
 
 

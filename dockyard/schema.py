@@ -22,8 +22,10 @@ import json
 from pathlib import Path
 from typing import Any, NamedTuple
 
-# Image names become Invoke namespaces; the top-level collection's own tasks are taken.
-NAME_PATTERN = "[a-z0-9][a-z0-9_.-]*"
+NAME_PATTERN = "[a-z0-9][a-z0-9_.-]*"  # the project's name
+# Image names become Invoke namespaces: the top-level collection's own tasks are taken, and
+# no dot, which Invoke reads as a namespace's separator (`inv web.v2.build` finds no `web`).
+IMAGE_NAME_PATTERN = "[a-z0-9][a-z0-9_-]*"
 VOLUME_PATTERN = "[a-zA-Z0-9][a-zA-Z0-9_.-]*"  # the engine's rule for volume names
 RESERVED_NAMES = ("build", "status", "config", "clean", "save", "load", "up", "down", "logs", "push", "pull",
                   "deploy", "undeploy")
@@ -93,10 +95,10 @@ RUN = Table((
     Key("cap_add", STRINGS, "capabilities to add back, e.g. ['SETUID', 'SETGID']"),
     Key("privileged", BOOLEAN, "every capability and device of the host (default false)"),
     Key("read_only", BOOLEAN, "a read-only root filesystem (default false)"),
-    Key("tmpfs", STRINGS, "paths that get a fresh in-memory filesystem, e.g. ['/tmp']"),
-    Key("memory", STRING, "a memory limit, e.g. '256m' (b, k, m or g)"),
-    Key("pids", INTEGER, "the most processes the container may have"),
-    Key("cpus", NUMBER, "how many CPUs' worth of time it may use, e.g. 0.5"),
+    Key("tmpfs", STRINGS, "fresh in-memory filesystems, 'PATH' or 'PATH:OPTIONS', e.g. ['/tmp', '/run:size=64m']"),
+    Key("memory", STRING, "a memory limit, e.g. '256m' (b, k, m or g), from '6m'"),
+    Key("pids", INTEGER, "the most processes the container may have, 1 to 4194304 (-1: no limit)"),
+    Key("cpus", NUMBER, "how many CPUs' worth of time it may use, e.g. 0.5 (0.01 to 8192)"),
     Key("logs", TABLE, "rotation of json-file logs: {max_size = '10m', max_files = 3}", table=LOGS),
     Key("service", BOOLEAN, "whether `up` starts it (default: true when it publishes a port or has a ready check)"),
     Key("after", STRINGS, "services `up` starts, and waits to be ready, before this one"),
@@ -158,7 +160,7 @@ VOLUME = Table((Key("external", BOOLEAN, "use the volume of this exact name; doc
 DOCUMENT = Table((
     Key("project", TABLE, "the [project] table", required=True, table=PROJECT),
     Key("images", TABLES, "one [images.NAME] table per image", required=True, table=IMAGE,
-        name_pattern=NAME_PATTERN, reserved_names=RESERVED_NAMES),
+        name_pattern=IMAGE_NAME_PATTERN, reserved_names=RESERVED_NAMES),
     Key("volumes", TABLES, "one [volumes.NAME] table per named volume that is not the project's own", table=VOLUME,
         name_pattern=VOLUME_PATTERN),
 ))

@@ -88,6 +88,26 @@ def check_api(spec: ImageSpec) -> None:
 # -- what a service is made of --------------------------------------------------------
 
 
+def _tmpfs_mount(spec: ImageSpec, index: int, value: str):
+    """A run.tmpfs entry, ``PATH[:OPTIONS]``, as a service's mount: a swarm's tmpfs takes a size
+    in bytes and a mode, nothing else (its TmpfsOptions)."""
+    from docker.types import Mount
+    from docker.utils import parse_bytes
+
+    path, _, options = value.partition(":")
+    settings: dict = {}
+    for option in options.split(",") if options else ():
+        name, _, setting = option.partition("=")
+        if name == "size" and not setting.endswith("%"):
+            settings["tmpfs_size"] = parse_bytes(setting)
+        elif name == "mode":
+            settings["tmpfs_mode"] = int(setting, 8)
+        else:
+            raise DockyardError(f"images.{spec.key}.run.tmpfs[{index}]: '{option}' cannot be given to a swarm "
+                                "service's tmpfs, which takes only size=N[k|m|g] and mode=OCTAL")
+    return Mount(path, None, type="tmpfs", **settings)
+
+
 def service_request(project: ProjectSpec, spec: ImageSpec, image: str, replicas: int) -> dict:
     """The keyword arguments of `create_service` (and `update_service`), with the hash of
     everything but the replica count in the dockyard.settings label: `deploy` compares the
@@ -102,7 +122,7 @@ def service_request(project: ProjectSpec, spec: ImageSpec, image: str, replicas:
         source, target, mode = (mount.split(":") + ["rw"])[:3]
         kind = "bind" if source.startswith("/") else "volume"
         mounts.append(Mount(target, source, type=kind, read_only=mode == "ro"))
-    mounts += [Mount(path, None, type="tmpfs") for path in run.tmpfs]
+    mounts += [_tmpfs_mount(spec, i, value) for i, value in enumerate(run.tmpfs)]
     command = list(run.command) if isinstance(run.command, tuple) else run.command
     container = ContainerSpec(
         image, args=command, env=[f"{k}={v}" for k, v in run.environment], user=run.user, workdir=run.workdir,
@@ -111,7 +131,7 @@ def service_request(project: ProjectSpec, spec: ImageSpec, image: str, replicas:
         cap_drop=[_capability(c) for c in run.cap_drop] or None, cap_add=[_capability(c) for c in run.granted_capabilities] or None)
     limits = Resources(cpu_limit=int(run.cpus * 1e9) if run.cpus else None,
                        mem_limit=parse_bytes(run.memory) if run.memory else None)
-    if run.pids:
+    if run.pids and run.pids > 0:  # -1: no limit, a service's default
         limits.setdefault("Limits", {})["Pids"] = run.pids
     policy, _, count = run.restart.partition(":")
     restart = RestartPolicy(condition=RESTART_CONDITIONS[policy], max_attempts=int(count or 0))

@@ -462,6 +462,20 @@ def load_error(tmp_path: Path, toml: str, dockerfiles: dict[str, str] | None = N
     return message
 
 
+def confined(argv: list[str], cwd: Path, *, memory: int = 768 * 1024 * 1024,
+             timeout: float = 60) -> subprocess.CompletedProcess:
+    """``argv`` (after the interpreter) in a child with at most ``memory`` bytes of address
+    space: a test of a memory or hang bound fails with MemoryError or TimeoutExpired when the
+    bound is gone, instead of taking the machine's memory or hanging the suite."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+    return subprocess.run([sys.executable, *argv], cwd=cwd, capture_output=True, text=True, timeout=timeout,
+                          preexec_fn=limit)
+
+
 def toml_string(text: str) -> str:
     """A TOML basic string: escapes for quotes, backslashes and control characters."""
     out = []

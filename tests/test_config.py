@@ -376,6 +376,43 @@ def test_a_directory_instead_of_a_file_is_a_config_error(tmp_path):
         config.load(tmp_path / "containers.toml")
 
 
+def special_file(path: Path, kind: str) -> None:
+    """A FIFO, or a link to /dev/zero, at ``path``."""
+    import os
+
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+
+
+@pytest.mark.parametrize("kind, words", [("fifo", "a FIFO, not a regular file"),
+                                         ("zero", "a character device, not a regular file")])
+def test_a_containers_toml_that_is_a_fifo_or_dev_zero_is_refused_at_once(tmp_path, kind, words):
+    """A FIFO made every command wait for a writer, for ever."""
+    from conftest import confined
+
+    write_project(tmp_path, BASIC).unlink()
+    special_file(tmp_path / "containers.toml", kind)
+    code = "from dockyard import config\ntry:\n    config.load('containers.toml')\nexcept Exception as e:\n    print(e)"
+    result = confined(["-c", code], tmp_path, timeout=20)
+    assert result.stdout.strip() == f"{tmp_path / 'containers.toml'}: {words}; dockyard reads only regular files here"
+
+
+@pytest.mark.parametrize("kind, words", [("fifo", "a FIFO, not a regular file"),
+                                         ("zero", "a character device, not a regular file")])
+def test_a_dockerfile_that_is_a_fifo_or_dev_zero_is_refused_at_once(tmp_path, kind, words):
+    """Loading refuses them (they are not regular files); the builder reads FROM lines again
+    when it builds, and a Dockerfile swapped for a FIFO since must not hang it."""
+    from conftest import confined
+
+    special_file(tmp_path / "Dockerfile", kind)
+    code = ("from dockyard.graph import from_refs\nfrom pathlib import Path\ntry:\n    from_refs(Path('Dockerfile'))\n"
+            "except Exception as e:\n    print(e)")
+    result = confined(["-c", code], tmp_path, timeout=20)
+    assert result.stdout.strip() == f"Dockerfile: {words}; dockyard reads only regular files here", result
+
+
 def test_a_rootfs_script_outside_the_image_directory_is_refused(tmp_path):
     (tmp_path / "elsewhere.sh").write_text("exit 0\n")
     message = load_error(tmp_path, BASIC.replace('rootfs = "rootfs.sh"', 'rootfs = "../elsewhere.sh"'))
@@ -428,3 +465,90 @@ def test_config_and_graph_import_in_one_direction():
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert "config" not in imported and not any(name and name.endswith(".config") for name in imported)
     assert config.normalize_ref is dockyard.graph.normalize_ref
+
+
+def test_an_image_name_with_a_dot_is_refused_when_loaded_saying_what_is_allowed(tmp_path):
+    """Invoke reads a dot as a namespace separator: `[images."web.v2"]` made every command,
+    `inv --list` too, end in KeyError: 'web'."""
+    message = load_error(tmp_path, BASIC.replace("[images.app]", '[images."app.v2"]').replace(
+        "[images.app.run]", '[images."app.v2".run]'))
+    assert ": images.app.v2: image names are lower-case letters, digits, '_' or '-'" in message, message
+    assert "no '.'" in message
+
+
+def test_inv_list_with_a_dotted_image_name_is_one_line(tmp_path):
+    from conftest import assert_clean_failure, inv
+
+    write_project(tmp_path, BASIC.replace("[images.app]", '[images."app.v2"]').replace(
+        "[images.app.run]", '[images."app.v2".run]'))
+    (tmp_path / "tasks.py").write_text("from pathlib import Path\nfrom dockyard import namespace\n\n"
+                                       "ns = namespace(Path(__file__).with_name('containers.toml'))\n")
+    result = inv(tmp_path, "--list", timeout=60)
+    assert_clean_failure(result, "images.app.v2: image names are")
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+RUN_LIMITS = BASIC.replace("[images.app.run]", "[images.app.run]\nLIMIT")
+
+
+@pytest.mark.parametrize("limit, where, words", [
+    ("cpus = 1e300", "cpus", "must be from 0.01 to 8192 CPUs"),
+    ("cpus = 1e10", "cpus", "must be from 0.01 to 8192 CPUs"),
+    ("cpus = 1e-12", "cpus", "must be from 0.01 to 8192 CPUs"),
+    ("cpus = 0.009", "cpus", "must be from 0.01"),
+    ("cpus = nan", "cpus", "must be from 0.01"),
+    ("cpus = 0", "cpus", "must be from 0.01"),
+    ("pids = 9223372036854775807", "pids", "from 1 to 4194304"),
+    ("pids = 4194305", "pids", "from 1 to 4194304"),
+    ("pids = 0", "pids", "or -1 for no limit"),
+    ("pids = -2", "pids", "or -1 for no limit"),
+    ('memory = "999999999999g"', "memory", "outside what the engine takes"),
+    ('memory = "8589934592g"', "memory", "outside what the engine takes"),  # 2**63 bytes
+    ('memory = "5m"', "memory", "from '6m' (its minimum)"),
+    ('memory = "6291455"', "memory", "from '6m' (its minimum)"),
+    ('tmpfs = ["/tmp,exec,size=1g"]', "tmpfs[0]", "options go after a ':'"),
+    ('tmpfs = ["tmp"]', "tmpfs[0]", "absolute PATH"),
+    ('tmpfs = ["/"]', "tmpfs[0]", "other than /"),
+    ('tmpfs = ["/:size=1m"]', "tmpfs[0]", "other than /"),
+    ('tmpfs = ["/tmp:bogus"]', "tmpfs[0]", "'bogus' in '/tmp:bogus' is not a tmpfs option"),
+    ('tmpfs = ["/tmp:foo=1"]', "tmpfs[0]", "is not a tmpfs option"),
+    ('tmpfs = ["/tmp:size=abc"]', "tmpfs[0]", "'size=abc' in"),
+    ('tmpfs = ["/tmp:size=1g:x"]', "tmpfs[0]", "is not a tmpfs option"),
+    ('tmpfs = ["/tmp:mode=999"]', "tmpfs[0]", "is not a tmpfs option"),
+    ('tmpfs = ["/tmp:noexec,,size=1m"]', "tmpfs[0]", "is not a tmpfs option"),
+    ('tmpfs = ["/tmp", "/tmp:size=1m"]', "tmpfs[1]", "listed twice"),
+])
+def test_resource_limits_outside_what_the_engine_takes_are_refused_when_loaded(tmp_path, limit, where, words):
+    message = load_error(tmp_path, RUN_LIMITS.replace("LIMIT", limit))
+    assert f": images.app.run.{where}: " in message, message
+    assert words in message, message
+
+
+@pytest.mark.parametrize("limit, field, value", [
+    ("cpus = 0.01", "cpus", 0.01),
+    ("cpus = 2", "cpus", 2.0),
+    ("cpus = 8192", "cpus", 8192.0),
+    ("pids = -1", "pids", -1),
+    ("pids = 4194304", "pids", 4194304),
+    ('memory = "6m"', "memory", "6m"),
+    ('memory = "6291456"', "memory", "6291456"),
+    ('memory = "8589934591g"', "memory", "8589934591g"),  # 2**63 - 2**30 bytes
+    ('tmpfs = ["/tmp", "/run:size=64m,noexec,nosuid,mode=1777", "/cache:"]', "tmpfs",
+     ("/tmp", "/run:size=64m,noexec,nosuid,mode=1777", "/cache:")),
+    ('tmpfs = ["/tmp:uid=1000,gid=1000,nr_inodes=5k,size=50%"]', "tmpfs",
+     ("/tmp:uid=1000,gid=1000,nr_inodes=5k,size=50%",)),
+])
+def test_resource_limits_the_engine_takes_load(tmp_path, limit, field, value):
+    run = config.load(write_project(tmp_path, RUN_LIMITS.replace("LIMIT", limit))).image("app").run
+    assert getattr(run, field) == value
+
+
+def test_tmpfs_options_reach_the_engine_as_docker_run_tmpfs_passes_them(tmp_path, monkeypatch):
+    from dockyard import containers, engine
+
+    monkeypatch.setattr(engine, "default_log_driver", lambda: "none")
+    toml = RUN_LIMITS.replace("LIMIT", 'tmpfs = ["/tmp", "/run:size=64m,noexec"]\nmemory = "1g"')
+    run = config.load(write_project(tmp_path, toml)).image("app").run
+    settings = containers.privileges(run)
+    assert settings["Tmpfs"] == {"/tmp": "", "/run": "size=64m,noexec"}
+    assert settings["Memory"] == 1024 ** 3

@@ -30,6 +30,8 @@ HOSTILE = [
     "httpd -f -p '18200", 'sh -c "x', "\\", "${DOCKYARD_FUZZ_SET}", "${DOCKYARD_FUZZ_UNSET}", "${", "${1}", "$$",
     "${DOCKYARD_FUZZ_SET:-x}", "app", "base", "app/Dockerfile", "Dockerfile", "rootfs.sh", "demo/app", "demo/base",
     "busybox:latest", "UPPER", "a:b:c", "./app:/data", "data:/data:ro", "x:relative", "\ufffd",
+    "tcp://h:99999", "tcp://[::1", "ssh://x@h:99999", "tcp://h", "tcp://h:\u0661", "tcp://[::g]:1", "ssh://@:",
+    "tcp://h:1?x#y", "/tmp,exec", "/tmp:size=1g:x", "/tmp:=", "/tmp:,", "/:size=1m",
 ]
 # Over-long names and paths: ENAMETOOLONG from the file system, not a crash.
 long_strings = st.tuples(st.sampled_from(["p", "d/", "../", "./", "${DOCKYARD_FUZZ_SET}"]),
@@ -96,6 +98,7 @@ image = st.fixed_dictionaries(
         "labels": field(st.dictionaries(st.one_of(strings, st.just("dockyard.key")), scalars, max_size=2)),
         "base": field(base),
         "run": field(run),
+        "engine": field(st.sampled_from(["tcp://lab:2376", "ssh://me@lab", "lab", "tcp://lab:99999", "tcp://[::1"])),
     },
 )
 documents = st.fixed_dictionaries(
@@ -120,6 +123,8 @@ dockerfiles = st.one_of(
     st.sampled_from([
         "FROM demo/base\n", "ARG BASE=demo/base\nFROM ${BASE}\n", "ARG B=demo/app\nFROM $B\n", "FROM ${X:-demo/base}\n",
         "FROM scratch\n", "FROM\n", "ARG\nFROM $\n", "FROM ${A:+\n", "FROM \\\n",
+        # ten-fold a line: 9.5 MB at the fifth, unless the expansion is bounded
+        "ARG A0=" + "x" * 95 + "".join(f"\nARG A{i}=" + "${A%d}" % (i - 1) * 10 for i in range(1, 6)) + "\nFROM ${A5}\n",
     ]),
     st.text(max_size=80),
 )
@@ -172,6 +177,10 @@ hostile_run = st.fixed_dictionaries({}, optional={
     "command": st.one_of(strings, st.lists(strings, max_size=3)),
     "volumes": st.lists(hostile(st.just("data:/data")), max_size=2),
     "restart": hostile(st.just("on-failure:3")),
+    "tmpfs": st.lists(hostile(st.sampled_from(["/tmp", "/run:size=64m,noexec", "/x:mode=1777,uid=0"])), max_size=3),
+    "cpus": hostile(st.sampled_from([0.5, 1e300, 1e-12, 1e10, 2**70, -1, math.inf])),
+    "pids": hostile(st.sampled_from([-1, 0, 100, 2**63, 2**70, -2**70])),
+    "memory": hostile(st.sampled_from(["6m", "999999999999g", "1b", "9223372036854775807b"])),
     "ready": st.fixed_dictionaries({}, optional={"url": hostile(urls), "port": hostile(st.just(8000)),
                                                  "timeout": hostile(st.just(5))}),
 })

@@ -460,3 +460,19 @@ def test_included_paths_match_docker_py(tmp_path, patterns, dockerfile):
 
     expected = exclude_paths(str(context), docker_py_patterns, dockerfile=dockerfile)
     assert paths(context, dockerfile) == expected
+
+
+@pytest.mark.parametrize("kind, words", [("fifo", "a FIFO, not a regular file"),
+                                         ("zero", "a character device, not a regular file")])
+def test_a_dockerignore_that_is_a_fifo_or_dev_zero_is_refused_at_once(tmp_path, kind, words):
+    """A FIFO hung the build; a link to /dev/zero filled memory until MemoryError."""
+    from conftest import confined
+
+    if kind == "fifo":
+        os.mkfifo(tmp_path / ".dockerignore")
+    else:
+        (tmp_path / ".dockerignore").symlink_to("/dev/zero")
+    code = ("from dockyard.context import read_dockerignore\ntry:\n    read_dockerignore('.')\n"
+            "except Exception as e:\n    print(type(e).__name__, e)")
+    result = confined(["-c", code], tmp_path, timeout=20)
+    assert result.stdout.strip() == f"DockyardError .dockerignore: {words}; dockyard reads only regular files here"

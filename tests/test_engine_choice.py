@@ -381,3 +381,82 @@ def test_an_images_save_is_made_on_that_images_engine(tmp_path):
         Project(path).save(["app"], tmp_path / "app.tar")
     assert "'other-context'" in str(caught.value), caught.value
     assert not (tmp_path / "app.tar").exists()
+
+
+BAD_ADDRESSES = [("tcp://h:99999", "the port '99999' is not a number from 1 to 65535"),
+                 ("tcp://[::1", "not an address"),
+                 ("ssh://x@h:99999", "the port '99999' is not a number from 1 to 65535"),
+                 ("tcp://127.0.0.1", "it names no port"),
+                 ("tcp://127.0.0.1:2375x", "the port '2375x'"),
+                 ("ssh://me@lab/path", "nothing may follow ssh://"),
+                 ("tcp://lab:2376?x=1", "nothing but a path may follow"),
+                 ("tcp://la_b:2376:1", "the port '2376:1'"),
+                 ("tcp://la b:2376", "'la b' is not a host name or address"),
+                 ("tcp://[::g]:2376", "not an address")]
+
+
+@pytest.mark.parametrize("value, words", BAD_ADDRESSES)
+def test_a_project_engine_address_with_a_bad_port_or_form_is_refused_when_loaded(tmp_path, value, words):
+    from conftest import load_error
+
+    message = load_error(tmp_path, TOML.format(extra=f'engine = "{value}"'), {"a": "FROM scratch\n"})
+    assert f": project.engine: '{value}': {words}" in message, message
+    assert "expected unix://PATH, tcp://HOST:PORT" in message
+
+
+@pytest.mark.parametrize("value, words", BAD_ADDRESSES[:4])
+def test_an_image_engine_address_with_a_bad_port_or_form_is_refused_when_loaded(tmp_path, value, words):
+    from conftest import load_error
+
+    toml = TOML.format(extra="") + f'engine = "{value}"\n'
+    message = load_error(tmp_path, toml, {"a": "FROM scratch\n"})
+    assert f": images.a.engine: '{value}': {words}" in message, message
+
+
+@pytest.mark.parametrize("value", ["tcp://lab:2376", "tcp://[::1]:2375", "tcp://:2375", "https://lab:2376/base",
+                                   "ssh://me@lab:2222", "unix:///run/docker.sock"])
+def test_engine_addresses_docker_py_takes_are_taken(value):
+    assert engine_choice.address_problem(value) is None
+
+
+@pytest.mark.parametrize("variable", ["DOCKER_HOST", "DOCKYARD_ENGINE"])
+@pytest.mark.parametrize("value, words", BAD_ADDRESSES)
+def test_a_bad_engine_address_from_the_environment_is_one_line_naming_where_it_came_from(
+        monkeypatch, variable, value, words):
+    from dockyard import engine
+    from dockyard.errors import DockyardError
+
+    monkeypatch.setenv(variable, value)
+    for use in (engine.endpoint, lambda: engine._connection(engine_choice.chosen())):
+        with pytest.raises(DockyardError) as caught:
+            use()
+        assert str(caught.value).startswith(f"the engine address '{value}', chosen by {variable}, is not usable: "
+                                            f"{words}"), caught.value
+
+
+def test_inv_with_a_bad_docker_host_port_says_so_in_one_line(tmp_path):
+    from conftest import assert_clean_failure, inv, write_project
+
+    write_project(tmp_path, TOML.format(extra=""), {"a": "FROM scratch\n"})
+    (tmp_path / "tasks.py").write_text("from pathlib import Path\nfrom dockyard import namespace\n\n"
+                                       "ns = namespace(Path(__file__).with_name('containers.toml'))\n")
+    import os
+
+    for value in ("tcp://h:99999", "ssh://x@h:99999", "tcp://[::1"):
+        result = inv(tmp_path, "a.status", env={**os.environ, "DOCKER_HOST": value}, timeout=60)
+        assert_clean_failure(result, f"'{value}', chosen by DOCKER_HOST, is not usable")
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_a_docker_context_with_a_bad_address_is_one_line_naming_the_context(monkeypatch, tmp_path):
+    from dockyard import engine
+    from dockyard.errors import DockyardError
+
+    write_context(tmp_path / "docker-config", "lab", "tcp://lab:99999")
+    monkeypatch.setenv("DOCKER_CONTEXT", "lab")
+    for use in (engine.endpoint, lambda: engine._connection(engine_choice.chosen())):
+        with pytest.raises(DockyardError) as caught:
+            use()
+        assert str(caught.value) == ("Docker context 'lab', chosen by DOCKER_CONTEXT, has the engine address "
+                                     "'tcp://lab:99999', which is not usable: the port '99999' is not a number "
+                                     "from 1 to 65535")

@@ -117,3 +117,58 @@ def test_build_order_visits_parents_in_file_order():
               for key, parents in {"a": (), "b": (), "c": ("b", "a"), "d": ("c", "a")}.items()}
     assert build_order(images, ["d"]) == ["b", "a", "c", "d"]
     assert find_cycle(images) is None
+
+
+def nested_args(levels: int) -> str:
+    """ARGs that each refer to the one before ten times: 95 characters, then ten-fold a line."""
+    lines = ["ARG A0=" + "x" * 95] + [f"ARG A{i}=" + "${A%d}" % (i - 1) * 10 for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\nFROM busybox\n"
+
+
+def test_an_arg_that_would_expand_beyond_64_kib_names_the_dockerfile_and_line(tmp_path):
+    path = dockerfile(tmp_path, "# the A3 line is the fifth\n" + nested_args(4))  # A3: 95,000 characters
+    with pytest.raises(DockyardError) as caught:
+        from_refs(path)
+    assert str(caught.value) == f"{path}: line 5: ARG A3 would expand to more than 64 KiB"
+
+
+def test_args_under_the_bound_still_expand(tmp_path):
+    path = dockerfile(tmp_path, nested_args(2).replace("FROM busybox", "FROM demo/${A2}:1"))  # A2: 9,500 characters
+    assert from_refs(path) == ["demo/" + "x" * 9500 + ":1"]
+
+
+def test_a_from_reference_that_would_expand_beyond_64_kib_names_its_line(tmp_path):
+    path = dockerfile(tmp_path, "ARG A=" + "x" * 40_000 + "\nFROM \\\n  ${A}${A}\n")
+    with pytest.raises(DockyardError) as caught:
+        from_refs(path)
+    assert str(caught.value) == f"{path}: line 2: FROM's image would expand to more than 64 KiB"
+
+
+def test_global_args_beyond_one_mib_together_are_refused(tmp_path):
+    lines = ["ARG A=" + "x" * 60_000] + [f"ARG B{i}=${{A}}" for i in range(20)]
+    path = dockerfile(tmp_path, "\n".join(lines) + "\nFROM busybox\n")
+    with pytest.raises(DockyardError) as caught:
+        from_refs(path)
+    assert str(caught.value) == f"{path}: line 18: the ARGs before the first FROM would expand to more than 1 MiB together"
+
+
+def test_nine_levels_of_nested_args_fail_at_once_and_inv_list_says_so_in_one_line(tmp_path):
+    """570 bytes that expand to 9.5 GB: MemoryError (or the machine's memory) without a bound,
+    on every command, since the FROM chain is read when containers.toml is loaded."""
+    from conftest import DEMO_APP, assert_clean_failure, confined, write_project
+
+    write_project(tmp_path, DEMO_APP, {"app": nested_args(9)})
+    (tmp_path / "tasks.py").write_text("from pathlib import Path\nfrom dockyard import namespace\n\n"
+                                       "ns = namespace(Path(__file__).with_name('containers.toml'))\n")
+    for argv in (["--list"], ["-h", "app.build"], ["config"]):
+        result = confined(["-m", "invoke", *argv], tmp_path, timeout=30)
+        assert_clean_failure(result, f"images.app.dockerfile: {tmp_path / 'app' / 'Dockerfile'}: line 4: ARG A3 "
+                                     "would expand to more than 64 KiB")
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_from_lines_beyond_one_mib_of_images_together_are_refused(tmp_path):
+    path = dockerfile(tmp_path, "ARG A=" + "x" * 60_000 + "\n" + "FROM ${A}\n" * 20)
+    with pytest.raises(DockyardError) as caught:
+        from_refs(path)
+    assert str(caught.value) == f"{path}: line 19: the FROM lines' images would expand to more than 1 MiB together"

@@ -106,7 +106,7 @@ def mutations() -> Iterator[tuple[str, dict[str, Any]]]:
             table = table[key]
         table["zz"] = "x"
         yield f"unknown key in {'.'.join(path) or 'the document'}", document
-    for name in ("Bad Name", "build", "-x", ""):
+    for name in ("Bad Name", "build", "-x", "", "web.v2"):
         document = copy.deepcopy(VALID)
         document["images"][name] = document["images"].pop("app")
         yield f"image named {name!r}", document
@@ -149,6 +149,8 @@ def test_schema_and_loader_agree_on_structure(project_dir):
     ("an unset variable", lambda d: d["images"]["app"]["run"].update(user="${DOCKYARD_SCHEMA_UNSET}")),
     ("a duplicate tag", lambda d: d["images"]["app"].update(tag="demo/base")),
     ("a restart policy", lambda d: d["images"]["app"]["run"].update(restart="sometimes")),
+    ("cpus beyond the engine's", lambda d: d["images"]["app"]["run"].update(cpus=1e300)),
+    ("a tmpfs with options after a comma", lambda d: d["images"]["app"]["run"].update(tmpfs=["/tmp,exec"])),
 ])
 def test_what_only_the_loader_checks(project_dir, monkeypatch, name, change):
     monkeypatch.delenv("DOCKYARD_SCHEMA_UNSET", raising=False)

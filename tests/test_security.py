@@ -64,9 +64,9 @@ def test_host_directories_are_mounted_read_only_unless_rw_is_written(tmp_path):
     ('cap_drop = ["all", 3]', "images.app.run.cap_drop[1]"),
     ('memory = "lots"', "images.app.run.memory: 'lots' is not a size"),
     ('memory = "２５６m"', "images.app.run.memory"),
-    ("pids = 0", "images.app.run.pids: 0 must be more than 0"),
-    ("cpus = -1", "images.app.run.cpus: -1 must be more than 0"),
-    ('tmpfs = ["tmp"]', "images.app.run.tmpfs[0]: 'tmp' must be an absolute path"),
+    ("pids = 0", "images.app.run.pids: 0 must be a number of processes from 1"),
+    ("cpus = -1", "images.app.run.cpus: -1 must be from 0.01"),
+    ('tmpfs = ["tmp"]', "images.app.run.tmpfs[0]: 'tmp' is not 'PATH' or 'PATH:OPTIONS' with an absolute PATH"),
     ('logs = { max_size = "1x" }', "images.app.run.logs.max_size"),
     ("read_only = 1", "images.app.run.read_only: expected true or false"),
 ])
@@ -153,7 +153,7 @@ def test_limits_and_a_read_only_root_filesystem(project, docker_client):
     (project.root / "data").mkdir()
     project.config.write_text(project.config.read_text().replace('cap_add = ["SETUID", "SETGID"]', '''cap_add = ["SETUID", "SETGID"]
 read_only = true
-tmpfs = ["/tmp"]
+tmpfs = ["/tmp", "/scratch:size=1m,noexec"]
 memory = "64m"
 pids = 64
 cpus = 0.5
@@ -165,6 +165,9 @@ logs = { max_size = "1m", max_files = 2 }''', 1))  # httpd's, the first
     assert (host["ReadonlyRootfs"], host["Memory"], host["PidsLimit"], host["NanoCpus"]) == \
         (True, 64 * 1024 * 1024, 64, 500_000_000)
     assert host["LogConfig"]["Config"] == {"max-size": "1m", "max-file": "2"}
+    assert host["Tmpfs"] == {"/tmp": "", "/scratch": "size=1m,noexec"}  # PATH:OPTIONS, as docker run --tmpfs
+    mounted = project.inv("httpd.exec", "grep ' /scratch ' /proc/mounts").stdout
+    assert "noexec" in mounted and "size=1024k" in mounted, mounted
     assert_clean_failure(project.inv("httpd.exec", "touch /root-file", check=False), "exited with code 1")
     assert_clean_failure(project.inv("httpd.exec", "touch /data/x", check=False), "exited with code 1")
     project.inv("httpd.exec", "touch /tmp/x")

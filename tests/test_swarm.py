@@ -659,3 +659,21 @@ def test_config_shows_the_deploy_table_as_it_resolves(tmp_path, capsys):
                                        "registry": None, "update": {"parallelism": 1, "delay": 0.0,
                                                                     "order": "start-first",
                                                                     "failure_action": "rollback", "monitor": 5.0}}
+
+
+def test_a_services_tmpfs_gets_its_size_and_mode_and_refuses_what_a_swarm_cannot_set(tmp_path, monkeypatch):
+    from conftest import write_project
+
+    from dockyard import engine, swarm
+
+    monkeypatch.setattr(engine, "default_log_driver", lambda: "none")
+    toml = PROJECT + 'tmpfs = ["/tmp", "/run:size=64m,mode=1777"]\npids = -1\n'
+    project = config.load(write_project(tmp_path, toml))
+    request = swarm.service_request(project, project.images["app"], "demo/app:latest", 1)
+    mounts = request["task_template"]["ContainerSpec"]["Mounts"]
+    assert [(m["Target"], m.get("TmpfsOptions")) for m in mounts if m["Type"] == "tmpfs"] == \
+        [("/tmp", None), ("/run", {"SizeBytes": 64 * 1024 ** 2, "Mode": 0o1777})]
+    assert "Pids" not in (request["task_template"].get("Resources") or {}).get("Limits", {})  # -1: no limit
+    project = config.load(write_project(tmp_path, PROJECT + 'tmpfs = ["/tmp:noexec"]\n'))
+    with pytest.raises(config.DockyardError, match=r"images.app.run.tmpfs\[0\]: 'noexec' cannot be given to a swarm"):
+        swarm.service_request(project, project.images["app"], "demo/app:latest", 1)
