@@ -172,15 +172,31 @@ def test_an_engine_lost_or_stuck_mid_task_is_one_line_naming_it():
 # -- an engine killed mid-task -------------------------------------------------------------
 
 
-@integration
-def test_engine_killed_during_a_build_says_so_and_clean_removes_the_leftover(project, engine):
-    env = engine.env()
+def host_runs(command: str) -> bool:
+    """A process of this command line runs on the host (BuildKit's RUN steps are no containers
+    the engine lists, but they are processes)."""
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if cmdline.read_bytes().replace(b"\0", b" ").strip() == command.encode():
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def kill_engine_during_a_build(project, engine, builder: str) -> None:
+    """Start a build of my-app whose RUN step sleeps, kill the engine during that step: one
+    line naming the engine and the build."""
+    env = engine.env(DOCKYARD_BUILDER=builder)
     dockerfile = project.root / "images/my-app/Dockerfile"
     original = dockerfile.read_text()
     dockerfile.write_text(original + "RUN sleep 117\n")
     build = start_inv(project.root, "my-app.build", env=env)
     with engine.client() as api:
-        wait_until(lambda: running_with(api, "sleep 117"), "the build's RUN step")
+        if builder == "classic":
+            wait_until(lambda: running_with(api, "sleep 117"), "the build's RUN step")
+        else:
+            wait_until(lambda: host_runs("sleep 117"), "the build's RUN step")
     engine.kill()
     result = finish(build)
     dockerfile.write_text(original)  # my-app is up to date again for the other tests
@@ -188,6 +204,20 @@ def test_engine_killed_during_a_build_says_so_and_clean_removes_the_leftover(pro
     line = one_line(result)
     assert "build" in line and project.tags["my-app"] in line, line
 
+
+@integration
+def test_engine_killed_during_a_buildkit_build_says_so_and_leaves_no_container(project, engine):
+    kill_engine_during_a_build(project, engine, "buildkit")
+    engine.start()
+    with engine.client() as api:
+        assert [c for c in api.containers(all=True) if "sleep 117" in c["Command"]] == []
+    assert "sleep 117" not in project.inv("my-app.build", env=engine.env(DOCKYARD_BUILDER="buildkit")).stdout
+
+
+@integration
+def test_engine_killed_during_a_classic_build_says_so_and_clean_removes_the_leftover(project, engine):
+    kill_engine_during_a_build(project, engine, "classic")
+    env = engine.env()
     engine.start()
     with engine.client() as api:
         base = project.tags["busybox"]
