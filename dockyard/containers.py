@@ -316,18 +316,36 @@ def wait_ready(spec: ImageSpec, container_id: str, ports: list[PortMapping],
 
 
 def _ensure_running(spec: ImageSpec, container_id: str) -> bool:
-    with engine.doing(f"waiting for {spec.run.name} to start and answer"):
-        container = inspect(container_id)
-    if container is None:
-        raise DockyardError(f"{spec.run.name} was removed while dockyard waited for it to answer "
-                            "(by another run or a `docker rm`?)")
-    state = container["State"]
+    state = _state(spec, container_id, "start and answer")
     if not state.get("Running"):
         code = state.get("ExitCode")
         raise DockyardError(
             f"{spec.run.name} exited (code {code}) instead of staying up; last log lines:\n{tail_logs(container_id)}"
         )
     return True
+
+
+def exit_code(spec: ImageSpec, container_id: str) -> int | None:
+    """A one-shot container's exit code once it has exited, None while it runs. A non-zero
+    exit is an error with the last log lines, whose exit status is the container's."""
+    state = _state(spec, container_id, "finish")
+    if state.get("Running") or state.get("Status") == "created":
+        return None
+    code = state.get("ExitCode") or 0
+    if code:
+        raise DockyardError(f"{spec.run.name} exited (code {code}); last log lines:\n{tail_logs(container_id)}",
+                            code=code)
+    return 0
+
+
+def _state(spec: ImageSpec, container_id: str, waited_for: str) -> dict:
+    """The container's state, inspected for a wait; a container removed meanwhile is an error."""
+    with engine.doing(f"waiting for {spec.run.name} to {waited_for}"):
+        container = inspect(container_id)
+    if container is None:
+        raise DockyardError(f"{spec.run.name} was removed while dockyard waited for it to {waited_for} "
+                            "(by another run or a `docker rm`?)")
+    return container["State"]
 
 
 def _ready_url(spec: ImageSpec, ports: list[PortMapping]) -> str:

@@ -155,7 +155,8 @@ class Project:
         our previous one, and wait for its readiness check. ``args`` replace the configured
         command. ``attach`` follows it in the foreground until it exits (Ctrl-C stops it);
         by default an image with no ports and no readiness check runs attached, like
-        `docker run`. Returns id, name, ports and url, plus exit_code when attached. ``stdin``:
+        `docker run`. Returns id, name, ports and url, plus exit_code when attached, or when a
+        one-shot image run in the background has exited already (a non-zero exit raises). ``stdin``:
         an attached run reads our standard input (as `docker run -i`)."""
         from . import containers, engine
 
@@ -184,6 +185,11 @@ class Project:
                   "url": f"http://localhost:{ports[0].host_port}" if ports else None, **outcome}
         if attach:
             return result
+        if not spec.run.ports and spec.run.ready is None:
+            # A one-shot image in the background, as `docker run -d`: started, and it may have
+            # finished already (exit code 0); it has nothing to answer on.
+            code = containers.exit_code(spec, container_id)
+            return result if code is None else result | {"exit_code": code}
         try:
             containers.wait_ready(spec, container_id, ports, timeout=ready_timeout)
         except KeyboardInterrupt:
