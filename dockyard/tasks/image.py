@@ -172,7 +172,7 @@ def status(c, target, json_=False):
     if json_:
         print_json(rows[0])
         return
-    print(engine_line(project.engine()))
+    print(engine_line(project.engine(target.key)))  # the image's own engine, as the row's
     print(format_rows(rows))
     if any(row["service"] for row in rows):  # Swarm services of ours: each task's node, state, address
         from .swarm import deploy_rows
