@@ -308,7 +308,9 @@ class Project:
     def status(self, images: Iterable[str] | None = None) -> list[dict]:
         """One row per image: its container's state, ports, exit code, start time, restarts,
         the image id, and whether the image is up to date with its directory; ``service``: its
-        Swarm service's tasks when one of ours is deployed (see ``deploy_status``)."""
+        Swarm service's tasks when one of ours is deployed (see ``deploy_status``); ``volumes``:
+        the named volumes it mounts, as ``volumes()`` gives them, on its engine."""
+        from .resources import volume_rows
         from .status import image_status
 
         keys = self.images if images is None else list(images)
@@ -316,8 +318,10 @@ class Project:
         rows = []
         for key in keys:
             with self.on_engine_of(key):
-                rows.append(image_status(self.spec, self.image(key))
-                            | {"engine": self.engine()["address"], "service": services.get(key)})
+                spec = self.image(key)
+                rows.append(image_status(self.spec, spec)
+                            | {"engine": self.engine()["address"], "service": services.get(key),
+                               "volumes": volume_rows(self.spec, [spec])})
         return rows
 
     # -- services -----------------------------------------------------------------------

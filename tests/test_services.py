@@ -172,6 +172,16 @@ def test_two_projects_volumes_named_data_are_not_shared_and_clean_removes_only_o
     assert second_project.inv("store.exec", "cat /data/who", check=False).returncode != 0
     assert second_project.inv("store.exec", "cat /other/who").stdout == "first\n"  # declared external
     ours, theirs = f"{project.name}_data", f"{second_project.name}_data"
+    # status says who uses each volume, external ones too, in the table and in --json.
+    store, api = f"{second_project.name}-store", project.container("api")
+    row = json.loads(second_project.inv("status", "--json").stdout)[0]
+    assert row["volumes"] == [
+        {"volume": "data", "name": theirs, "external": False, "state": "present", "used_by": [store]},
+        {"volume": ours, "name": ours, "external": True, "state": "present", "used_by": sorted([api, store])}]
+    table = second_project.inv("status").stdout.splitlines()
+    assert any(line.split()[:3] == [ours, ours, "(external)"] and line.endswith(", ".join(sorted([api, store])))
+               for line in table), table
+    assert json.loads(project.inv("api.status", "--json").stdout)["volumes"][0]["used_by"] == sorted([api, store])
 
     # The second project's container uses our volume: neither down nor clean removes it.
     project.inv("down")
