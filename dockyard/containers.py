@@ -232,7 +232,7 @@ def creation(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, 
 
 # What a container is made from but does not change it: `up` leaves a container alone when only
 # these differ. The name is left out because `run` creates under a passing name first.
-NOT_HASHED = frozenset({"name", "ready", "service", "after"})
+NOT_HASHED = frozenset({"name", "ready", "service", "completes", "after"})
 
 
 def settings_hash(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, ports: list[PortMapping],
@@ -336,6 +336,17 @@ def exit_code(spec: ImageSpec, container_id: str) -> int | None:
         raise DockyardError(f"{spec.run.name} exited (code {code}); last log lines:\n{tail_logs(container_id)}",
                             code=code)
     return 0
+
+
+def wait_completed(spec: ImageSpec, container_id: str, abandon: threading.Event) -> bool:
+    """Wait until a step (``run.completes``) exits, as long as it takes: True once it exited
+    0, False when ``abandon`` was set first; a non-zero exit is an error (``exit_code``)."""
+    pause = 0.01  # a quick step ends within milliseconds: look again soon, then less often
+    while exit_code(spec, container_id) is None:
+        if abandon.wait(pause):
+            return False
+        pause = min(pause * 2, 0.2)
+    return True
 
 
 def _state(spec: ImageSpec, container_id: str, waited_for: str) -> dict:

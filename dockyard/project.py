@@ -338,8 +338,10 @@ class Project:
            report: Callable[[dict], None] | None = None) -> list[dict]:
         """Build what is out of date, then start every service (or ``only`` those and what
         they need), each after the services its ``after`` names answer. Running containers
-        whose image and settings are unchanged are left alone. One dict per service: image,
-        name, id, action ('created', 'replaced', 'started', 'unchanged') and reason."""
+        whose image and settings are unchanged are left alone; a step (``run.completes``) runs to
+        its end first, unless it completed with them already. One dict per service: image, name,
+        id, action ('created', 'replaced', 'started', 'unchanged'), reason and exit_code (a
+        step's 0; None for the others)."""
         from .deploy import up
         from .services import start_order
 
