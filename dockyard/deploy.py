@@ -51,7 +51,7 @@ def up(project: ProjectSpec, order: list[str], *, ready_timeout: float | None = 
             done = containers.wait_completed(spec, outcome["id"], abandon)
             return outcome | {"exit_code": 0} if done else None
         if not containers.wait_ready(spec, outcome["id"], list(spec.run.ports), timeout=ready_timeout,
-                                     abandon=abandon):
+                                     abandon=abandon, settled=outcome["action"] == "unchanged"):
             return None
         return outcome
 

@@ -349,3 +349,54 @@ def test_a_step_runs_to_its_end_before_what_comes_after_it_and_only_once(project
     fixed = project.inv("up", "--quiet-build")
     assert fixed.stdout.splitlines()[0] == f"{migrate}: replaced (settings changed), completed"
     assert project.inv("api.exec", "cat /data/schema").stdout == "v2\n"
+
+
+def with_port_check(project, api_command: str | None = None, timeout: int = 30) -> None:
+    """httpd and api checked on a port (not a URL): api publishes 8081 on a free port.
+    busybox httpd waits silently for its client's request, as most servers do."""
+    api_port = free_port()
+    api = f'name = "{project.container("api")}"\nports = ["{api_port}:8081"]\nready = {{ port = 8081, timeout = {timeout} }}\n'
+    if api_command:
+        api += f"command = {json.dumps(api_command)}\n"
+    text = project.config.read_text().replace(f'name = "{project.container("api")}"\n', api)
+    project.config.write_text(text.replace(
+        f'ready = {{ url = "http://127.0.0.1:{project.port}/cgi-bin/hello-world", timeout = 30 }}',
+        f"ready = {{ port = {project.port} }}"))
+
+
+def timed_readiness(monkeypatch) -> dict[str, float]:
+    """How long each service's readiness wait takes, by image key, from here on."""
+    from dockyard import containers
+
+    waits: dict[str, float] = {}
+    wait_ready = containers.wait_ready
+
+    def timed(spec, *args, **kwargs):
+        started = time.monotonic()
+        try:
+            return wait_ready(spec, *args, **kwargs)
+        finally:
+            waits[spec.key] = time.monotonic() - started
+
+    monkeypatch.setattr(containers, "wait_ready", timed)
+    return waits
+
+
+def test_a_no_op_up_looks_at_a_running_services_port_without_the_start_up_margin(project, monkeypatch):
+    from dockyard import Project
+
+    with_port_check(project)
+    project.inv("up", "--quiet-build")
+    waits = timed_readiness(monkeypatch)
+    outcomes = Project(project.config).up(build=False)
+    assert [o["action"] for o in outcomes] == ["unchanged", "unchanged"]
+    # A silent server's port check used to wait out 0.3 s for a hang-up that never came.
+    assert max(waits.values()) < 0.25, waits
+
+
+def test_a_no_op_up_still_finds_a_running_service_that_does_not_answer(project, docker_client):
+    with_port_check(project, api_command="sleep 600", timeout=2)  # runs, and listens nowhere
+    for attempt in ("created", "unchanged"):
+        failed = project.inv("up", "--quiet-build", check=False)
+        assert_clean_failure(failed, f"{project.container('api')} did not answer on port 8081 within 2s")
+        assert docker_client.api.inspect_container(project.container("api"))["State"]["Running"], attempt
