@@ -421,16 +421,19 @@ class Project:
                registry: str | None = None, build: bool = True, quiet_build: bool = False,
                ready_timeout: float | None = None, output: TextIO | None = None,
                report: Callable[[dict], None] | None = None) -> list[dict]:
-        """Run the images (default: every service, in `after` order, as `up` would) as Swarm
-        services on the engine, a swarm manager: build first, then create each service, or
-        roll it over when its image or settings changed, and wait until every task answers
-        before the next. ``replicas`` replaces [deploy] replicas; ``push`` pushes the image to
+        """Run the images (default: every service, in `after` order, as `up` would, but the
+        steps, which a Swarm service would run again and again) as Swarm services on the
+        engine, a swarm manager: build first, then create each service, or roll it over when
+        its image or settings changed, and wait until every task answers before the next. ``replicas`` replaces [deploy] replicas; ``push`` pushes the image to
         ``registry`` (default: [deploy] registry, then [project] registry) and deploys its
         digest, which a swarm of several nodes needs. One dict per service: image, service,
         id, action ('created', 'updated', 'scaled', 'unchanged'), reason, replicas, tasks."""
         from .services import start_order
 
-        keys = start_order(self.spec.images) if images is None else [self.image(key).key for key in images]
+        if images is None:
+            keys = [key for key in start_order(self.spec.images) if not self.image(key).run.completes]
+        else:
+            keys = [self.image(key).key for key in images]
         if not keys:
             raise DockyardError(f"{self.path.name} has no services: give an image ports, a ready check "
                                 "or run.service = true")

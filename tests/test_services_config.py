@@ -210,3 +210,11 @@ def test_a_step_refuses_what_would_keep_it_from_running_to_its_end(tmp_path, set
     message = load_error(tmp_path, with_step(setting), DOCKERFILES)
     assert f": {where}: completes = true (a step `up` runs to its end) does not go with {words}" in message, message
     load(tmp_path, with_step('restart = "no"', "service = true"))  # what it is anyway
+
+
+def test_deploy_leaves_the_steps_out_of_the_services_it_runs_on_a_swarm(tmp_path, monkeypatch):
+    project = Project(write_project(tmp_path, with_step(), DOCKERFILES))
+    deployed = []
+    monkeypatch.setattr(Project, "_deploy", lambda self, keys, **options: deployed.extend(keys) or [])
+    project.deploy()
+    assert deployed == ["db", "api", "site"]
