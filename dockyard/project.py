@@ -424,9 +424,10 @@ class Project:
         """Run the images (default: every service, in `after` order, as `up` would, but the
         steps, which a Swarm service would run again and again) as Swarm services on the
         engine, a swarm manager: build first, then create each service, or roll it over when
-        its image or settings changed, and wait until every task answers before the next. ``replicas`` replaces [deploy] replicas; ``push`` pushes the image to
-        ``registry`` (default: [deploy] registry, then [project] registry) and deploys its
-        digest, which a swarm of several nodes needs. One dict per service: image, service,
+        its image or settings changed, and wait until every task answers before the next.
+        ``replicas`` replaces [deploy] replicas; ``push`` pushes the image to ``registry``
+        (default: [deploy] registry, then [project] registry) and deploys its digest, which a
+        swarm of several nodes needs. One dict per service: image, service,
         id, action ('created', 'updated', 'scaled', 'unchanged'), reason, replicas, tasks."""
         from .services import start_order
 

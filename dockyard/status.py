@@ -20,8 +20,8 @@ def image_status(project: ProjectSpec, spec: ImageSpec) -> dict:
         build, image_id = freshness(project, spec)
     except OSError as e:  # an unreadable build context: say so in the row
         build, image_id = f"unknown ({e})", None
-    row = {"image": spec.key, "container": spec.run.name, "state": "absent", "exit_code": None, "completed": None,
-           "ports": [], "started_at": None, "uptime_seconds": None, "restart_count": None,
+    row = {"image": spec.key, "container": spec.run.name, "state": "absent", "exit_code": None,
+           "completed": None, "ports": [], "started_at": None, "uptime_seconds": None, "restart_count": None,
            "image_id": image_id, "build": build, "container_image_current": None}
     container = engine.inspect_container(spec.run.name)
     if container is None:

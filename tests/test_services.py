@@ -344,6 +344,10 @@ def test_a_step_runs_to_its_end_before_what_comes_after_it_and_only_once(project
     assert (state(docker_client, migrate)["Status"], state(docker_client, migrate)["ExitCode"]) == ("exited", 3)
     for name in (api, httpd):
         assert docker_client.api.containers(all=True, filters={"name": f"^{name}$"}) == []
+    # A step that failed is not done: the next `up` runs it again, in a new container.
+    failed_id = container_id(docker_client, migrate)
+    assert project.inv("up", "--quiet-build", check=False).returncode == 3
+    assert container_id(docker_client, migrate) != failed_id
     # Once it is fixed it runs again, in place of the failed one.
     add_migration(project, "echo v2 > /data/schema")
     fixed = project.inv("up", "--quiet-build")
