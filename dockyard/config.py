@@ -137,6 +137,7 @@ class RunSpec:
     log_max_size: str = "10m"
     log_max_files: int = 3
     service: bool = False  # `up` starts it (see dockyard.services for the default)
+    completes: bool = False  # a step `up` runs to its end before what comes after it
     after: tuple[str, ...] = ()  # services that must be ready first
     network: str = "project"  # or one of the engine's: bridge, host, none
     # -- more names and networks (services) --
@@ -513,12 +514,26 @@ class _Validator:
             cpus=self.cpus(data["cpus"], f"{where}.cpus") if "cpus" in data else None,
             log_max_size=self.size(data.get("logs", {}).get("max_size", "10m"), f"{where}.logs.max_size"),
             log_max_files=self.positive(data.get("logs", {}).get("max_files", 3), f"{where}.logs.max_files"),
-            service=data.get("service", services.is_service_by_default(data)),
+            service=self.service(data, where),
+            completes=data.get("completes", False),
             after=tuple(data.get("after", ())),
             network=self.network(data.get("network", "project"), f"{where}.network"),
             aliases=self.aliases(data, where),
             networks=self.networks(data, where),
         )
+
+    def service(self, data: dict, where: str) -> bool:
+        """Whether `up` starts it. A step (``completes``) is a service that runs to its end: what
+        would keep it from starting, from ending or from ending for good is refused."""
+        if data.get("completes"):
+            step = "completes = true (a step `up` runs to its end) does not go with"
+            if data.get("service") is False:
+                raise self.fail(f"{where}.service", f"{step} service = false: `up` would never run it")
+            if "ready" in data:
+                raise self.fail(f"{where}.ready", f"{step} a ready check: `up` waits until a step exits")
+            if data.get("restart", "no") != "no":
+                raise self.fail(f"{where}.restart", f"{step} a restart policy: the engine would run it again")
+        return data.get("service", services.is_service_by_default(data))
 
     def aliases(self, data: dict, where: str) -> tuple[str, ...]:
         """Hostnames the container answers to on the project network, besides its name and key."""

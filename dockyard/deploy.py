@@ -5,7 +5,9 @@ created with (label ``dockyard.settings``, made by ``containers.creation``), so 
 container whose image id and hash are those `up` would use now is left alone; one whose image
 or settings changed is replaced, a stopped one is started again, and each is reported. Each
 service starts only once the services its ``after`` names answer their readiness checks, and
-services that do not wait for each other start together.
+services that do not wait for each other start together. A step (``run.completes``) is waited
+for until it exits, and what comes after it starts only if it exited 0; one that already did,
+with the image and settings `up` would use now, is not run again.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ def up(project: ProjectSpec, order: list[str], *, ready_timeout: float | None = 
     """Bring the services in ``order`` (dependencies first) to running and ready. Each starts
     as soon as the services its ``after`` names are ready, so services with no `after` path
     between them start together and their readiness waits overlap. One dict per service, in
-    ``order``: image, name, id, action (created, replaced, started, unchanged), reason;
+    ``order``: image, name, id, action (created, replaced, started, unchanged), reason, and
+    exit_code (a step's: 0; None for a service);
     ``report`` sees each once it and every service before it in ``order`` are ready, so the
     lines come in the same order however the waits end.
 
@@ -44,8 +47,11 @@ def up(project: ProjectSpec, order: list[str], *, ready_timeout: float | None = 
         if abandon.is_set():
             return None
         outcome = _bring_up(project, spec)
+        if spec.run.completes:
+            done = containers.wait_completed(spec, outcome["id"], abandon)
+            return outcome | {"exit_code": 0} if done else None
         if not containers.wait_ready(spec, outcome["id"], list(spec.run.ports), timeout=ready_timeout,
-                                     abandon=abandon):
+                                     abandon=abandon, settled=outcome["action"] == "unchanged"):
             return None
         return outcome
 
@@ -101,19 +107,27 @@ def _bring_up(project: ProjectSpec, spec: ImageSpec) -> dict:
 
 
 def _bring_up_in_turn(project: ProjectSpec, spec: ImageSpec) -> dict:
-    outcome = {"image": spec.key, "name": spec.run.name, "id": None, "action": "created", "reason": None}
+    outcome = {"image": spec.key, "name": spec.run.name, "id": None, "action": "created", "reason": None,
+               "exit_code": None}
     ports = list(spec.run.ports)
     old = containers.owned(project, spec, required=False)
     if old is not None:
         image = engine.inspect_image(spec.ref)
         wanted = containers.settings_hash(project, spec, containers.RunOverrides(), ports=ports, interactive=False)
+        state = old["State"]
         if image is None or old["Image"] != image["Id"]:
             outcome.update(action="replaced", reason="image changed")
         elif labels_of(old).get(SETTINGS) != wanted:
             outcome.update(action="replaced", reason="settings changed")
-        elif not old["State"]["Running"]:
+        elif spec.run.completes:  # a step runs again only when its last run did not succeed
+            if state["Running"] or state["Status"] == "exited" and state["ExitCode"] == 0:
+                outcome.update(id=old["Id"], action="unchanged")  # done, or still at it: waited for
+                return outcome
+            ended = f"exited {state['ExitCode']}" if state["Status"] == "exited" else f"was {state['Status']}"
+            outcome.update(action="replaced", reason=f"its last run {ended}")
+        elif not state["Running"]:
             containers.start_again(spec, old["Id"])
-            outcome.update(id=old["Id"], action="started", reason=f"was {old['State']['Status']}")
+            outcome.update(id=old["Id"], action="started", reason=f"was {state['Status']}")
             return outcome
         else:
             outcome.update(id=old["Id"], action="unchanged")

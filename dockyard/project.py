@@ -159,7 +159,8 @@ class Project:
         our previous one, and wait for its readiness check. ``args`` replace the configured
         command. ``attach`` follows it in the foreground until it exits (Ctrl-C stops it);
         by default an image with no ports and no readiness check runs attached, like
-        `docker run`. Returns id, name, ports and url, plus exit_code when attached. ``stdin``:
+        `docker run`. Returns id, name, ports and url, plus exit_code when attached, or when a
+        one-shot image run in the background has exited already (a non-zero exit raises). ``stdin``:
         an attached run reads our standard input (as `docker run -i`)."""
         from . import containers, engine
 
@@ -189,6 +190,11 @@ class Project:
                   "url": f"http://localhost:{ports[0].host_port}" if ports else None, **outcome}
         if attach:
             return result
+        if not spec.run.ports and spec.run.ready is None:
+            # A one-shot image in the background, as `docker run -d`: started, and it may have
+            # finished already (exit code 0); it has nothing to answer on.
+            code = containers.exit_code(spec, container_id)
+            return result if code is None else result | {"exit_code": code}
         try:
             containers.wait_ready(spec, container_id, ports, timeout=ready_timeout)
         except KeyboardInterrupt as interrupt:
@@ -308,7 +314,9 @@ class Project:
     def status(self, images: Iterable[str] | None = None) -> list[dict]:
         """One row per image: its container's state, ports, exit code, start time, restarts,
         the image id, and whether the image is up to date with its directory; ``service``: its
-        Swarm service's tasks when one of ours is deployed (see ``deploy_status``)."""
+        Swarm service's tasks when one of ours is deployed (see ``deploy_status``); ``volumes``:
+        the named volumes it mounts, as ``volumes()`` gives them, on its engine."""
+        from .resources import volume_rows
         from .status import image_status
 
         keys = self.images if images is None else list(images)
@@ -316,8 +324,10 @@ class Project:
         rows = []
         for key in keys:
             with self.on_engine_of(key):
-                rows.append(image_status(self.spec, self.image(key))
-                            | {"engine": self.engine()["address"], "service": services.get(key)})
+                spec = self.image(key)
+                rows.append(image_status(self.spec, spec)
+                            | {"engine": self.engine()["address"], "service": services.get(key),
+                               "volumes": volume_rows(self.spec, [spec])})
         return rows
 
     # -- services -----------------------------------------------------------------------
@@ -334,8 +344,10 @@ class Project:
            report: Callable[[dict], None] | None = None) -> list[dict]:
         """Build what is out of date, then start every service (or ``only`` those and what
         they need), each after the services its ``after`` names answer. Running containers
-        whose image and settings are unchanged are left alone. One dict per service: image,
-        name, id, action ('created', 'replaced', 'started', 'unchanged') and reason."""
+        whose image and settings are unchanged are left alone; a step (``run.completes``) runs to
+        its end first, unless it completed with them already. One dict per service: image, name,
+        id, action ('created', 'replaced', 'started', 'unchanged'), reason and exit_code (a
+        step's 0; None for the others)."""
         from .deploy import up
         from .services import start_order
 
@@ -415,17 +427,21 @@ class Project:
                registry: str | None = None, build: bool = True, quiet_build: bool = False,
                ready_timeout: float | None = None, output: TextIO | None = None,
                report: Callable[[dict], None] | None = None) -> list[dict]:
-        """Run the images (default: every service, in `after` order, as `up` would) as Swarm
-        services on the engine, a swarm manager: build first, then create each service, or
-        roll it over when its image or settings changed, or scale it to [deploy] replicas, and
-        wait until every task answers before the next. ``replicas`` replaces [deploy] replicas
-        for this deploy; ``push`` pushes the image to ``registry`` (default: [deploy] registry,
-        then [project] registry) and deploys its digest, which a swarm of several nodes needs.
-        One dict per service: image, service, id, action ('created', 'updated', 'scaled',
-        'unchanged'), reason, replicas, tasks."""
+        """Run the images (default: every service, in `after` order, as `up` would, but the
+        steps, which a Swarm service would run again and again) as Swarm services on the
+        engine, a swarm manager: build first, then create each service, or roll it over when
+        its image or settings changed, or scale it to [deploy] replicas, and wait until every
+        task answers before the next. ``replicas`` replaces [deploy] replicas for this deploy;
+        ``push`` pushes the image to ``registry`` (default: [deploy] registry, then [project]
+        registry) and deploys its digest, which a swarm of several nodes needs. One dict per
+        service: image, service, id, action ('created', 'updated', 'scaled', 'unchanged'),
+        reason, replicas, tasks."""
         from .services import start_order
 
-        keys = start_order(self.spec.images) if images is None else [self.image(key).key for key in images]
+        if images is None:
+            keys = [key for key in start_order(self.spec.images) if not self.image(key).run.completes]
+        else:
+            keys = [self.image(key).key for key in images]
         if not keys:
             raise DockyardError(f"{self.path.name} has no services: give an image ports, a ready check "
                                 "or run.service = true")

@@ -176,36 +176,49 @@ def project_volumes(project_name: str) -> list[dict]:
     and the containers (any owner) that use them."""
     listed = (engine.request("GET", engine.query("/volumes", filters={"label": f"{OWNER}={project_name}"}),
                              "list volumes") or {}).get("Volumes") or []
-    users: dict[str, list[str]] = {v["Name"]: [] for v in listed}
+    users = volume_users([v["Name"] for v in listed])
+    return [{"name": v["Name"], "volume": (v.get("Labels") or {}).get(VOLUME, v["Name"]),
+             "used_by": users[v["Name"]]} for v in sorted(listed, key=lambda v: v["Name"])]
+
+
+def volume_users(names: list[str]) -> dict[str, list[str]]:
+    """The names of the containers (any owner, running or not) that mount each of these volumes."""
+    users: dict[str, list[str]] = {name: [] for name in names}
     if users:
         for container in engine.request("GET", engine.query("/containers/json", all=True), "list volumes") or []:
             for mount in container.get("Mounts") or []:
                 if mount.get("Type") == "volume" and mount.get("Name") in users:
                     users[mount["Name"]].append(container["Names"][0].lstrip("/"))
-    return [{"name": v["Name"], "volume": (v.get("Labels") or {}).get(VOLUME, v["Name"]),
-             "used_by": sorted(users[v["Name"]])} for v in sorted(listed, key=lambda v: v["Name"])]
+    return {name: sorted(found) for name, found in users.items()}
 
 
-def volume_rows(project: ProjectSpec) -> list[dict]:
-    """Every named volume the project's images mount: name, volume, external, state, used_by."""
-    present = {row["name"]: row for row in project_volumes(project.name)}
-    rows: dict[str, dict] = {}
-    for spec in project.images.values():
+def volume_rows(project: ProjectSpec, images: list[ImageSpec] | None = None) -> list[dict]:
+    """Every named volume the project's images (or ``images``) mount: name, volume, external,
+    state, used_by; of all images, also ours that no image mounts any more."""
+    mounted: dict[str, str] = {}  # engine name -> containers.toml's, in the images' order
+    for spec in project.images.values() if images is None else images:
         for name in named_volumes(spec):
-            full = volume_name(project, name)
-            if full in rows:
-                continue
-            row = present.pop(full, None)
-            external = name in project.external_volumes
-            if row is None and external:
-                state = "absent" if inspect_volume(full) is None else "present"
-            else:
-                state = "absent" if row is None else "present"
-            rows[full] = {"volume": name, "name": full, "external": external, "state": state,
-                          "used_by": row["used_by"] if row else []}
-    for full, row in present.items():  # ours, but no image mounts it any more
-        rows[full] = {"volume": row["volume"], "name": full, "external": False, "state": "present (unused)",
-                      "used_by": row["used_by"]}
+            mounted.setdefault(volume_name(project, name), name)
+    if not mounted and images is not None:
+        return []
+    present = {row["name"]: row for row in project_volumes(project.name)}
+    # An external volume is not ours: no label finds it, so it is looked at, and its users, by name.
+    external = [full for full, name in mounted.items() if name in project.external_volumes]
+    external_present = [full for full in external if inspect_volume(full) is not None]
+    users = volume_users(external_present)
+    rows: dict[str, dict] = {}
+    for full, name in mounted.items():
+        row = present.pop(full, None)
+        if full in external:
+            state, used_by = ("present", users[full]) if full in external_present else ("absent", [])
+        else:
+            state, used_by = ("absent", []) if row is None else ("present", row["used_by"])
+        rows[full] = {"volume": name, "name": full, "external": full in external, "state": state,
+                      "used_by": used_by}
+    if images is None:
+        for full, row in present.items():  # ours, but no image mounts it any more
+            rows[full] = {"volume": row["volume"], "name": full, "external": False, "state": "present (unused)",
+                          "used_by": row["used_by"]}
     return list(rows.values())
 
 

@@ -101,7 +101,9 @@ RUN = Table((
     Key("cpus", NUMBER, "how many CPUs' worth of time it may use, e.g. 0.5 (0.01 to 8192)"),
     Key("logs", TABLE, "rotation of json-file logs: {max_size = '10m', max_files = 3}", table=LOGS),
     Key("service", BOOLEAN, "whether `up` starts it (default: true when it publishes a port or has a ready check)"),
-    Key("after", STRINGS, "services `up` starts, and waits to be ready, before this one"),
+    Key("completes", BOOLEAN, "a step `up` runs to its end (a migration, a seed): the services whose `after` "
+                              "names it start only once it has exited 0 (default false)"),
+    Key("after", STRINGS, "services `up` starts, and waits to be ready (a step: to complete), before this one"),
     Key("network", STRING, "'project' (default: the project's network), 'bridge', 'host' or 'none'"),
     Key("aliases", STRINGS, "more hostnames it answers to on the project network, e.g. ['db']"),
     Key("networks", STRINGS, "networks that exist on the engine that it joins too (never created or removed)"),

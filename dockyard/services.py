@@ -8,6 +8,9 @@ it says ``service = false``; ``service = true`` makes any other image one (a ser
 only the project network reaches). The tutorial's ``my-app`` (no port, no check: it prints
 and exits) is one-shot.
 
+A step (``completes = true``: a migration, a seed) is a service that runs to its end: `up`
+runs it and waits until it exits, and what names it in ``after`` starts only if it exited 0.
+
 Pure logic on the validated specs, no engine: ``config`` runs ``check`` when it loads a file.
 """
 
@@ -26,7 +29,7 @@ Fail = Callable[[str, str], DockyardError]
 
 def is_service_by_default(run: dict) -> bool:
     """The default of ``run.service`` for a run table as written in containers.toml."""
-    return bool(run.get("ports")) or "ready" in run
+    return bool(run.get("ports")) or "ready" in run or run.get("completes") is True
 
 
 def check(images: dict[str, ImageSpec], fail: Fail) -> None:
@@ -44,7 +47,8 @@ def check(images: dict[str, ImageSpec], fail: Fail) -> None:
                 raise fail(where, f"no image named '{name}'{suggestion}; known: {', '.join(images)}")
             if not images[name].run.service:
                 raise fail(where, f"'{name}' is a one-shot image, not a service: `up` never starts it "
-                                  f"(set images.{name}.run.service = true if it should run)")
+                                  f"(set images.{name}.run.service = true if it should run, or "
+                                  f"images.{name}.run.completes = true if it is a step that must finish first)")
     cycle = _find_cycle(images)
     if cycle:
         raise fail(f"images.{cycle[0]}.run.after", f"a cycle: {' -> '.join(cycle)}")

@@ -13,7 +13,8 @@ COLUMNS = ("image", "container", "state", "ports", "uptime", "image_id", "build"
 
 
 def image_status(project: ProjectSpec, spec: ImageSpec) -> dict:
-    """One row: numbers as numbers (ports, exit code, restarts), times in ISO 8601."""
+    """One row: numbers as numbers (ports, exit code, restarts), times in ISO 8601; ``completed``:
+    for a step (``run.completes``), whether it has run to its end with exit code 0."""
     from .builder import freshness
 
     try:
@@ -21,7 +22,7 @@ def image_status(project: ProjectSpec, spec: ImageSpec) -> dict:
     except OSError as e:  # an unreadable build context: say so in the row
         build, image_id = f"unknown ({e})", None
     row = {"image": spec.key, "container": spec.run.name, "state": "absent", "exit_code": None,
-           "ports": [], "started_at": None, "uptime_seconds": None, "restart_count": None,
+           "completed": None, "ports": [], "started_at": None, "uptime_seconds": None, "restart_count": None,
            "image_id": image_id, "build": build, "container_image_current": None, "leftovers": []}
     # What an interrupted replace left; the next run or up puts it in order (containers.recover).
     row["leftovers"] = [{"name": row_name, "state": left["State"]}
@@ -35,6 +36,8 @@ def image_status(project: ProjectSpec, spec: ImageSpec) -> dict:
     state = container["State"]
     row["state"] = state["Status"]
     row["exit_code"] = None if state["Running"] else state.get("ExitCode")
+    if spec.run.completes:  # a step: its container is meant to end, and did, or did not, succeed
+        row["completed"] = state["Status"] == "exited" and row["exit_code"] == 0
     row["restart_count"] = container.get("RestartCount", 0)
     bindings = (container.get("HostConfig") or {}).get("PortBindings") or {}
     for port, binds in bindings.items():
@@ -59,8 +62,10 @@ def _parse_time(text: str) -> datetime:
 def display(row: dict) -> dict[str, str]:
     """The row as the table shows it."""
     state = row["state"]
-    if row["exit_code"]:
+    if row["exit_code"] or row["completed"]:
         state = f"{state} ({row['exit_code']})"
+    if row["completed"]:
+        state += ", completed"
     ports = ", ".join(f"{p['host_ip']}:{p['host_port']}->{p['container_port']}/{p['protocol']}"
                       for p in row["ports"])
     build = row["build"]

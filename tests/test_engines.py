@@ -233,6 +233,10 @@ def test_an_image_with_an_engine_of_its_own_is_built_run_and_shown_there(project
     shown = project.inv("status", env=env).stdout
     assert f"api engine: {other}, chosen by images.api.engine in {project.config}" in shown
     assert "httpd engine:" not in shown  # only the images that differ from the project's
+    # An image's own status names its own engine, as its row in --json does.
+    assert project.inv("api.status", env=env).stdout.splitlines()[0] == \
+        f"engine: {other}, chosen by images.api.engine in {project.config}"
+    assert project.inv("httpd.status", env=env).stdout.startswith("engine: unix:///var/run/docker.sock")
     resolved = json.loads(project.inv("config", "--json", env=env).stdout)
     assert resolved["images"]["base2"]["engine"]["address"] == other
 

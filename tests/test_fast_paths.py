@@ -50,6 +50,7 @@ CHANGED = {
 UNCHANGED = {
     "ready": ReadyCheck(url="http://localhost:8000/", timeout=90),
     "service": False,
+    "completes": True,  # a step's container is made as any other
     "after": ("busybox",),
     "name": "another-name",  # run creates under a passing name, so the name is never hashed
 }

@@ -31,7 +31,7 @@ VALID: dict[str, Any] = {
             "run": {
                 "name": "app", "ports": ["8000:8000"], "environment": {"P": 8000}, "command": "httpd -f",
                 "user": "www-data", "volumes": ["data:/data"], "workdir": "/www", "restart": "always",
-                "ready": {"url": "http://localhost:8000/", "timeout": 5}, "init": True,
+                "ready": {"url": "http://localhost:8000/", "timeout": 5}, "init": True, "completes": False,
             },
         },
     },

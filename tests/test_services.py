@@ -172,6 +172,16 @@ def test_two_projects_volumes_named_data_are_not_shared_and_clean_removes_only_o
     assert second_project.inv("store.exec", "cat /data/who", check=False).returncode != 0
     assert second_project.inv("store.exec", "cat /other/who").stdout == "first\n"  # declared external
     ours, theirs = f"{project.name}_data", f"{second_project.name}_data"
+    # status says who uses each volume, external ones too, in the table and in --json.
+    store, api = f"{second_project.name}-store", project.container("api")
+    row = json.loads(second_project.inv("status", "--json").stdout)[0]
+    assert row["volumes"] == [
+        {"volume": "data", "name": theirs, "external": False, "state": "present", "used_by": [store]},
+        {"volume": ours, "name": ours, "external": True, "state": "present", "used_by": sorted([api, store])}]
+    table = second_project.inv("status").stdout.splitlines()
+    assert any(line.split()[:3] == [ours, ours, "(external)"] and line.endswith(", ".join(sorted([api, store])))
+               for line in table), table
+    assert json.loads(project.inv("api.status", "--json").stdout)["volumes"][0]["used_by"] == sorted([api, store])
 
     # The second project's container uses our volume: neither down nor clean removes it.
     project.inv("down")
@@ -274,3 +284,123 @@ def test_inv_down_loads_no_docker_py_and_an_engine_in_no_swarm_has_no_services_t
     assert elsewhere.returncode == 0, elsewhere.stderr
     assert elsewhere.stdout == "nothing to remove\n"
     assert "docker" not in imported_modules(elsewhere)
+
+
+def add_migration(project, command: str) -> None:
+    """A step (completes = true) that api needs first: the api's image under another tag,
+    writing to the api's volume as the api's user; ``command`` is its shell command (and
+    replaces the step's command of a call before)."""
+    step = (f'\n[images.migrate]\ntag = "{project.name}/migrate:latest"\ndir = "images/api"\n\n'
+            f'[images.migrate.run]\nname = "{project.container("migrate")}"\ncompletes = true\n'
+            f'user = "www-data"\nvolumes = ["data:/data"]\ncommand = ["sh", "-c", {json.dumps(command)}]\n')
+    text = project.config.read_text().split("\n[images.migrate]")[0]  # a step of before is replaced
+    if 'after = ["migrate"]' not in text:
+        text = text.replace('service = true\nvolumes', 'service = true\nafter = ["migrate"]\nvolumes')
+    project.config.write_text(text + step)
+
+
+def state(docker_client, name: str) -> dict:
+    return docker_client.api.inspect_container(name)["State"]
+
+
+def test_a_step_runs_to_its_end_before_what_comes_after_it_and_only_once(project, docker_client):
+    add_migration(project, "echo migrating; sleep 1; echo v1 > /data/schema")
+    migrate, api, httpd = (project.container(key) for key in ("migrate", "api", "httpd"))
+    first = project.inv("up", "--quiet-build")
+    assert first.stdout.splitlines() == [f"{migrate}: created, completed", f"{api}: created", f"{httpd}: created",
+                                         "up: 3 created, 0 unchanged; stop with: inv down"]
+    done = state(docker_client, migrate)
+    assert (done["Status"], done["ExitCode"]) == ("exited", 0)
+    assert started_at(docker_client, api) >= datetime.fromisoformat(done["FinishedAt"][:26] + "+00:00")
+    assert project.inv("api.exec", "cat /data/schema").stdout == "v1\n"
+
+    # Nothing changed: the step that completed is not run again.
+    again = project.inv("up", "--quiet-build")
+    assert again.stdout.splitlines() == [f"{migrate}: unchanged, completed", f"{api}: unchanged",
+                                         f"{httpd}: unchanged",
+                                         "nothing changed: 2 services running and ready, 1 step completed"]
+    assert state(docker_client, migrate)["FinishedAt"] == done["FinishedAt"]
+    rows = {row["image"]: row for row in json.loads(project.inv("status", "--json").stdout)}
+    assert (rows["migrate"]["state"], rows["migrate"]["exit_code"], rows["migrate"]["completed"]) == ("exited", 0, True)
+    assert rows["api"]["completed"] is None
+    assert any(line.startswith("migrate ") and " exited (0), completed " in line
+               for line in project.inv("status").stdout.splitlines())
+
+    # A step that fails: up fails with its exit code and last words, and what needs it waits.
+    add_migration(project, "echo migration-failed >&2; exit 3")
+    api_before = docker_client.api.inspect_container(api)
+    failed = project.inv("up", "--quiet-build", check=False)
+    assert failed.returncode == 3
+    assert_clean_failure(failed, f"{migrate} exited (code 3); last log lines:", "migration-failed")
+    assert failed.stdout == ""
+    # The api of before is left as it was: not replaced, not restarted.
+    assert (container_id(docker_client, api), state(docker_client, api)["StartedAt"]) == \
+        (api_before["Id"], api_before["State"]["StartedAt"])
+
+    # down removes the step's container with the others; on a fresh start the step fails
+    # again, and nothing that needs it is made.
+    assert f"removed container {migrate}" in project.inv("down").stdout
+    assert project.inv("up", "--quiet-build", check=False).returncode == 3
+    assert (state(docker_client, migrate)["Status"], state(docker_client, migrate)["ExitCode"]) == ("exited", 3)
+    for name in (api, httpd):
+        assert docker_client.api.containers(all=True, filters={"name": f"^{name}$"}) == []
+    # A step that failed is not done: the next `up` runs it again, in a new container.
+    failed_id = container_id(docker_client, migrate)
+    assert project.inv("up", "--quiet-build", check=False).returncode == 3
+    assert container_id(docker_client, migrate) != failed_id
+    # Once it is fixed it runs again, in place of the failed one.
+    add_migration(project, "echo v2 > /data/schema")
+    fixed = project.inv("up", "--quiet-build")
+    assert fixed.stdout.splitlines()[0] == f"{migrate}: replaced (settings changed), completed"
+    assert project.inv("api.exec", "cat /data/schema").stdout == "v2\n"
+
+
+def with_port_check(project, api_command: str | None = None, timeout: int = 30) -> None:
+    """httpd and api checked on a port (not a URL): api publishes 8081 on a free port.
+    busybox httpd waits silently for its client's request, as most servers do."""
+    api_port = free_port()
+    api = f'name = "{project.container("api")}"\nports = ["{api_port}:8081"]\nready = {{ port = 8081, timeout = {timeout} }}\n'
+    if api_command:
+        api += f"command = {json.dumps(api_command)}\n"
+    text = project.config.read_text().replace(f'name = "{project.container("api")}"\n', api)
+    project.config.write_text(text.replace(
+        f'ready = {{ url = "http://127.0.0.1:{project.port}/cgi-bin/hello-world", timeout = 30 }}',
+        f"ready = {{ port = {project.port} }}"))
+
+
+def timed_readiness(monkeypatch) -> dict[str, float]:
+    """How long each service's readiness wait takes, by image key, from here on."""
+    from dockyard import containers
+
+    waits: dict[str, float] = {}
+    wait_ready = containers.wait_ready
+
+    def timed(spec, *args, **kwargs):
+        started = time.monotonic()
+        try:
+            return wait_ready(spec, *args, **kwargs)
+        finally:
+            waits[spec.key] = time.monotonic() - started
+
+    monkeypatch.setattr(containers, "wait_ready", timed)
+    return waits
+
+
+def test_a_no_op_up_looks_at_a_running_services_port_without_the_start_up_margin(project, monkeypatch):
+    from dockyard import Project
+
+    with_port_check(project)
+    project.inv("up", "--quiet-build")
+    waits = timed_readiness(monkeypatch)
+    outcomes = Project(project.config).up(build=False)
+    assert [o["action"] for o in outcomes] == ["unchanged", "unchanged"]
+    # A silent server's port check used to wait out 0.3 s for a hang-up that never came.
+    assert max(waits.values()) < 0.25, waits
+
+
+def test_a_no_op_up_still_finds_a_running_service_that_does_not_answer(project, docker_client):
+    with_port_check(project, api_command="sleep 600", timeout=2)  # runs, and listens nowhere
+    for attempt in ("created", "unchanged"):
+        failed = project.inv("up", "--quiet-build", check=False)
+        assert_clean_failure(failed, f"{project.container('api')} did not answer on port 8081 within 2s")
+        assert docker_client.api.inspect_container(project.container("api"))["State"]["Running"], attempt

@@ -82,6 +82,7 @@ def test_after_naming_a_one_shot_image_is_a_config_error(tmp_path):
     message = load_error(tmp_path, SERVICES.replace('after = ["db"]', 'after = ["tool"]'), DOCKERFILES)
     assert "images.api.run.after[0]: 'tool' is a one-shot image, not a service" in message
     assert "images.tool.run.service = true" in message
+    assert "images.tool.run.completes = true if it is a step that must finish first" in message
 
 
 def test_an_after_cycle_is_a_config_error(tmp_path):
@@ -174,3 +175,37 @@ def test_names_off_the_project_network_or_of_the_same_image_do_not_clash(tmp_pat
     # A container on another network is not reached by these names.
     load(tmp_path, SERVICES.replace('service = true\n', 'service = true\nname = "database"\n').replace(
         '"8081:8081"]\n', '"8081:8081"]\nname = "db"\nnetwork = "bridge"\n'))
+
+
+def with_step(*lines: str) -> str:
+    """SERVICES where tool is a step (completes = true) that db needs first."""
+    run = "\n".join(("[images.tool.run]", "completes = true", *lines))
+    return SERVICES.replace('dir = "tool"\n', f'dir = "tool"\n{run}\n').replace(
+        "service = true\nvolumes", 'service = true\nafter = ["tool"]\nvolumes')
+
+
+def test_a_step_that_completes_is_a_service_that_after_may_name_and_comes_first(tmp_path):
+    project = load(tmp_path, with_step())
+    assert project.image("tool").run.completes and project.image("tool").run.service
+    assert start_order(project.images) == ["tool", "db", "api", "site"]
+    assert start_order(project.images, ["db"]) == ["tool", "db"]
+    assert not project.image("db").run.completes
+
+
+@pytest.mark.parametrize(("setting", "where", "words"), [
+    ("service = false", "images.tool.run.service", "service = false: `up` would never run it"),
+    ('ready = { port = 80 }\nports = ["8090:80"]', "images.tool.run.ready", "a ready check"),
+    ('restart = "on-failure"', "images.tool.run.restart", "a restart policy: the engine would run it again"),
+])
+def test_a_step_refuses_what_would_keep_it_from_running_to_its_end(tmp_path, setting, where, words):
+    message = load_error(tmp_path, with_step(setting), DOCKERFILES)
+    assert f": {where}: completes = true (a step `up` runs to its end) does not go with {words}" in message, message
+    load(tmp_path, with_step('restart = "no"', "service = true"))  # what it is anyway
+
+
+def test_deploy_leaves_the_steps_out_of_the_services_it_runs_on_a_swarm(tmp_path, monkeypatch):
+    project = Project(write_project(tmp_path, with_step(), DOCKERFILES))
+    deployed = []
+    monkeypatch.setattr(Project, "_deploy", lambda self, keys, **options: deployed.extend(keys) or [])
+    project.deploy()
+    assert deployed == ["db", "api", "site"]

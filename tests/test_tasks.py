@@ -365,3 +365,51 @@ def test_ctrl_c_while_run_waits_says_what_is_left(project, docker_client):
     assert f"interrupted while waiting for {project.container('httpd')}; it is left running" in errors
     assert "Traceback" not in errors
     assert docker_client.containers.get(project.container("httpd")).status == "running"
+
+
+def run_in_process(project, capsys, monkeypatch, *argv: str) -> tuple[int, str, str]:
+    """`inv ARGV` by Invoke's own program in this process (so a test can hold the engine's
+    hand): exit code, stdout, stderr."""
+    from invoke import Program
+
+    from dockyard import namespace
+
+    monkeypatch.setattr(sys, "argv", ["inv", *argv])  # where the words after `--` are read
+    try:
+        Program(namespace=namespace(project.config), version="0").run(["inv", *argv])
+        code = 0
+    except SystemExit as e:
+        code = e.code or 0
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_a_one_shot_run_detached_that_finished_already_says_its_exit_code(project, docker_client, monkeypatch,
+                                                                         capsys):
+    from dockyard import containers
+
+    start_again = containers.start_again
+
+    def start_and_let_it_finish(spec, container_id):  # as a quick one-shot does before run looks
+        start_again(spec, container_id)
+        docker_client.api.wait(container_id, timeout=30)
+
+    project.inv("build", "--quiet")
+    monkeypatch.setattr(containers, "start_again", start_and_let_it_finish)
+    code, out, err = run_in_process(project, capsys, monkeypatch, "my-app.run", "-n", "--detach")
+    name = project.container("my-app")
+    assert (code, err) == (0, "")
+    assert f"{name} exited (code 0)" in out and "Stop with" not in out
+    assert docker_client.api.inspect_container(name)["State"]["ExitCode"] == 0
+    code, out, err = run_in_process(project, capsys, monkeypatch, "my-app.run", "-n", "--detach", "--json")
+    assert code == 0 and __import__("json").loads(out)["exit_code"] == 0
+    # A failure is still one: its code, and its last words.
+    code, _, err = run_in_process(project, capsys, monkeypatch, "my-app.run", "-n", "--detach", "--",
+                                  "sh", "-c", "echo it-went-wrong; exit 3")
+    assert code == 3 and f"{name} exited (code 3); last log lines:" in err and "it-went-wrong" in err
+    assert "Traceback" not in err
+    # One still running when run looks is started, as `docker run -d` leaves it.
+    monkeypatch.setattr(containers, "start_again", start_again)
+    running = project.inv("my-app.run", "-n", "--detach", "--", "sleep", "30").stdout
+    assert f"Stop with: inv my-app.stop" in running and "exited" not in running
+    assert docker_client.api.inspect_container(name)["State"]["Running"]

@@ -64,17 +64,17 @@ def run(c, target, port=None, env=None, attach=False, detach=False, no_build=Fal
         attach=True if attach else False if detach else None,
         ready_timeout=number_setting(c, ready_timeout, "ready_timeout", 1, 86400), stdin=stdin_is_data(),
     )
-    if "exit_code" in result:
-        if json_:
-            print_json(result)
-        if result["exit_code"]:
-            raise DockyardError(f"{result['name']} exited with code {result['exit_code']}",
-                                code=result["exit_code"])
-        return
     if json_:
         print_json(result)
+    if result.get("exit_code"):
+        raise DockyardError(f"{result['name']} exited with code {result['exit_code']}",
+                            code=result["exit_code"])
+    if json_ or "exit_code" in result and not detach:  # attached: its output said it all
         return
     print(f"\nContainer id: {result['id']}\n")
+    if "exit_code" in result:  # run in the background (--detach), and finished already
+        print(f"{result['name']} exited (code {result['exit_code']})\n")
+        return
     if result["url"]:
         print(f"Point your browser to: {result['url']}\n")
     print(f"Stop with: inv {target.key}.stop\n")
@@ -172,7 +172,7 @@ def status(c, target, json_=False):
     if json_:
         print_json(rows[0])
         return
-    print(engine_line(project.engine()))
+    print(engine_line(project.engine(target.key)))  # the image's own engine, as the row's
     print(format_rows(rows))
     if any(row["service"] for row in rows):  # Swarm services of ours: each task's node, state, address
         from .swarm import deploy_rows

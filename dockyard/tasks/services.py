@@ -17,7 +17,8 @@ def names(only: str | None) -> list[str] | None:
 
 def outcome_line(outcome: dict) -> str:
     reason = f" ({outcome['reason']})" if outcome["reason"] else ""
-    return f"{outcome['name']}: {outcome['action']}{reason}"
+    completed = ", completed" if outcome["exit_code"] == 0 else ""  # a step that ran to its end
+    return f"{outcome['name']}: {outcome['action']}{reason}{completed}"
 
 
 @task_options(help={
@@ -31,7 +32,8 @@ def up(c, target, only=None, no_build=False, quiet_build=False, ready_timeout=No
     """Build, then start every service in `after` order, each once what it needs answers.
 
     Reentrant: a running container whose image and settings are unchanged is left alone,
-    one that changed is replaced; each service's line says which.
+    one that changed is replaced; each service's line says which. A step (run.completes)
+    runs to its end first, and again only if it changed or its last run failed.
     """
     project = target.project(c)
     quiet, _ = choose(c, quiet_build, "quiet")
@@ -43,7 +45,9 @@ def up(c, target, only=None, no_build=False, quiet_build=False, ready_timeout=No
         return
     changed = [o for o in outcomes if o["action"] != "unchanged"]
     if not changed:
-        print(f"nothing changed: {counted(len(outcomes), 'service')} running and ready")
+        steps = sum(1 for o in outcomes if o["exit_code"] is not None)
+        done = f", {counted(steps, 'step')} completed" if steps else ""
+        print(f"nothing changed: {counted(len(outcomes) - steps, 'service')} running and ready{done}")
     else:
         counts = {}
         for o in changed:
