@@ -34,6 +34,7 @@ from .context import build_key, context_files, write_context_tar
 from .errors import DockyardError
 from .graph import build_order, from_refs
 from .labels import IMAGE, KEY, PROJECT, image_is_ours, label_instruction
+from .masking import masked_text
 
 BUILT, UP_TO_DATE, FAILED, SKIPPED = "built", "up to date", "failed", "skipped"
 
@@ -299,11 +300,13 @@ def _stream_build(session: _Session, spec: ImageSpec, context) -> str:
         for chunk in stream:
             if "error" in chunk:
                 detail = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+                detail = masked_text(detail, session.project.masked_values)
                 raise DockyardError(f"build of {spec.ref} ({spec.dir / spec.dockerfile}) failed: {detail.strip()}")
             if "aux" in chunk and "ID" in chunk["aux"]:
                 image_id = chunk["aux"]["ID"]
             text = chunk.get("stream") or chunk.get("status")
             if text and text.strip():
+                text = masked_text(text, session.project.masked_values)  # a RUN step may echo a build arg
                 last_lines = (last_lines + [text.rstrip()])[-10:]
                 if not options.quiet:
                     out.line(spec.key, text.rstrip())

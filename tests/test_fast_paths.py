@@ -52,6 +52,8 @@ UNCHANGED = {
     "service": False,
     "after": ("busybox",),
     "name": "another-name",  # run creates under a passing name, so the name is never hashed
+    "env_file": (REPO / "moved.env",),  # its variables are hashed in environment, not where they were read
+    "secrets": frozenset({"HTTPD_PORT"}),  # how it is printed
 }
 
 
