@@ -555,7 +555,10 @@ class _Validator:
         for i, name in enumerate(names):
             at = where if isinstance(value, str) else f"{where}[{i}]"
             with self.filesystem(at):
-                path = (self.root / Path(name).expanduser()).absolute()
+                try:
+                    path = (self.root / Path(name).expanduser()).absolute()
+                except RuntimeError:  # ~user that does not exist, or no HOME
+                    raise self.fail(at, f"cannot expand {_quote(name)} to a home directory") from None
                 try:
                     variables |= env_files.read(path)
                 except FileNotFoundError:

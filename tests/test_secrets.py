@@ -155,6 +155,12 @@ def test_a_missing_env_file_is_one_line_naming_the_key_and_the_file(tmp_path, va
     assert message.endswith(f": {where}: the env file {tmp_path / 'missing.env'} does not exist")
 
 
+def test_an_env_file_under_a_home_that_does_not_exist_is_a_config_error(tmp_path):
+    message = load_error(tmp_path, DEMO_APP + '\n[images.app.run]\nenv_file = "~no-such-user-dockyard/app.env"\n')
+    assert message.endswith(": images.app.run.env_file: cannot expand '~no-such-user-dockyard/app.env' "
+                            "to a home directory")
+
+
 def test_a_malformed_env_file_line_names_the_key_the_file_and_the_line(tmp_path):
     (tmp_path / "app.env").write_text(f"TOKEN={TOKEN}\nPASSWORD '{SECRET}'\n")
     message = load_error(tmp_path, DEMO_APP + '\n[images.app.run]\nenv_file = "app.env"\n')
