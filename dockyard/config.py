@@ -39,6 +39,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import env_files, schema, services
+from .context import sends
 from .document import key_path, read
 from .masking import masked_text
 from .errors import DockyardError
@@ -855,7 +856,20 @@ def warnings(project: ProjectSpec) -> list[str]:
             found.append(f"{where}.no_new_privileges: false lets setuid files raise privileges")
         if spec.deploy != DeploySpec():  # a [deploy] table: `deploy` says the same when run without one
             found += filter(None, [swarm_ports_warning(spec)])
+        found += secret_files_warnings(project, spec)
     return found
+
+
+def secret_files_warnings(project: ProjectSpec, spec: ImageSpec) -> list[str]:
+    """A build sends its whole directory: an env file in it reaches the engine, and `COPY .`
+    puts it in the image, unless .dockerignore leaves it out (a `dir = "."` image, say)."""
+    files = {path for image in project.images.values() for path in image.run.env_file}
+    dotenv = project.root / DOTENV_FILE
+    if project.secrets and dotenv.is_file():
+        files.add(dotenv)
+    return [f"images.{spec.key}.dir: its build context holds the env file {path}, with secret values: "
+            f"the engine gets it, and COPY can put it in the image; add it to {spec.dir / '.dockerignore'}"
+            for path in sorted(files) if spec.base is None and sends(spec.dir, spec.dockerfile, path)]
 
 
 def swarm_ports_warning(spec: ImageSpec) -> str | None:

@@ -209,6 +209,21 @@ def test_config_masks_secrets_in_text_and_json(tmp_path):
     assert image["run"]["ports"] == ["127.0.0.1:8000->8000/tcp"]
 
 
+def test_an_env_file_in_a_build_context_is_warned_of_until_dockerignore_leaves_it_out(tmp_path):
+    toml = PROJECT.replace('dir = "app"', 'dir = "."').replace('env_file = "app.env"', 'env_file = "conf/app.env"')
+    path = write_project(tmp_path, toml, {".": "FROM demo/base\n"})
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "app.env").write_text(f"TOKEN={TOKEN}\n")
+    (tmp_path / ".env").write_text(f"DB_PASSWORD={SECRET}\nMODE=x\n")
+    warned = [line for line in config.warnings(config.load(path)) if "env file" in line]
+    assert warned == [f"images.app.dir: its build context holds the env file {tmp_path / name}, with secret values: "
+                      f"the engine gets it, and COPY can put it in the image; add it to {tmp_path / '.dockerignore'}"
+                      for name in (".env", "conf/app.env")]
+    (tmp_path / ".dockerignore").write_text("*.env\n**/*.env\n")
+    config.load.cache_clear()
+    assert not [line for line in config.warnings(config.load(path)) if "env file" in line]
+
+
 def test_a_load_error_that_quotes_a_setting_masks_the_secret(tmp_path):
     toml = PROJECT.replace("[images.app.run]", '[images.app.run]\nrestart = "${DB_PASSWORD}"')
     demo(tmp_path, toml)
