@@ -41,9 +41,9 @@ from urllib.parse import urlsplit
 from . import env_files, schema, services
 from .context import sends
 from .document import key_path, read
-from .masking import masked_text
 from .errors import DockyardError
 from .graph import normalize_ref, resolve_parents
+from .masking import masked_text
 
 __all__ = [
     "DEFAULT_FILE", "BaseSpec", "DeploySpec", "ImageSpec", "UpdateSpec", "PortMapping", "ProjectSpec", "ReadyCheck", "RunSpec",
