@@ -31,6 +31,7 @@ from .context import build_key, context_files, write_context_tar
 from .errors import DockyardError
 from .graph import build_order, from_refs
 from .labels import IMAGE, KEY, PROJECT, image_is_ours, label_instruction
+from .masking import masked_text
 
 BUILT, UP_TO_DATE, FAILED, SKIPPED = "built", "up to date", "failed", "skipped"
 
@@ -325,8 +326,12 @@ def _stream_build(session: _Session, spec: ImageSpec, context, labels: dict[str,
     if labels is not None:
         params.update(version="2", labels=json.dumps(labels))
 
+    def masked(text: str) -> str:
+        return masked_text(text, session.project.masked_values)  # a RUN step may echo a build arg
+
     def show(text: str) -> None:
         nonlocal last_lines
+        text = masked(text)
         last_lines = (last_lines + [text])[-10:]
         if not options.quiet:
             out.line(spec.key, text)
@@ -339,8 +344,8 @@ def _stream_build(session: _Session, spec: ImageSpec, context, labels: dict[str,
                 step, output = trace.failure() if trace is not None else (None, [])
                 at = f" at step '{step}'" if step else ""
                 shown = "".join(f"\n  {line}" for line in output)
-                raise DockyardError(f"build of {spec.ref} ({spec.dir / spec.dockerfile}) failed{at}: {detail}"
-                                    + (f"; its last output:{shown}" if shown else ""))
+                raise DockyardError(masked(f"build of {spec.ref} ({spec.dir / spec.dockerfile}) failed{at}: {detail}"
+                                           + (f"; its last output:{shown}" if shown else "")))
             aux = chunk.get("aux")
             if chunk.get("id") == buildkit.TRACE and trace is not None:
                 for line in trace.feed(aux):

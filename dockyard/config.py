@@ -9,11 +9,16 @@ Loading goes in three steps:
 1. ``dockyard.document`` reads the file within its limits (1 MiB, 32 levels of nesting,
    32 parts in a dotted key, no NUL) and resolves ``${VAR}`` in string values from the
    environment, as Compose does: ``${VAR}`` must be set, ``${VAR:-default}`` falls back
-   when it is unset or empty, ``$$`` is a literal ``$``;
+   when it is unset or empty, ``$$`` is a literal ``$``. The environment is the process's
+   over the ``.env`` file beside containers.toml, if there is one (``dockyard.env_files``);
 2. the structure is checked against the key tables in ``dockyard.schema`` (unknown,
    missing and mistyped keys), the same tables the published JSON Schema comes from;
 3. the values are read into specs here: formats, paths that must exist, duplicates,
-   and the build order from the Dockerfiles (``dockyard.graph``).
+   each run table's ``env_file`` files, and the build order from the Dockerfiles
+   (``dockyard.graph``).
+
+Which values are secret is worked out here too (``dockyard.masking`` has the rule): the
+specs keep the names and values, and every message here masks them.
 
 Numbers inside strings (ports, ``on-failure:N``, URL ports) are ASCII digits only:
 ``str.isdigit`` and ``\\d`` would take other scripts' digits, which the engine does not.
@@ -22,6 +27,7 @@ Numbers inside strings (ports, ``on-failure:N``, URL ports) are ASCII digits onl
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import shlex
 from collections.abc import Iterator
@@ -32,10 +38,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import engine_choice, schema, services
+from . import engine_choice, env_files, schema, services
+from .context import sends
 from .document import key_path, read
 from .errors import DockyardError
 from .graph import normalize_ref, resolve_parents
+from .masking import masked_text
 
 __all__ = [
     "DEFAULT_FILE", "BaseSpec", "DeploySpec", "ImageSpec", "UpdateSpec", "PortMapping", "ProjectSpec", "ReadyCheck", "RunSpec",
@@ -43,6 +51,7 @@ __all__ = [
 ]
 
 DEFAULT_FILE = "containers.toml"
+DOTENV_FILE = ".env"  # beside containers.toml: values for ${VAR}, as Compose reads it
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
 RESERVED_NAMES = frozenset(schema.RESERVED_NAMES)
 # All patterns are used with fullmatch: "$" would also match before a trailing newline.
@@ -143,6 +152,9 @@ class RunSpec:
     # -- more names and networks (services) --
     aliases: tuple[str, ...] = ()  # extra DNS names on the project network
     networks: tuple[str, ...] = ()  # existing networks it joins too, used as they are
+    # -- env_file and secrets: `environment` above already holds the files' variables --
+    env_file: tuple[Path, ...] = ()  # read at load; the table's environment wins over them
+    secrets: frozenset[str] = frozenset()  # names in environment printed as ****** (dockyard.masking)
 
     @property
     def granted_capabilities(self) -> tuple[str, ...]:
@@ -227,6 +239,9 @@ class ProjectSpec:
     external_volumes: tuple[str, ...] = ()  # named volumes used as they are, not the project's
     engine: str | None = None  # [project] engine: an address or a Docker context's name
     registry: str | None = None  # [project] registry: HOST[:PORT]
+    secrets: tuple[str, ...] = ()  # [project] secrets: names of variables whose values are secret
+    # Their values, wherever they were found: masked in everything dockyard prints.
+    masked_values: frozenset[str] = frozenset()
 
     @property
     def root(self) -> Path:
@@ -260,9 +275,23 @@ def load(path: str | Path = DEFAULT_FILE) -> ProjectSpec:
     """Read, validate and resolve ``containers.toml``; cached per path."""
     path = Path(path).absolute()
     validator = _Validator(path)
-    data = read(path)
+    environ = interpolation_environment(path.parent / DOTENV_FILE)
+    data = read(path, environ)
     validator.structure(data, "", schema.DOCUMENT)
+    validator.secrets(data, environ)
     return validator.project(data)
+
+
+def interpolation_environment(dotenv: Path) -> dict[str, str]:
+    """What ``${VAR}`` is resolved from: the process environment, over the ``.env`` file's
+    variables (as Compose: what the shell sets wins). No ``.env`` is no extra variables."""
+    try:
+        variables = env_files.read(dotenv)
+    except FileNotFoundError:
+        variables = {}
+    except env_files.EnvFileError as e:
+        raise DockyardError(f"{dotenv}: {e}") from None
+    return {**variables, **os.environ}
 
 
 class _Validator:
@@ -271,8 +300,11 @@ class _Validator:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.root = path.parent
+        self.secret_names: tuple[str, ...] = ()
+        self.masked_values: frozenset[str] = frozenset()
 
     def fail(self, where: str, message: str) -> DockyardError:
+        message = masked_text(message, self.masked_values)  # a message may quote a secret's value
         return DockyardError(f"{self.path}: {where}: {message}" if where else f"{self.path}: {message}")
 
     @contextmanager
@@ -375,6 +407,20 @@ class _Validator:
 
     # -- meaning: the structure is known to be right from here on ---------------
 
+    def secrets(self, data: dict, environ: dict[str, str]) -> None:
+        """[project] secrets, and the values known so far: from ${NAME} and from the tables'
+        entries of that name (an env_file's are added when it is read)."""
+        names = data["project"].get("secrets", [])
+        for i, name in enumerate(names):
+            if "=" in name:
+                raise self.fail(f"project.secrets[{i}]", f"{_quote(name)} is not a variable's name (no '=')")
+        self.secret_names = tuple(names)
+        values = {environ.get(name, "") for name in names}
+        for image in data["images"].values():
+            for table in (image.get("build_args", {}), image.get("run", {}).get("environment", {})):
+                values |= {_scalar(value) for name, value in table.items() if name in names}
+        self.masked_values = frozenset(value for value in values if value)
+
     def project(self, data: dict) -> ProjectSpec:
         name = data["project"]["name"]
         if not NAME_RE.fullmatch(name):
@@ -388,7 +434,8 @@ class _Validator:
         self.same_engine_as_parents(images, engine)
         return ProjectSpec(name=name, path=self.path, images=images,
                            external_volumes=external, engine=engine,
-                           registry=self.registry(data["project"].get("registry"), "project.registry"))
+                           registry=self.registry(data["project"].get("registry"), "project.registry"),
+                           secrets=self.secret_names, masked_values=self.masked_values)
 
     def same_engine_as_parents(self, images: dict[str, ImageSpec], project_engine: str | None) -> None:
         """An image is built where its project parents are: FROM finds them on that engine only."""
@@ -492,10 +539,19 @@ class _Validator:
             command = tuple(command)
         elif command is not None:
             self.command(command, f"{where}.command")
+        env_file, from_files = self.env_file(data.get("env_file", []), f"{where}.env_file")
+        environment = from_files | dict(self.environment(data.get("environment", {}), f"{where}.environment"))
+        # Secret: whatever an env_file sets (that is why it is kept out of containers.toml), and
+        # the names [project] secrets lists. Only the latter are masked inside other values:
+        # an env file's PORT=8000 must not mask every 8000 that is printed.
+        secrets = frozenset(from_files) | {name for name in environment if name in self.secret_names}
+        self.masked_values |= {environment[name] for name in secrets if name in self.secret_names} - {""}
         return RunSpec(
             name=name,
             ports=ports,
-            environment=self.environment(data.get("environment", {}), f"{where}.environment"),
+            environment=tuple(environment.items()),
+            env_file=env_file,
+            secrets=secrets,
             command=command,
             user=data.get("user"),
             volumes=tuple(self.volume(v, f"{where}.volumes[{i}]") for i, v in enumerate(data.get("volumes", []))),
@@ -534,6 +590,26 @@ class _Validator:
             if data.get("restart", "no") != "no":
                 raise self.fail(f"{where}.restart", f"{step} a restart policy: the engine would run it again")
         return data.get("service", services.is_service_by_default(data))
+
+    def env_file(self, value: str | list[str], where: str) -> tuple[tuple[Path, ...], dict[str, str]]:
+        """The files (relative to containers.toml) and their variables, a later file's winning."""
+        names = [value] if isinstance(value, str) else value
+        paths, variables = [], {}
+        for i, name in enumerate(names):
+            at = where if isinstance(value, str) else f"{where}[{i}]"
+            with self.filesystem(at):
+                try:
+                    path = (self.root / Path(name).expanduser()).absolute()
+                except RuntimeError:  # ~user that does not exist, or no HOME
+                    raise self.fail(at, f"cannot expand {_quote(name)} to a home directory") from None
+                try:
+                    variables |= env_files.read(path)
+                except FileNotFoundError:
+                    raise self.fail(at, f"the env file {path} does not exist") from None
+                except env_files.EnvFileError as e:
+                    raise self.fail(at, f"{path}: {e}") from None
+            paths.append(path)
+        return tuple(paths), variables
 
     def aliases(self, data: dict, where: str) -> tuple[str, ...]:
         """Hostnames the container answers to on the project network, besides its name and key."""
@@ -867,7 +943,20 @@ def warnings(project: ProjectSpec) -> list[str]:
             found.append(f"{where}.no_new_privileges: false lets setuid files raise privileges")
         if spec.deploy != DeploySpec():  # a [deploy] table: `deploy` says the same when run without one
             found += filter(None, [swarm_ports_warning(spec)])
+        found += secret_files_warnings(project, spec)
     return found
+
+
+def secret_files_warnings(project: ProjectSpec, spec: ImageSpec) -> list[str]:
+    """A build sends its whole directory: an env file in it reaches the engine, and `COPY .`
+    puts it in the image, unless .dockerignore leaves it out (a `dir = "."` image, say)."""
+    files = {path for image in project.images.values() for path in image.run.env_file}
+    dotenv = project.root / DOTENV_FILE
+    if project.secrets and dotenv.is_file():
+        files.add(dotenv)
+    return [f"images.{spec.key}.dir: its build context holds the env file {path}, with secret values: "
+            f"the engine gets it, and COPY can put it in the image; add it to {spec.dir / '.dockerignore'}"
+            for path in sorted(files) if spec.base is None and sends(spec.dir, spec.dockerfile, path)]
 
 
 def swarm_ports_warning(spec: ImageSpec) -> str | None:

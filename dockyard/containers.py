@@ -317,8 +317,11 @@ def creation(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, 
 
 
 # What a container is made from but does not change it: `up` leaves a container alone when only
-# these differ. The name is left out because `run` creates under a passing name first.
-NOT_HASHED = frozenset({"name", "ready", "service", "completes", "after"})
+# these differ. The name is left out because `run` creates under a passing name first. An
+# env_file's variables are in `environment`, which is hashed: a changed value replaces the
+# container, a moved file does not. The hash is a sha256 prefix, so it shows no value (and the
+# engine shows a container's environment to whoever may read its labels anyway).
+NOT_HASHED = frozenset({"name", "ready", "service", "completes", "after", "env_file", "secrets"})
 
 
 def settings_hash(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, ports: list[PortMapping],

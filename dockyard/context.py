@@ -181,6 +181,16 @@ class _Pattern:
         return self.regex.match(path) is not None
 
 
+def sends(context_dir: Path, dockerfile: str, path: Path) -> bool:
+    """Whether a build of ``context_dir`` sends the file ``path`` to the engine."""
+    root = Path(context_dir).resolve()
+    target = Path(path).resolve()
+    if not target.is_relative_to(root):
+        return False
+    rules = _IgnoreRules(read_dockerignore(root), dockerfile)
+    return not rules.excludes(target.relative_to(root).as_posix())
+
+
 class _IgnoreRules:
     """docker-py's PatternMatcher: the last pattern that matches a path or a parent decides."""
 

@@ -37,7 +37,7 @@ INTEGER = "integer"
 NUMBER = "number"  # an integer or a float
 STRINGS = "list of strings"
 SCALARS = "table of strings"  # numbers and booleans are allowed, and become strings
-COMMAND = "string or list of strings"
+COMMAND = "string or list of strings"  # a command; also env_file's one path or several
 TABLE = "table"  # the keys of Key.table
 TABLES = "table of tables"  # any names, each a Key.table; at least one
 
@@ -83,6 +83,8 @@ RUN = Table((
     Key("name", STRING, "the container's name (default: the tag's basename)"),
     Key("ports", STRINGS, "a list of 'HOST:CONTAINER' port mappings"),
     Key("environment", SCALARS, "a table of environment variables"),
+    Key("env_file", COMMAND, "files of KEY=VALUE lines for the environment, relative to containers.toml; "
+                             "their values are secret (environment wins over them)"),
     Key("command", COMMAND, "the command, a string or a list"),
     Key("user", STRING, "the user to run as, e.g. 'www-data'"),
     Key("volumes", STRINGS, "a list of 'SOURCE:TARGET[:ro]' mounts"),
@@ -155,6 +157,8 @@ PROJECT = Table((
     Key("engine", STRING, "the Docker engine: unix://PATH, tcp://HOST:PORT, ssh://USER@HOST or a Docker "
                           "context's name (DOCKYARD_ENGINE, DOCKER_HOST and DOCKER_CONTEXT come first)"),
     Key("registry", STRING, "the registry `push` and `pull` use, HOST[:PORT] (--registry comes first)"),
+    Key("secrets", STRINGS, "names of variables whose values dockyard prints as ******: in environment, "
+                            "build_args and ${NAME}"),
 ))
 
 VOLUME = Table((Key("external", BOOLEAN, "use the volume of this exact name; dockyard never creates or removes it"),))

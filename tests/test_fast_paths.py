@@ -53,6 +53,8 @@ UNCHANGED = {
     "completes": True,  # a step's container is made as any other
     "after": ("busybox",),
     "name": "another-name",  # run creates under a passing name, so the name is never hashed
+    "env_file": (REPO / "moved.env",),  # its variables are hashed in environment, not where they were read
+    "secrets": frozenset({"HTTPD_PORT"}),  # how it is printed
 }
 
 

@@ -21,7 +21,7 @@ from dockyard.errors import DockyardError
 from conftest import toml_text
 
 VALID: dict[str, Any] = {
-    "project": {"name": "demo"},
+    "project": {"name": "demo", "secrets": ["P"]},
     "images": {
         "base": {"tag": "demo/base", "dir": "base",
                  "base": {"pull": "busybox:latest", "rootfs": "rootfs.sh", "changes": ['CMD ["sh"]']}},
@@ -29,7 +29,8 @@ VALID: dict[str, Any] = {
             "tag": "demo/app", "dir": "app", "dockerfile": "Dockerfile",
             "build_args": {"A": "1", "N": 2}, "labels": {"x": True, "y": 1.5},
             "run": {
-                "name": "app", "ports": ["8000:8000"], "environment": {"P": 8000}, "command": "httpd -f",
+                "name": "app", "ports": ["8000:8000"], "environment": {"P": 8000}, "env_file": ["app.env"],
+                "command": "httpd -f",
                 "user": "www-data", "volumes": ["data:/data"], "workdir": "/www", "restart": "always",
                 "ready": {"url": "http://localhost:8000/", "timeout": 5}, "init": True, "completes": False,
             },
@@ -49,6 +50,7 @@ def project_dir(tmp_path: Path) -> Path:
         (tmp_path / name).mkdir()
         (tmp_path / name / "Dockerfile").write_text("FROM scratch\n")
     (tmp_path / "base" / "rootfs.sh").write_text("exit 0\n")
+    (tmp_path / "app.env").write_text("TOKEN=1\n")
     return tmp_path
 
 
@@ -151,6 +153,8 @@ def test_schema_and_loader_agree_on_structure(project_dir):
     ("a restart policy", lambda d: d["images"]["app"]["run"].update(restart="sometimes")),
     ("cpus beyond the engine's", lambda d: d["images"]["app"]["run"].update(cpus=1e300)),
     ("a tmpfs with options after a comma", lambda d: d["images"]["app"]["run"].update(tmpfs=["/tmp,exec"])),
+    ("an env file that does not exist", lambda d: d["images"]["app"]["run"].update(env_file="missing.env")),
+    ("a secret's name with '='", lambda d: d["project"].update(secrets=["A=B"])),
 ])
 def test_what_only_the_loader_checks(project_dir, monkeypatch, name, change):
     monkeypatch.delenv("DOCKYARD_SCHEMA_UNSET", raising=False)

@@ -23,7 +23,9 @@ from typing import Any, Callable
 from invoke import Context, Exit, Task
 
 from .. import interrupts
+from ..config import load as load_config
 from ..errors import DockyardError
+from ..masking import masked_text
 from ..project import Project
 
 # Defaults of the settings a project (invoke.yaml), a user (~/.invoke.yaml), the environment
@@ -89,7 +91,13 @@ class ImageTask(DockyardTask):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not args or not isinstance(args[0], Context):
             raise TypeError(f"{self.target.key}.{self.name} expects a Context as its first argument")
-        return super().__call__(args[0], self.target, *args[1:], **kwargs)
+        try:
+            return super().__call__(args[0], self.target, *args[1:], **kwargs)
+        except DockyardError as e:
+            masked = self.target.masked(e.text)
+            if masked == e.text:
+                raise
+            raise DockyardError(masked, code=e.code) from None  # an engine's message may echo a secret
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, ImageTask) and other.target == self.target and super().__eq__(other)
@@ -126,6 +134,15 @@ class Target:
 
     def __hash__(self) -> int:
         return hash((self.path, self.key))
+
+    def masked(self, text: str) -> str:
+        """``text`` with the project's secret values masked, once the project has loaded
+        (an error of loading masks them itself)."""
+        try:
+            values = load_config(self.path).masked_values  # cached: loaded already, or failing again
+        except DockyardError:
+            return text
+        return masked_text(text, values)
 
     def project(self, c: Context) -> Project:
         """The project, checked against a containers.toml named in Invoke's configuration."""

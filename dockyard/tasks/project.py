@@ -7,6 +7,7 @@ import json
 import sys
 
 from ..errors import DockyardError
+from ..masking import MASK, masked, masked_text, masked_variables
 from .artifacts import CLEAN_HELP, LOAD_HELP, archive_help, progress_wanted, report, run_clean, written
 from .core import choose, counted, number_setting, print_json, setting, task_options
 from .services import format_volumes
@@ -85,6 +86,7 @@ def config(c, target, json_=False):
     for key, image in resolved["images"].items():
         image["engine"] = engine_in_use(api, key)
     resolved["registry"] = setting(c, "registry") or project.registry
+    resolved = masked(resolved, project.masked_values)  # a secret interpolated anywhere
     if json_:
         print_json(resolved)
         return
@@ -92,6 +94,8 @@ def config(c, target, json_=False):
     print(engine_line(resolved["engine"]))
     if resolved["registry"]:
         print(f"registry: {resolved['registry']}")
+    if project.secrets:
+        print(f"secrets: {', '.join(project.secrets)} (values printed as {MASK})")
     print(f"build order: {' -> '.join(build_order(project.images))}")
     for key, image in resolved["images"].items():
         print(f"\n[{key}]")
@@ -140,7 +144,7 @@ def warn(project) -> None:
     from ..config import warnings
 
     for line in warnings(project):
-        print(f"dockyard: warning: {line}", file=sys.stderr)
+        print(f"dockyard: warning: {masked_text(line, project.masked_values)}", file=sys.stderr)
 
 
 def resolved_config(project) -> dict:
@@ -149,7 +153,7 @@ def resolved_config(project) -> dict:
         run = spec.run
         image = {
             "tag": spec.ref, "dir": str(spec.dir), "parents": list(spec.parents),
-            "build_args": dict(spec.build_args), "labels": dict(spec.labels),
+            "build_args": masked_variables(dict(spec.build_args), project.secrets), "labels": dict(spec.labels),
         }
         if spec.base:
             image["base"] = {"pull": spec.base.pull, "rootfs": str(spec.base.rootfs) if spec.base.rootfs else None,
@@ -157,7 +161,9 @@ def resolved_config(project) -> dict:
         else:
             image["dockerfile"] = spec.dockerfile
         image["run"] = {
-            "name": run.name, "ports": [str(p) for p in run.ports], "environment": dict(run.environment),
+            "name": run.name, "ports": [str(p) for p in run.ports],
+            "environment": masked_variables(dict(run.environment), run.secrets),
+            "env_file": [str(path) for path in run.env_file], "secrets": sorted(run.secrets),
             "command": list(run.command) if isinstance(run.command, tuple) else run.command,
             "user": run.user, "volumes": list(run.volumes), "workdir": run.workdir, "restart": run.restart, "init": run.init,
             "no_new_privileges": run.no_new_privileges, "cap_drop": list(run.cap_drop), "cap_add": list(run.cap_add),
@@ -172,7 +178,8 @@ def resolved_config(project) -> dict:
 
             image["deploy"] = asdict(spec.deploy) | {"placement": list(spec.deploy.placement)}
         images[key] = image
-    return {"project": {"name": project.name, "path": str(project.path)}, "images": images}
+    return {"project": {"name": project.name, "path": str(project.path), "secrets": list(project.secrets)},
+            "images": images}
 
 
 @task_options(help={**CLEAN_HELP, "volumes": "Also the project's named volumes that no container left uses "
