@@ -74,9 +74,14 @@ def run(c, target, port=None, env=None, attach=False, detach=False, no_build=Fal
     if json_:
         print_json(result)
         return
+    from ..config import is_loopback
+
     print(f"\nContainer id: {result['id']}\n")
     if result["url"]:
-        print(f"Point your browser to: {result['url']}\n")
+        # localhost is where this machine reaches it; say when other machines can too.
+        everywhere = any(not is_loopback(p["host_ip"]) for p in result["ports"])
+        print(f"Point your browser to: {result['url']}"
+              f"{' (published on every interface: other machines reach it too)' if everywhere else ''}\n")
     print(f"Stop with: inv {target.key}.stop\n")
 
 
@@ -167,8 +172,8 @@ def status(c, target, json_=False):
     from .project import engine_line, warn
 
     project = target.project(c)
-    warn(project.spec)
     rows = project.status([target.key])
+    warn(project.spec, deployed=[row["image"] for row in rows if row["service"]])
     if json_:
         print_json(rows[0])
         return
