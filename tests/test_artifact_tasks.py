@@ -14,7 +14,13 @@ from conftest import assert_clean_failure, get, statuses
 pytestmark = pytest.mark.integration
 
 
+def writable_root(project) -> None:
+    """httpd's root filesystem made writable (read-only is the default): changes to export or commit."""
+    project.config.write_text(project.config.read_text().replace('after = ["api"]', 'after = ["api"]\nread_only = false'))
+
+
 def test_export_then_import_then_run_gives_the_same_files(project, docker_client, tmp_path):
+    writable_root(project)
     project.inv("httpd.run", "--quiet-build")
     project.inv("httpd.exec", "echo exported-marker > /tmp/marker")
     archive = tmp_path / "httpd.tar.gz"
@@ -70,6 +76,7 @@ def test_project_save_and_load_carry_every_image(project, docker_client, tmp_pat
 
 
 def test_commit_keeps_a_change_made_in_the_container(project, docker_client):
+    writable_root(project)
     project.inv("httpd.run", "--quiet-build")
     project.inv("httpd.exec", "echo committed-change > /cfg/change")
     result = json.loads(project.inv(
