@@ -77,8 +77,8 @@ REGISTRY_RE = re.compile(r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-z
 # Least privilege: ports are published on loopback unless the config names an address.
 DEFAULT_HOST_IP = "127.0.0.1"
 # A fork bomb stops here instead of at the host's limit; far above what a server needs (the
-# example's busybox httpd runs 3 processes, an init, the server and a CGI), and Docker's
-# Compose examples and many hosting defaults sit in the hundreds too. `pids = 0` lifts it.
+# example's httpd runs a handful: the init, the server, a CGI and the wget it starts) and room
+# for a pre-forking one. `pids = 0` lifts it.
 DEFAULT_PIDS = 512
 
 

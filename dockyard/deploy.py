@@ -44,7 +44,8 @@ def up(project: ProjectSpec, order: list[str], *, ready_timeout: float | None = 
         if abandon.is_set():
             return None
         outcome = _bring_up(project, spec)
-        if not containers.wait_ready(spec, outcome["id"], list(spec.run.ports), timeout=ready_timeout,
+        ports = containers.published_ports(spec, containers.RunOverrides())
+        if not containers.wait_ready(spec, outcome["id"], ports, timeout=ready_timeout,
                                      abandon=abandon):
             return None
         return outcome
@@ -91,7 +92,7 @@ def up(project: ProjectSpec, order: list[str], *, ready_timeout: float | None = 
 
 def _bring_up(project: ProjectSpec, spec: ImageSpec) -> dict:
     outcome = {"image": spec.key, "name": spec.run.name, "id": None, "action": "created", "reason": None}
-    ports = list(spec.run.ports)
+    ports = containers.published_ports(spec, containers.RunOverrides())  # as `run` publishes them
     old = containers.owned(project, spec, required=False)
     if old is not None:
         image = engine.inspect_image(spec.ref)
