@@ -399,6 +399,11 @@ def test_an_ingress_port_that_nothing_answers_says_to_publish_in_host_mode(proje
         failed = project.inv("httpd.deploy", "--quiet-build", "--ready-timeout", "4", check=False)
         assert_clean_failure(failed, "did not have 1 task running and answering within 4s",
                              'set publish = "host" in [images.httpd.deploy]')
+        # No [deploy] table, a failed wait: the service still publishes on every interface, and both say so.
+        warning = (f"dockyard: warning: images.httpd.deploy: as a swarm service its port {project.port}/tcp is "
+                   "published on every interface of every node")
+        assert warning in failed.stderr and warning not in project.inv("config").stderr
+        assert warning in project.inv("status").stderr
     finally:
         remove_services(swarm, project.name)
 
