@@ -192,17 +192,32 @@ def _wants_gzip(path: Path) -> bool:
 
 
 def _create_part_file(path: Path, name: str) -> tuple[Path, int]:
+    """The part file, with the mode of the file it will replace: `docker export -o` writes into
+    the file it finds, so a private (0600) archive stays private. Set before the first byte."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    try:
+        kept = stat.S_IMODE(path.stat().st_mode)
+    except OSError:  # no file to replace (or none we can see): a new file's mode
+        kept = None
     while True:
         part = path.parent / f".{path.name}.{secrets.token_hex(4)}.part"
         try:
             # 0o666 and the umask, like any new file; mkstemp would force 0600.
-            return part, os.open(part, flags, 0o666)
+            fd = os.open(part, flags, 0o600 if kept is not None else 0o666)
         except FileExistsError:
             continue
         except OSError as error:
             raise DockyardError(f"cannot write {name}: cannot create a file in "
                                 f"{path.parent} ({error.strerror})") from error
+        if kept is not None:
+            try:
+                os.fchmod(fd, kept)
+            except OSError as error:
+                os.close(fd)
+                part.unlink(missing_ok=True)
+                raise DockyardError(f"cannot write {name}: cannot give it the mode of the file it replaces "
+                                    f"({error.strerror})") from error
+        return part, fd
 
 
 def _move_into_place(part: Path, path: Path, force: bool) -> None:

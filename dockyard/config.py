@@ -30,7 +30,8 @@ import ipaddress
 import os
 import re
 import shlex
-from collections.abc import Iterator
+import stat
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -99,6 +100,10 @@ REGISTRY_RE = re.compile(r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-z
                          r"(?::[0-9]{1,5})?|\[[0-9a-fA-F:.]+\](?::[0-9]{1,5})?")
 # Least privilege: ports are published on loopback unless the config names an address.
 DEFAULT_HOST_IP = "127.0.0.1"
+# A fork bomb stops here instead of at the host's limit; far above what a server needs (the
+# example's httpd runs a handful: the init, the server, a CGI and the wget it starts) and room
+# for a pre-forking one. `pids = -1` lifts it.
+DEFAULT_PIDS = 512
 
 
 @dataclass(frozen=True)
@@ -138,10 +143,10 @@ class RunSpec:
     cap_drop: tuple[str, ...] = ("ALL",)
     cap_add: tuple[str, ...] = ()
     privileged: bool = False
-    read_only: bool = False
+    read_only: bool = True  # a root filesystem the server cannot change; volumes and tmpfs stay writable
     tmpfs: tuple[str, ...] = ()
     memory: str | None = None
-    pids: int | None = None
+    pids: int | None = DEFAULT_PIDS
     cpus: float | None = None
     log_max_size: str = "10m"
     log_max_files: int = 3
@@ -557,16 +562,17 @@ class _Validator:
             volumes=tuple(self.volume(v, f"{where}.volumes[{i}]") for i, v in enumerate(data.get("volumes", []))),
             workdir=data.get("workdir"),
             restart=self.restart(data.get("restart", "no"), f"{where}.restart"),
-            ready=self.ready(data["ready"], f"{where}.ready", ports) if "ready" in data else None,
+            ready=self.ready(data["ready"], f"{where}.ready", ports, data.get("network", "project"))
+            if "ready" in data else None,
             init=data.get("init", True),
             no_new_privileges=data.get("no_new_privileges", True),
             cap_drop=self.capabilities(data.get("cap_drop", ["ALL"]), f"{where}.cap_drop"),
             cap_add=self.capabilities(data.get("cap_add", []), f"{where}.cap_add"),
             privileged=data.get("privileged", False),
-            read_only=data.get("read_only", False),
+            read_only=data.get("read_only", True),
             tmpfs=self.tmpfs(data.get("tmpfs", []), f"{where}.tmpfs"),
             memory=self.memory(data["memory"], f"{where}.memory") if "memory" in data else None,
-            pids=self.pids(data["pids"], f"{where}.pids") if "pids" in data else None,
+            pids=self.pids(data.get("pids", DEFAULT_PIDS), f"{where}.pids"),
             cpus=self.cpus(data["cpus"], f"{where}.cpus") if "cpus" in data else None,
             log_max_size=self.size(data.get("logs", {}).get("max_size", "10m"), f"{where}.logs.max_size"),
             log_max_files=self.positive(data.get("logs", {}).get("max_files", 3), f"{where}.logs.max_files"),
@@ -840,10 +846,12 @@ class _Validator:
                                    " (or 'on-failure:N', N in ASCII digits)")
         return value
 
-    def ready(self, data: dict, where: str, ports: tuple[PortMapping, ...]) -> ReadyCheck:
+    def ready(self, data: dict, where: str, ports: tuple[PortMapping, ...], network: str) -> ReadyCheck:
         url = data.get("url")
         if url is not None:
             self.url(url, f"{where}.url")
+            if network != "host":  # on the host's network the server's own port answers
+                self.url_port_published(url, f"{where}.url", ports)
         port = data.get("port")
         if port is not None and port not in {p.container_port for p in ports}:
             raise self.fail(f"{where}.port", f"port {port} is not published in ports")
@@ -875,6 +883,21 @@ class _Validator:
         if rest and not (rest.startswith(":") and PORT_NUMBER_RE.fullmatch(rest[1:]) and 1 <= int(rest[1:]) <= 65535):
             raise self.fail(where, f"{_quote(value)}: the port must be a number 1-65535 in ASCII digits")
 
+    def url_port_published(self, url: str, where: str, ports: tuple[PortMapping, ...]) -> None:
+        """A ready URL on this machine must name a host port the image publishes: any other
+        would wait out the timeout while the server answers elsewhere (a port from ${VAR})."""
+        parts = urlsplit(url)
+        if parts.hostname is None or not is_loopback(parts.hostname):
+            return  # another machine's address: what answers there is not ours to know
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        published = [p.host_port for p in ports if p.protocol == "tcp"]
+        if port in published:
+            return
+        said = f"ports publishes {', '.join(map(str, published))}" if published else "ports publishes no TCP port"
+        raise self.fail(where, f"{_quote(url)} asks port {port} of this machine, and {said}; name the published "
+                               "host port (a port from the environment goes in both: "
+                               "'http://localhost:${PORT}/' beside ports = ['${PORT}:8080'])")
+
     def unique(self, images: dict[str, ImageSpec]) -> None:
         seen_tags: dict[str, str] = {}
         seen_names: dict[str, str] = {}
@@ -899,6 +922,16 @@ def _scalar(value: str | int | float | bool) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+def is_loopback(host: str) -> bool:
+    """A host name or address that only this machine reaches."""
+    if host == "localhost" or host.endswith(".localhost"):  # RFC 6761: always loopback
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _either(names: tuple[str, ...]) -> str:
     quoted = [f"'{name}'" for name in names]
     return ", ".join(quoted[:-1]) + f" or {quoted[-1]}"
@@ -920,28 +953,41 @@ def _type_name(value: Any) -> str:
 DOCKER_DEFAULT_CAPABILITIES = frozenset({
     "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID", "SETFCAP",
     "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE"})
-ENGINE_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
+# Where engines keep the sockets that control them: Docker's, the containerd under it (its own or
+# dockerd's), Podman's. A bind that is one of these, holds one or lies inside one hands the
+# container the engine. Compared once resolved, so /var/run (a link to /run) is caught as /run.
+ENGINE_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock", "/run/podman/podman.sock")
+ENGINE_SOCKET_DIRECTORIES = ("/run/containerd", "/var/run/containerd", "/run/docker", "/var/run/docker")
+NOT_PROTECTED = "':ro' does not protect it: a read-only bind of a socket still accepts API writes"
 
 
-def warnings(project: ProjectSpec) -> list[str]:
-    """Settings that loosen what a container may do, one line each, for `config` and `status`."""
+def warnings(project: ProjectSpec, deployed: Iterable[str] = ()) -> list[str]:
+    """Settings that loosen what a container may do, one line each, for `config` and `status`.
+    ``deployed``: images with a Swarm service now, which publish like one with a [deploy] table."""
     found = []
+    deployed = set(deployed)
     for key, spec in project.images.items():
         run, where = spec.run, f"images.{key}.run"
-        for port in run.ports:
+        if run.network == "host":
+            found.append(f"{where}.network: 'host' shares the host's network: whatever the container listens on is "
+                         "reachable on every interface of this machine (ports and their addresses do not apply)")
+        for port in run.ports if run.network != "host" else ():
             if not ipaddress.ip_address(port.host_ip).is_loopback:
                 found.append(f"{where}.ports: {port} is reachable from other machines (not a loopback address)")
         if run.privileged:
             found.append(f"{where}.privileged: the container gets every capability and device of the host")
-        for volume in run.volumes:
-            if volume.split(":")[0] in ENGINE_SOCKETS:
-                found.append(f"{where}.volumes: the Docker socket is mounted: the container controls the engine")
+        for i, volume in enumerate(run.volumes):
+            source = volume.split(":")[0]
+            exposed = engine_socket_exposure(Path(source)) if source.startswith("/") else None
+            if exposed:
+                found.append(f"{where}.volumes[{i}]: {source} {exposed}: the container controls the engine "
+                             f"({NOT_PROTECTED})")
         beyond = [cap for cap in run.cap_add if cap not in DOCKER_DEFAULT_CAPABILITIES]
         if beyond:
             found.append(f"{where}.cap_add: {', '.join(beyond)} beyond Docker's default capabilities")
         if not run.no_new_privileges:
             found.append(f"{where}.no_new_privileges: false lets setuid files raise privileges")
-        if spec.deploy != DeploySpec():  # a [deploy] table: `deploy` says the same when run without one
+        if spec.deploy != DeploySpec() or key in deployed:  # `deploy` says the same each time it runs
             found += filter(None, [swarm_ports_warning(spec)])
         found += secret_files_warnings(project, spec)
     return found
@@ -957,6 +1003,33 @@ def secret_files_warnings(project: ProjectSpec, spec: ImageSpec) -> list[str]:
     return [f"images.{spec.key}.dir: its build context holds the env file {path}, with secret values: "
             f"the engine gets it, and COPY can put it in the image; add it to {spec.dir / '.dockerignore'}"
             for path in sorted(files) if spec.base is None and sends(spec.dir, spec.dockerfile, path)]
+
+
+def engine_socket_exposure(source: Path) -> str | None:
+    """How a host path mounted in a container reaches an engine's socket, or None: it is one,
+    holds one (``/``, ``/run``), lies inside an engine's socket directory, or is, or directly
+    holds, a socket named ``*.sock`` (another engine's, a rootless one's). The path is resolved,
+    as the loader resolves it."""
+    for name in ENGINE_SOCKETS + ENGINE_SOCKET_DIRECTORIES:
+        known = Path(name).resolve()
+        if source == known:
+            return "is an engine's socket" if name in ENGINE_SOCKETS else "is where an engine keeps its sockets"
+        if known.is_relative_to(source):
+            return f"holds the engine socket {known}" if name in ENGINE_SOCKETS else \
+                f"holds {known}, where an engine keeps its sockets"
+        if name in ENGINE_SOCKET_DIRECTORIES and source.is_relative_to(known):
+            return f"is inside {known}, where an engine keeps its sockets"
+    try:
+        if source.name.endswith(".sock") and stat.S_ISSOCK(source.stat().st_mode):
+            return "is a socket, perhaps an engine's"
+        if source.is_dir():
+            with os.scandir(source) as entries:  # its own entries only: a deep walk would slow every load
+                for entry in entries:
+                    if entry.name.endswith(".sock") and stat.S_ISSOCK(entry.stat(follow_symlinks=False).st_mode):
+                        return f"holds the socket {entry.name}, perhaps an engine's"
+    except OSError:  # unreadable: the engine, as root, may still read it; say nothing we cannot tell
+        pass
+    return None
 
 
 def swarm_ports_warning(spec: ImageSpec) -> str | None:

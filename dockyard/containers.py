@@ -63,6 +63,8 @@ class RunOverrides:
 
 def ports_of(spec: ImageSpec, container: dict) -> list[PortMapping]:
     """The configured mappings as this container actually publishes them (after --port)."""
+    if spec.run.network == "host":
+        return on_host_network(spec.run.ports)
     bindings = (container.get("HostConfig") or {}).get("PortBindings") or {}
     ports = []
     for p in spec.run.ports:
@@ -72,7 +74,18 @@ def ports_of(spec: ImageSpec, container: dict) -> list[PortMapping]:
     return ports
 
 
+def on_host_network(ports: tuple[PortMapping, ...]) -> list[PortMapping]:
+    """What a container on the host's network publishes: no mapping at all (the engine drops
+    them); its server's own port, on every interface of the host."""
+    return [PortMapping("0.0.0.0", p.container_port, p.container_port, p.protocol) for p in ports]
+
+
 def published_ports(spec: ImageSpec, overrides: RunOverrides) -> list[PortMapping]:
+    if spec.run.network == "host":
+        if overrides.port is not None:
+            raise DockyardError(f"--port: images.{spec.key}.run.network is 'host': the container listens on the "
+                                "host's own ports, which no mapping can move")
+        return on_host_network(spec.run.ports)
     ports = list(spec.run.ports)
     if overrides.port is not None:
         if not ports:
@@ -272,15 +285,16 @@ def creation(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, 
              user: str | None = None) -> dict:
     """The body of the Engine API's container create that `_create` sends, with its hash in
     the dockyard.settings label, which `up` compares with a running container's to see if its
-    settings changed. A named container joins its network (by default the project's, where
-    its image key is an alias); a nameless one gets the engine's default."""
+    settings changed. A container joins the image's network (by default the project's, so
+    `shell` reaches the services by name); only a named one answers there to its image key
+    and aliases, lest a shell take a share of a service's name."""
     environment = dict(spec.run.environment)
     environment.update(overrides.env)
     restart = None
     if spec.run.restart != "no" and not interactive:
         policy, _, count = spec.run.restart.partition(":")
         restart = {"Name": policy, "MaximumRetryCount": int(count or 0)}
-    network = resources.network_mode(project, spec) if name else "default"
+    network = resources.network_mode(project, spec)
     host_config = {
         "PortBindings": {f"{p.container_port}/{p.protocol}": [{"HostIp": p.host_ip, "HostPort": str(p.host_port)}]
                          for p in ports} or None,
@@ -311,7 +325,7 @@ def creation(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, 
         "Tty": interactive and sys.stdin.isatty(),
         "HostConfig": {key: value for key, value in host_config.items() if value is not None},
     }
-    if network == resources.network_name(project):
+    if network == resources.network_name(project) and name:
         body["NetworkingConfig"] = {"EndpointsConfig": {network: {"Aliases": [spec.key, *spec.run.aliases]}}}
     return {key: value for key, value in body.items() if value is not None}
 

@@ -50,7 +50,8 @@ def up(project: ProjectSpec, order: list[str], *, ready_timeout: float | None = 
         if spec.run.completes:
             done = containers.wait_completed(spec, outcome["id"], abandon)
             return outcome | {"exit_code": 0} if done else None
-        if not containers.wait_ready(spec, outcome["id"], list(spec.run.ports), timeout=ready_timeout,
+        ports = containers.published_ports(spec, containers.RunOverrides())
+        if not containers.wait_ready(spec, outcome["id"], ports, timeout=ready_timeout,
                                      abandon=abandon, settled=outcome["action"] == "unchanged"):
             return None
         return outcome
@@ -109,7 +110,7 @@ def _bring_up(project: ProjectSpec, spec: ImageSpec) -> dict:
 def _bring_up_in_turn(project: ProjectSpec, spec: ImageSpec) -> dict:
     outcome = {"image": spec.key, "name": spec.run.name, "id": None, "action": "created", "reason": None,
                "exit_code": None}
-    ports = list(spec.run.ports)
+    ports = containers.published_ports(spec, containers.RunOverrides())  # as `run` publishes them
     old = containers.owned(project, spec, required=False)
     if old is not None:
         image = engine.inspect_image(spec.ref)

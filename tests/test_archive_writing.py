@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import random
+import stat
 import sys
 
-from dockyard.archive_writing import GZIP_BLOCK, GzipWriter
+from dockyard.archive_writing import GZIP_BLOCK, GzipWriter, check_target, open_output
 from dockyard.progress import meter
 
 
@@ -53,3 +55,18 @@ def test_meter_draws_bytes_and_percent_on_a_terminal(monkeypatch):
     with meter(2048, "save x", enabled=False) as bar:
         bar.update(1024)
     assert quiet.getvalue() == ""
+
+
+def test_a_replaced_file_keeps_its_mode_and_a_new_one_gets_the_umasks(tmp_path):
+    private, fresh = tmp_path / "private.tar", tmp_path / "fresh.tar"
+    private.write_bytes(b"old")
+    private.chmod(0o600)
+    old_umask = os.umask(0o022)
+    try:
+        for path in (private, fresh):
+            with open_output(check_target(path, force=True), force=True) as out:
+                out.writer.write(b"new")
+    finally:
+        os.umask(old_umask)
+    assert private.read_bytes() == b"new" and stat.S_IMODE(private.stat().st_mode) == 0o600
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o644

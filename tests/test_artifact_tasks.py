@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import stat
+import subprocess
+import tarfile
 
 import pytest
 
@@ -11,7 +14,13 @@ from conftest import assert_clean_failure, get, statuses
 pytestmark = pytest.mark.integration
 
 
+def writable_root(project) -> None:
+    """httpd's root filesystem made writable (read-only is the default): changes to export or commit."""
+    project.config.write_text(project.config.read_text().replace('after = ["api"]', 'after = ["api"]\nread_only = false'))
+
+
 def test_export_then_import_then_run_gives_the_same_files(project, docker_client, tmp_path):
+    writable_root(project)
     project.inv("httpd.run", "--quiet-build")
     project.inv("httpd.exec", "echo exported-marker > /tmp/marker")
     archive = tmp_path / "httpd.tar.gz"
@@ -23,6 +32,18 @@ def test_export_then_import_then_run_gives_the_same_files(project, docker_client
     output = docker_client.containers.run(f"{project.name}/imported:1", remove=True)
     assert output == b"exported-marker\n"
     assert docker_client.images.get(f"{project.name}/imported:1").labels["dockyard.project"] == project.name
+
+
+def test_export_over_a_private_file_keeps_it_private_as_docker_export_does(project, tmp_path):
+    project.inv("busybox.run", "--quiet-build", "--", "sh", "-c", "exit 0")  # exported stopped, as docker can
+    ours, theirs = tmp_path / "ours.tar", tmp_path / "theirs.tar"
+    for path in (ours, theirs):
+        path.write_text("an old private archive")
+        path.chmod(0o600)
+    project.inv("busybox.export", "-o", str(ours), "--force")
+    subprocess.run(["docker", "export", "-o", str(theirs), project.container("busybox")], check=True)
+    assert tarfile.is_tarfile(ours) and stat.S_IMODE(ours.stat().st_mode) == 0o600
+    assert stat.S_IMODE(ours.stat().st_mode) == stat.S_IMODE(theirs.stat().st_mode)
 
 
 def test_save_remove_load_serves_the_same_page(project, docker_client, tmp_path):
@@ -55,6 +76,7 @@ def test_project_save_and_load_carry_every_image(project, docker_client, tmp_pat
 
 
 def test_commit_keeps_a_change_made_in_the_container(project, docker_client):
+    writable_root(project)
     project.inv("httpd.run", "--quiet-build")
     project.inv("httpd.exec", "echo committed-change > /cfg/change")
     result = json.loads(project.inv(

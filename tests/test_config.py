@@ -275,7 +275,8 @@ def test_a_ready_url_urllib_cannot_open_is_refused(tmp_path, url, words):
 @pytest.mark.parametrize("url", ["http://localhost:8000/", "https://127.0.0.1/x?y=1#z", "http://[::1]:8000/cgi-bin/x",
                                  "http://user@my-host.example:1/"])
 def test_ready_urls_that_urllib_can_open(tmp_path, url):
-    assert app_run(tmp_path, f'ready = {{ url = "{url}" }}\n').ready.url == url
+    published = 'ports = ["8000:8000", "443:443"]\n'  # a URL on this machine names a published port
+    assert app_run(tmp_path, published + f'ready = {{ url = "{url}" }}\n').ready.url == url
 
 
 def test_a_command_string_with_an_unbalanced_quote_is_refused(tmp_path):
@@ -552,3 +553,24 @@ def test_tmpfs_options_reach_the_engine_as_docker_run_tmpfs_passes_them(tmp_path
     settings = containers.privileges(run)
     assert settings["Tmpfs"] == {"/tmp": "", "/run": "size=64m,noexec"}
     assert settings["Memory"] == 1024 ** 3
+
+
+def test_a_ready_url_on_this_machine_must_name_a_published_host_port(tmp_path, monkeypatch):
+    # The trap: the host port comes from the environment, the URL still names the default.
+    monkeypatch.setenv("SITE_PORT", "18111")
+    message = run_error(tmp_path, 'ports = ["${SITE_PORT}:8080"]\n'
+                                  'ready = { url = "http://localhost:8000/cgi-bin/hello-world" }\n')
+    assert ": images.app.run.ready.url: 'http://localhost:8000/cgi-bin/hello-world' asks port 8000 of this " \
+           "machine, and ports publishes 18111;" in message, message
+    for url in ("http://127.0.0.1:8080/", "http://[::1]/"):  # the container's port; http's 80
+        message = run_error(tmp_path, f'ports = ["${{SITE_PORT}}:8080"]\nready = {{ url = "{url}" }}\n')
+        assert ": images.app.run.ready.url: " in message and "ports publishes 18111" in message, message
+    message = run_error(tmp_path, 'ready = { url = "http://localhost:8000/" }\n')
+    assert "ports publishes no TCP port" in message, message
+    # The same variable in both: the URL follows the port.
+    run = app_run(tmp_path, 'ports = ["${SITE_PORT}:8080"]\n'
+                            'ready = { url = "http://localhost:${SITE_PORT}/cgi-bin/hello-world" }\n')
+    assert run.ready.url == "http://localhost:18111/cgi-bin/hello-world"
+    # Another machine's address, or the host's own network, publishes nothing to compare with.
+    assert app_run(tmp_path, 'ready = { url = "http://my-host.example:8000/" }\n').ready is not None
+    assert app_run(tmp_path, 'network = "host"\nready = { url = "http://localhost:8080/" }\n').ready is not None

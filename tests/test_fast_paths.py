@@ -35,7 +35,7 @@ CHANGED = {
     "cap_drop": ("NET_RAW",),
     "cap_add": ("SETUID",),
     "privileged": True,
-    "read_only": True,
+    "read_only": False,
     "tmpfs": ("/tmp",),
     "memory": "64m",
     "pids": 100,
@@ -94,7 +94,7 @@ def docker_py_body(project, spec, overrides: RunOverrides, *, name, interactive:
         privileged=run.privileged, read_only=run.read_only, tmpfs={path: "" for path in run.tmpfs} or None,
         mem_limit=run.memory, pids_limit=run.pids, nano_cpus=int(run.cpus * 1e9) if run.cpus else None,
         log_config=LogConfig(type="", config={"max-size": run.log_max_size, "max-file": str(run.log_max_files)}),
-        network_mode=resources.network_mode(project, spec) if name else None)
+        network_mode=resources.network_mode(project, spec))
     network = host_config.get("NetworkMode")
     command = list(overrides.args) if overrides.args else list(run.command) if isinstance(run.command, tuple) \
         else run.command
@@ -107,7 +107,7 @@ def docker_py_body(project, spec, overrides: RunOverrides, *, name, interactive:
         host_config=host_config, labels=labels, detach=not (interactive or overrides.stdin),
         stdin_open=interactive or overrides.stdin, tty=interactive and sys.stdin.isatty(),
         networking_config=api.create_networking_config({network: api.create_endpoint_config(
-            aliases=[spec.key, *run.aliases])}) if network == resources.network_name(project) else None)
+            aliases=[spec.key, *run.aliases])}) if network == resources.network_name(project) and name else None)
 
 
 def meaningful(value):

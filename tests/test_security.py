@@ -35,7 +35,14 @@ def test_the_defaults_are_least_privilege(tmp_path):
     run = load(tmp_path, APP).image("app").run
     assert run.cap_drop == ("ALL",) and run.cap_add == () and run.no_new_privileges
     assert not run.privileged and (run.log_max_size, run.log_max_files) == ("10m", 3)
+    assert (run.read_only, run.pids) == (True, 512)
     assert config.warnings(load(tmp_path, APP)) == []
+
+
+def test_the_read_only_root_and_the_pids_limit_can_be_lifted(tmp_path):
+    run = load(tmp_path, APP + "[images.app.run]\nread_only = false\npids = -1\n").image("app").run
+    assert (run.read_only, run.pids) == (False, -1)
+    assert load(tmp_path, APP + "[images.app.run]\npids = 4096\n").image("app").run.pids == 4096
 
 
 @pytest.mark.parametrize("settings, granted", [
@@ -96,7 +103,7 @@ def test_weakening_settings_are_warned_about(tmp_path):
     project = load(tmp_path, APP + """[images.app.run]
 ports = ["0.0.0.0:8080:80", "127.0.0.1:8081:81", "[::1]:8082:82"]
 privileged = true
-volumes = ["/var/run/docker.sock:/var/run/docker.sock"]
+volumes = ["/var/run/docker.sock:/var/run/docker.sock"]  # a link into /run: said as the socket it is
 cap_add = ["SETUID", "SYS_ADMIN"]
 no_new_privileges = false
 """)
@@ -104,13 +111,95 @@ no_new_privileges = false
     assert found == [
         "images.app.run.ports: 0.0.0.0:8080->80/tcp is reachable from other machines (not a loopback address)",
         "images.app.run.privileged: the container gets every capability and device of the host",
-        "images.app.run.volumes: the Docker socket is mounted: the container controls the engine",
+        "images.app.run.volumes[0]: /run/docker.sock is an engine's socket: the container controls the engine "
+        "(':ro' does not protect it: a read-only bind of a socket still accepts API writes)",
         "images.app.run.cap_add: SYS_ADMIN beyond Docker's default capabilities",
         "images.app.run.no_new_privileges: false lets setuid files raise privileges",
     ]
 
 
+
+@pytest.fixture
+def engine_socket():
+    """A listening unix socket named like an engine's, in a directory of its own (short: a
+    socket's path is limited to 108 bytes)."""
+    import shutil
+    import socket
+    import tempfile
+    from pathlib import Path
+
+    directory = Path(tempfile.mkdtemp(prefix="dy-sock-", dir="/tmp"))
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(directory / "podman.sock"))
+    yield directory / "podman.sock"
+    server.close()
+    shutil.rmtree(directory)
+
+
+@pytest.mark.parametrize("source, said", [
+    ("/", "/ holds the engine socket /run/docker.sock"),
+    ("/run", "/run holds the engine socket /run/docker.sock"),
+    ("/var/run", "/run holds the engine socket /run/docker.sock"),  # a link to /run, resolved
+    ("SOCKET", "SOCKET is a socket, perhaps an engine's"),
+    ("SOCKET_DIR", "SOCKET_DIR holds the socket podman.sock, perhaps an engine's"),
+])
+def test_a_bind_that_reaches_an_engine_socket_is_warned_about_read_only_or_not(tmp_path, engine_socket, source,
+                                                                                said):
+    paths = {"SOCKET_DIR": str(engine_socket.parent), "SOCKET": str(engine_socket)}
+    for placeholder, path in paths.items():
+        source, said = source.replace(placeholder, path), said.replace(placeholder, path)
+    project = load(tmp_path, APP + f'[images.app.run]\nvolumes = ["./data:/data", "cache:/cache", "{source}:/host:ro"]\n')
+    assert config.warnings(project) == [
+        f"images.app.run.volumes[2]: {said}: the container controls the engine "
+        "(':ro' does not protect it: a read-only bind of a socket still accepts API writes)"]
+
+
+def test_a_bind_inside_an_engines_socket_directory_is_warned_about():
+    from pathlib import Path
+
+    # The loader wants the source to exist; the rule itself needs no engine on this machine.
+    assert config.engine_socket_exposure(Path("/run/containerd/s/1234")) == \
+        "is inside /run/containerd, where an engine keeps its sockets"
+    assert config.engine_socket_exposure(Path("/run/docker")) == "is where an engine keeps its sockets"
+    assert config.engine_socket_exposure(Path("/srv/site")) is None
+
+
+def test_the_hosts_network_is_warned_about_instead_of_its_ports(tmp_path):
+    project = load(tmp_path, APP + '[images.app.run]\nnetwork = "host"\nports = ["0.0.0.0:8080:80"]\n')
+    assert config.warnings(project) == [
+        "images.app.run.network: 'host' shares the host's network: whatever the container listens on is reachable "
+        "on every interface of this machine (ports and their addresses do not apply)"]
+
+
+def test_a_deployed_image_warns_like_one_with_a_deploy_table(tmp_path):
+    project = load(tmp_path, APP + '[images.app.run]\nports = ["8000:8000"]\n')
+    assert config.warnings(project) == []  # `run` publishes on 127.0.0.1
+    assert config.warnings(project, deployed=["app"]) == [config.swarm_ports_warning(project.image("app"))]
+    assert "published on every interface of every node" in config.swarm_ports_warning(project.image("app"))
+
+
+def test_on_the_hosts_network_the_servers_own_port_is_what_is_published(tmp_path):
+    from dockyard.containers import RunOverrides, published_ports
+
+    spec = load(tmp_path, APP + '[images.app.run]\nnetwork = "host"\nports = ["8080:80"]\n').image("app")
+    assert [str(p) for p in published_ports(spec, RunOverrides())] == ["0.0.0.0:80->80/tcp"]
+    with pytest.raises(DockyardError, match="--port: images.app.run.network is 'host'"):
+        published_ports(spec, RunOverrides(port=9000))
+
+
 # -- on the engine ------------------------------------------------------------------------
+
+
+@pytest.mark.integration
+def test_run_on_the_hosts_network_says_every_interface_not_only_localhost(project):
+    project.config.write_text(project.config.read_text().replace('after = ["api"]', 'after = ["api"]\nnetwork = "host"'))
+    result = project.inv("httpd.run", "--quiet-build")
+    assert f"Point your browser to: http://localhost:{project.port} (published on every interface: other " \
+           "machines reach it too)" in result.stdout
+    assert "dockyard: warning: images.httpd.run.network: 'host'" in project.inv("config").stderr
+    assert get(f"http://127.0.0.1:{project.port}/cgi-bin/hello-world")[0] == 200
+    ports = json.loads(project.inv("httpd.run", "--no-build", "--json").stdout)["ports"]
+    assert [(p["host_ip"], p["host_port"]) for p in ports] == [("0.0.0.0", project.port)]
 
 
 @pytest.mark.integration

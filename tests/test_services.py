@@ -73,6 +73,17 @@ def test_the_site_reaches_the_api_by_name_over_the_project_network(project, dock
     assert f"{project.container('api'):<{width}} | api-marker\n" in logs
 
 
+def test_a_shell_reaches_the_services_by_name_on_the_project_network(project, docker_client):
+    project.inv("up", "--quiet-build")
+    result = project.inv("httpd.shell", input="wget -q -O - http://api:8081/cgi-bin/visits\n")
+    assert '"service": "api"' in result.stdout, result.stderr
+    # The shell answered to no service's name: the site still reaches the api, and only it, as api.
+    network = docker_client.api.inspect_network(f"{project.name}_default")
+    assert sorted(c["Name"] for c in network["Containers"].values()) == [project.container("api"),
+                                                                       project.container("httpd")]
+    assert "The api service says" in get(f"http://127.0.0.1:{project.port}/cgi-bin/from-api")[1]
+
+
 def test_down_removes_containers_and_network_and_volumes_only_when_asked(project, docker_client):
     project.inv("up", "--quiet-build")
     project.inv("my-app.run", "--quiet-build")  # a one-shot container of ours, exited: down takes it too

@@ -425,6 +425,11 @@ def test_an_ingress_port_that_nothing_answers_says_to_publish_in_host_mode(proje
                              'set publish = "host" in [images.httpd.deploy]',
                              f"the service {project.name}-httpd is left deployed (1/1 task running); "
                              "`inv httpd.undeploy` removes it")
+        # No [deploy] table, a failed wait: the service still publishes on every interface, and both say so.
+        warning = (f"dockyard: warning: images.httpd.deploy: as a swarm service its port {project.port}/tcp is "
+                   "published on every interface of every node")
+        assert warning in failed.stderr and warning not in project.inv("config").stderr
+        assert warning in project.inv("status").stderr
     finally:
         remove_services(swarm, project.name)
 

@@ -71,12 +71,17 @@ def run(c, target, port=None, env=None, attach=False, detach=False, no_build=Fal
                             code=result["exit_code"])
     if json_ or "exit_code" in result and not detach:  # attached: its output said it all
         return
+    from ..config import is_loopback
+
     print(f"\nContainer id: {result['id']}\n")
     if "exit_code" in result:  # run in the background (--detach), and finished already
         print(f"{result['name']} exited (code {result['exit_code']})\n")
         return
     if result["url"]:
-        print(f"Point your browser to: {result['url']}\n")
+        # localhost is where this machine reaches it; say when other machines can too.
+        everywhere = any(not is_loopback(p["host_ip"]) for p in result["ports"])
+        print(f"Point your browser to: {result['url']}"
+              f"{' (published on every interface: other machines reach it too)' if everywhere else ''}\n")
     print(f"Stop with: inv {target.key}.stop\n")
 
 
@@ -167,8 +172,8 @@ def status(c, target, json_=False):
     from .project import engine_line, warn
 
     project = target.project(c)
-    warn(project.spec)
     rows = project.status([target.key])
+    warn(project.spec, deployed=[row["image"] for row in rows if row["service"]])
     if json_:
         print_json(rows[0])
         return

@@ -55,8 +55,8 @@ def status(c, target, json_=False):
     from ..status import format_rows
 
     project = target.project(c)
-    warn(project.spec)
     rows = project.status()
+    warn(project.spec, deployed=[row["image"] for row in rows if row["service"]])
     if json_:
         print_json(rows)
         return
@@ -139,11 +139,12 @@ def engine_line(engine: dict) -> str:
     return f"engine: {said(engine['address'], engine['context'], engine['source'])}"
 
 
-def warn(project) -> None:
-    """Settings that weaken the defaults, on stderr: stdout stays the result."""
+def warn(project, deployed=()) -> None:
+    """Settings that weaken the defaults, on stderr: stdout stays the result. ``deployed``:
+    images whose Swarm service runs now (it publishes on every interface, [deploy] table or not)."""
     from ..config import warnings
 
-    for line in warnings(project):
+    for line in warnings(project, deployed):
         print(f"dockyard: warning: {masked_text(line, project.masked_values)}", file=sys.stderr)
 
 

@@ -30,12 +30,19 @@ def outcome_lines(outcome: dict) -> list[str]:
 
 
 def _deploy(c, target, keys, replicas, push, registry, no_build, quiet_build, ready_timeout, json_):
+    from ..config import swarm_ports_warning
+    from ..services import start_order
+
     project = target.project(c)
     quiet, _ = choose(c, quiet_build, "quiet")
+    # Before anything is deployed, on stderr beside `config`'s and `status`'s warnings: a deploy
+    # that fails or is interrupted while it waits leaves its ports published all the same.
+    for key in keys or start_order(project.spec.images):
+        warning = swarm_ports_warning(project.spec.images[key])
+        if warning:
+            print(f"dockyard: warning: {warning}", file=sys.stderr, flush=True)
 
     def report(outcome: dict) -> None:
-        if outcome["warning"]:  # on stderr, beside `config`'s and `status`'s warnings
-            print(f"dockyard: warning: {outcome['warning']}", file=sys.stderr, flush=True)
         if not json_:
             print("\n".join(outcome_lines(outcome)), flush=True)
 
