@@ -250,8 +250,9 @@ def image_key(session: _Session, spec: ImageSpec) -> tuple[str, list]:
     files = context_files(spec.dir, spec.dockerfile)
     refs = from_refs(spec.dir / spec.dockerfile, dict(spec.build_args))
     parent_ids = [session.image_id(ref) or normalize_ref(ref) for ref in refs]
+    options = {name: value for name, value in (("target", spec.target), ("network", spec.build_network)) if value}
     key = build_key(spec.dir, files, dockerfile=spec.dockerfile, build_args=dict(spec.build_args),
-                    parent_ids=parent_ids, labels=dict(spec.labels))
+                    parent_ids=parent_ids, labels=dict(spec.labels), options=options)
     return key, files
 
 
@@ -293,19 +294,22 @@ def _build_dockerfile(session: _Session, spec: ImageSpec) -> Outcome:
 
 def _build_from(session: _Session, spec: ImageSpec, key: str, files: list, previous: dict | None) -> Outcome:
     out = session.output
-    buildkit = session.buildkit()
-    out.line(spec.key, f"building {spec.ref} from {spec.dir}{' with BuildKit' if buildkit else ''}")
+    with_buildkit = session.buildkit()
+    out.line(spec.key, f"building {spec.ref} from {spec.dir}{' with BuildKit' if with_buildkit else ''}")
     labels = _labels(session, spec, key)
     # BuildKit applies labels when it exports the image. The classic builder's `labels`
     # option adds a build step (a container and a commit) per label: there, ours go in as
-    # one LABEL line at the end of the Dockerfile sent.
-    appended = {} if buildkit else {spec.dockerfile: ("\n" + label_instruction(labels) + "\n").encode()}
+    # one LABEL line at the end of the Dockerfile sent, unless a target stage is built, which
+    # need not be the last.
+    in_dockerfile = not with_buildkit and not spec.target
+    appended = {spec.dockerfile: ("\n" + label_instruction(labels) + "\n").encode()} if in_dockerfile else {}
     if session.rebuild_asked(spec) and session.options.pull:
         _pull_external_parents(session, spec)
     with tempfile.TemporaryFile() as context:
         write_context_tar(spec.dir, files, context, appended=appended)
         context.seek(0)
-        image_id = _stream_build(session, spec, context, labels if buildkit else None)
+        image_id = _stream_build(session, spec, context, None if in_dockerfile else labels,
+                                 with_buildkit=with_buildkit)
     session.record(spec.ref, image_id, labels)
     if previous and previous["Id"] != image_id:
         session.replaced.append((spec.key, previous["Id"]))
@@ -313,18 +317,25 @@ def _build_from(session: _Session, spec: ImageSpec, key: str, files: list, previ
     return Outcome(spec.key, BUILT, image_id=image_id)
 
 
-def _stream_build(session: _Session, spec: ImageSpec, context, labels: dict[str, str] | None) -> str:
+def _stream_build(session: _Session, spec: ImageSpec, context, labels: dict[str, str] | None,
+                  *, with_buildkit: bool) -> str:
     """Send the context to the engine's builder and show its progress; the new image's id.
-    ``labels``: build with BuildKit, which applies them when it exports the image."""
+    ``labels``: given to the engine's `labels` option (None: the Dockerfile sent has them)."""
     options, out = session.options, session.output
     image_id = None
     last_lines: list[str] = []
     params = {"t": spec.ref, "dockerfile": spec.dockerfile, "buildargs": json.dumps(dict(spec.build_args)),
               "nocache": options.no_cache and spec.key in session.targets,
               "pull": False, "rm": True, "forcerm": True}  # --pull: see _pull_external_parents
-    trace = buildkit.Progress() if labels is not None else None
+    if spec.target:
+        params["target"] = spec.target
+    if spec.build_network:
+        params["networkmode"] = spec.build_network
     if labels is not None:
-        params.update(version="2", labels=json.dumps(labels))
+        params["labels"] = json.dumps(labels)
+    trace = buildkit.Progress() if with_buildkit else None
+    if with_buildkit:
+        params["version"] = "2"
 
     def masked(text: str) -> str:
         return masked_text(text, session.project.masked_values)  # a RUN step may echo a build arg

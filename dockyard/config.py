@@ -60,6 +60,8 @@ NAME_RE = re.compile(schema.NAME_PATTERN)
 VOLUME_NAME_RE = re.compile(schema.VOLUME_PATTERN)
 NETWORKS = ("project", "bridge", "host", "none")
 CONTAINER_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]*")
+STAGE_RE = re.compile(r"[a-zA-Z][a-zA-Z0-9_.-]*")  # as the Dockerfile's `FROM ... AS NAME` takes it
+BUILD_NETWORKS = ("default", "host", "none")  # `docker build --network`: what RUN steps reach
 HOSTNAME_LABEL_RE = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
 # [registry[:port]/]path[:tag]: lower-case path components, tags may have capitals.
 TAG_RE = re.compile(
@@ -220,6 +222,8 @@ class ImageSpec:
     dockerfile: str = "Dockerfile"
     engine: str | None = None  # [images.NAME] engine: where it is built and run (see engine_choice)
     build_args: tuple[tuple[str, str], ...] = ()
+    target: str | None = None  # the Dockerfile's stage to build (default: its last)
+    build_network: str | None = None  # BUILD_NETWORKS; None: the engine's default
     labels: tuple[tuple[str, str], ...] = ()
     base: BaseSpec | None = None
     run: RunSpec = field(default_factory=lambda: RunSpec(name=""))
@@ -497,6 +501,18 @@ class _Validator:
         dockerfile = data.get("dockerfile", "Dockerfile")
         if base is None:
             self.file_inside(directory, dockerfile, f"{where}.dockerfile")
+        for option in ("target", "build_network"):
+            if base is not None and option in data:
+                raise self.fail(f"{where}.{option}", "a base is imported or pulled, not built: it has no "
+                                                     f"{option.replace('_', ' ')}")
+        target = data.get("target")
+        if target is not None and not STAGE_RE.fullmatch(target):
+            raise self.fail(f"{where}.target", f"{_quote(target)} is not a stage name (letters, digits, "
+                                               "'_', '-', '.', starting with a letter)")
+        build_network = data.get("build_network")
+        if build_network is not None and build_network not in BUILD_NETWORKS:
+            raise self.fail(f"{where}.build_network", f"{_quote(build_network)} is not one of "
+                                                      f"{', '.join(BUILD_NETWORKS)}")
         labels = _scalars(data.get("labels", {}))
         for label, value in labels:
             if any(mark in label + value for mark in "\n\r"):
@@ -512,6 +528,8 @@ class _Validator:
             dockerfile=dockerfile,
             engine=self.engine(data.get("engine"), f"{where}.engine"),
             build_args=_scalars(data.get("build_args", {})),
+            target=target,
+            build_network=None if build_network == "default" else build_network,
             labels=labels,
             base=base,
             run=self.run(data.get("run", {}), f"{where}.run", tag),

@@ -83,9 +83,9 @@ def context_files(context_dir: Path, dockerfile: str = "Dockerfile") -> list[Con
 
 def build_key(context_dir: Path, files: list[ContextFile], *, dockerfile: str,
               build_args: dict[str, str], parent_ids: list[str],
-              labels: dict[str, str] | None = None) -> str:
+              labels: dict[str, str] | None = None, options: dict[str, str] | None = None) -> str:
     """A sha256 over everything a build reads: files (path, mode, content), args, parents,
-    and the labels the image is given.
+    the labels the image is given, and the build's options (its target stage, its network).
 
     Not mtimes, not owners: the engine ignores them too, and a fresh checkout must not rebuild.
     """
@@ -95,6 +95,8 @@ def build_key(context_dir: Path, files: list[ContextFile], *, dockerfile: str,
     _feed(key, [KEY_VERSION, dockerfile, sorted(build_args.items()), list(parent_ids)])
     if labels:  # only when there are some, so that keys without labels stay as they were
         _feed(key, ["labels", sorted(labels.items())])
+    if options:  # likewise
+        _feed(key, ["options", sorted(options.items())])
     for entry in sorted(files, key=lambda entry: entry.path):
         _feed(key, [entry.path, entry.mode, _content_digest(root, entry, buffer)])
     return key.hexdigest()

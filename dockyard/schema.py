@@ -144,6 +144,8 @@ IMAGE = Table((
     Key("engine", STRING, "the Docker engine this image is built and run on, as [project] engine (the "
                           "setting, DOCKYARD_ENGINE, DOCKER_HOST and DOCKER_CONTEXT come first)"),
     Key("dockerfile", STRING, "the Dockerfile's name inside dir"),
+    Key("target", STRING, "the Dockerfile's stage to build, as `docker build --target` (default: its last)"),
+    Key("build_network", STRING, "the network RUN steps have: 'default', 'host' or 'none' (docker build --network)"),
     Key("build_args", SCALARS, "a table of build arguments"),
     Key("labels", SCALARS, "a table of image labels"),
     Key("base", TABLE, "a base image that is pulled or imported instead of built", table=BASE),

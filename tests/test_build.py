@@ -188,3 +188,29 @@ def test_parallel_build_with_a_failure_skips_its_dependents_and_builds_the_rest(
         assert docker_client.images.get(f"{project.name}/good").id
     finally:
         remove_project_objects(docker_client, project.name)
+
+
+def test_a_target_stage_and_the_build_network_are_built_as_asked_and_up_to_date_after(project, docker_client,
+                                                                                      builder):
+    project.inv("busybox.build")
+    staged = project.root / "images" / "staged"
+    staged.mkdir()
+    (staged / "Dockerfile").write_text(
+        f"FROM {project.tags['busybox']} AS tools\nRUN ls /sys/class/net > /networks; echo tools > /stage\n"
+        f"FROM {project.tags['busybox']}\nRUN echo final > /stage\n")
+    with project.config.open("a") as config:
+        config.write(f'\n[images.staged]\ntag = "{project.name}/staged"\ndir = "images/staged"\n'
+                     f'target = "tools"\nbuild_network = "none"\nrun = {{ name = "{project.name}-staged" }}\n')
+    project.inv("staged.build")
+    seen = docker_client.containers.run(f"{project.name}/staged", ["cat", "/stage", "/networks"], remove=True)
+    assert seen.decode().split() == ["tools", "lo"]  # the target stage, with no network but loopback
+    labels = docker_client.images.get(f"{project.name}/staged").labels
+    assert labels["dockyard.project"] == project.name and labels["dockyard.image"] == "staged"
+    assert "staged is up to date" in project.inv("staged.build").stdout
+    # Another network is another build: the key holds it.
+    project.config.write_text(project.config.read_text().replace('build_network = "none"', 'build_network = "default"'))
+    assert f"built {project.name}/staged" in project.inv("staged.build").stdout
+    if builder == "classic":  # its layer cache does not tell build networks apart (docker build's neither)
+        project.inv("staged.build", "--no-cache")
+    seen = docker_client.containers.run(f"{project.name}/staged", ["cat", "/networks"], remove=True)
+    assert "eth0" in seen.decode().split()

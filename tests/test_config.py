@@ -574,3 +574,20 @@ def test_a_ready_url_on_this_machine_must_name_a_published_host_port(tmp_path, m
     # Another machine's address, or the host's own network, publishes nothing to compare with.
     assert app_run(tmp_path, 'ready = { url = "http://my-host.example:8000/" }\n').ready is not None
     assert app_run(tmp_path, 'network = "host"\nready = { url = "http://localhost:8080/" }\n').ready is not None
+
+
+@pytest.mark.parametrize("setting, words", [
+    ('target = "2fast"', "images.app.target: '2fast' is not a stage name"),
+    ('build_network = "bridge"', "images.app.build_network: 'bridge' is not one of default, host, none"),
+])
+def test_a_build_target_or_network_the_engine_would_refuse_is_refused_when_loaded(tmp_path, setting, words):
+    message = load_error(tmp_path, BASIC.replace('[images.app.run]', f'{setting}\n[images.app.run]', 1))
+    assert words in message, message
+
+
+def test_a_build_target_and_network_load_and_default_is_the_engines(tmp_path):
+    toml = BASIC.replace('[images.app.run]', 'target = "tools"\nbuild_network = "host"\n[images.app.run]', 1)
+    app = config.load(write_project(tmp_path, toml)).image("app")
+    assert (app.target, app.build_network) == ("tools", "host")
+    toml = BASIC.replace('[images.app.run]', 'build_network = "default"\n[images.app.run]', 1)
+    assert config.load(write_project(tmp_path, toml)).image("app").build_network is None

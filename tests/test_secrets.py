@@ -253,11 +253,11 @@ def test_build_output_masks_a_secret_build_arg(tmp_path, monkeypatch):
     monkeypatch.setattr(engine, "build_stream", lambda context, params, started: iter(chunks))
     output = io.StringIO()
     session = builder._Session(project, builder.BuildOptions(), builder.Output(output))
-    builder._stream_build(session, project.image("app"), context=None, labels=None)
+    builder._stream_build(session, project.image("app"), context=None, labels=None, with_buildkit=False)
     assert SECRET not in output.getvalue() and f"app | {MASK}" in output.getvalue()
     chunks[1:] = [{"error": f"exit {SECRET}", "errorDetail": {"message": f"exit {SECRET}"}}]
     with pytest.raises(DockyardError) as caught:
-        builder._stream_build(session, project.image("app"), context=None, labels=None)
+        builder._stream_build(session, project.image("app"), context=None, labels=None, with_buildkit=False)
     assert str(caught.value).endswith(f"failed: exit {MASK}")
 
     # BuildKit's trace: a step's output, and the failure that quotes it.
@@ -269,7 +269,7 @@ def test_build_output_masks_a_secret_build_arg(tmp_path, monkeypatch):
                  {"error": f"exit {SECRET}", "errorDetail": {"message": f"exit {SECRET}"}}]
     output.truncate(0)
     with pytest.raises(DockyardError) as caught:
-        builder._stream_build(session, project.image("app"), context=None, labels={})
+        builder._stream_build(session, project.image("app"), context=None, labels={}, with_buildkit=True)
     assert SECRET not in output.getvalue() + str(caught.value) and f"#1 {MASK}" in output.getvalue()
 
 
