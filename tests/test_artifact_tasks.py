@@ -128,6 +128,8 @@ def test_clean_removes_only_this_projects_stopped_containers_and_dangling_images
         other.reload()  # other people's stopped containers are still there
         everything = project.inv("clean", "--all", "--dry-run").stdout
         assert f"{project.name}-foreign" in everything
+        assert everything.splitlines()[-1] == ("BuildKit's build cache is the engine's, not images: "
+                                               "`docker builder prune` frees it")
         refused = project.inv("clean", "--all", check=False)
         assert_clean_failure(refused, "confirm with --yes")
         foreign.reload()

@@ -124,7 +124,7 @@ def rm(c, target, force=False, json_=False):
 CLEAN_HELP = {
     "dry-run": "Only list what would be removed.",
     "all": "Every stopped container and dangling image on the host, not only this project's "
-           "(asks first).",
+           "(asks first). BuildKit's build cache is no image: `docker builder prune` frees it.",
     "yes": "Do not ask for confirmation with --all.",
     "json": "Print what was removed as JSON.",
 }
@@ -158,6 +158,8 @@ def run_clean(project, image: str | None, *, dry_run: bool, all_: bool, yes: boo
     space = "" if dry_run else f", {human_size(result['space_reclaimed'])} reclaimed"
     print(f"{verb} {counted(len(result['containers']), 'stopped container')} and "
           f"{counted(len(result['images']), 'dangling image')}{space}")
+    if all_:  # a BuildKit build leaves no dangling layers, but a cache the engine keeps apart
+        print("BuildKit's build cache is the engine's, not images: `docker builder prune` frees it")
 
 
 @task_options(name="clean", help={**CLEAN_HELP, "volumes": "Also the project's named volumes this image mounts "
