@@ -426,7 +426,8 @@ class Project:
     def deploy(self, images: Iterable[str] | None = None, *, replicas: int | None = None, push: bool = False,
                registry: str | None = None, build: bool = True, quiet_build: bool = False,
                ready_timeout: float | None = None, output: TextIO | None = None,
-               report: Callable[[dict], None] | None = None) -> list[dict]:
+               report: Callable[[dict], None] | None = None,
+               warn: Callable[[str], None] | None = None) -> list[dict]:
         """Run the images (default: every service, in `after` order, as `up` would, but the
         steps, which a Swarm service would run again and again) as Swarm services on the
         engine, a swarm manager: build first, then create each service, or roll it over when
@@ -435,7 +436,8 @@ class Project:
         ``push`` pushes the image to ``registry`` (default: [deploy] registry, then [project]
         registry) and deploys its digest, which a swarm of several nodes needs. One dict per
         service: image, service, id, action ('created', 'updated', 'scaled', 'unchanged'),
-        reason, replicas, tasks."""
+        reason, replicas, tasks. ``warn`` is told, before anything is deployed, of each service
+        whose ports a swarm publishes on every interface."""
         from .services import start_order
 
         if images is None:
@@ -447,13 +449,20 @@ class Project:
                                 "or run.service = true")
         with self._one_engine(keys, "deploy"):
             return self._deploy(keys, replicas=replicas, push=push, registry=registry, build=build,
-                                quiet_build=quiet_build, ready_timeout=ready_timeout, output=output, report=report)
+                                quiet_build=quiet_build, ready_timeout=ready_timeout, output=output, report=report,
+                                warn=warn)
 
     def _deploy(self, keys: list[str], *, replicas, push, registry, build, quiet_build, ready_timeout,
-                output, report) -> list[dict]:
+                output, report, warn) -> list[dict]:
         from . import registry as registries, swarm
+        from .config import swarm_ports_warning
 
         nodes = int(swarm.manager().get("Nodes") or 1)
+        # Said before anything is deployed: a deploy that fails or is interrupted while it waits
+        # leaves its ports published all the same.
+        for warning in filter(None, (swarm_ports_warning(self.image(key)) for key in keys)):
+            if warn is not None:
+                warn(warning)
         if build:
             self.build(keys, quiet=quiet_build, output=output or sys.stderr)
         outcomes = []

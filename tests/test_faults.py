@@ -80,8 +80,12 @@ def project(tmp_path_factory, second_engine):
 
 @pytest.fixture(scope="module")
 def big_container(project, second_engine):
-    """The busybox container, running, with 300 MB of random data: long to export."""
+    """The busybox container, running, with 300 MB of random data in its root filesystem
+    (writable here): long to export."""
     second_engine.start()
+    project.config.write_text(project.config.read_text().replace(
+        'run = { name = "' + project.container("busybox") + '" }',
+        'run = { name = "' + project.container("busybox") + '", read_only = false }'))
     project.inv("busybox.run", "--detach", "--", "sh", "-c",
                 "head -c 300000000 /dev/urandom > /big && exec sleep 600", env=second_engine.env())
     name = project.container("busybox")

@@ -30,17 +30,11 @@ def outcome_lines(outcome: dict) -> list[str]:
 
 
 def _deploy(c, target, keys, replicas, push, registry, no_build, quiet_build, ready_timeout, json_):
-    from ..config import swarm_ports_warning
-    from ..services import start_order
-
     project = target.project(c)
     quiet, _ = choose(c, quiet_build, "quiet")
-    # Before anything is deployed, on stderr beside `config`'s and `status`'s warnings: a deploy
-    # that fails or is interrupted while it waits leaves its ports published all the same.
-    for key in keys or start_order(project.spec.images):
-        warning = swarm_ports_warning(project.spec.images[key])
-        if warning:
-            print(f"dockyard: warning: {warning}", file=sys.stderr, flush=True)
+
+    def warn(warning: str) -> None:  # on stderr, beside `config`'s and `status`'s warnings
+        print(f"dockyard: warning: {warning}", file=sys.stderr, flush=True)
 
     def report(outcome: dict) -> None:
         if not json_:
@@ -50,7 +44,7 @@ def _deploy(c, target, keys, replicas, push, registry, no_build, quiet_build, re
         keys, replicas=parse_number("--replicas", replicas, 0, 1000), push=push,
         registry=registry_flag(c, registry), build=not no_build, quiet_build=bool(quiet),
         ready_timeout=number_setting(c, ready_timeout, "ready_timeout", 1, 86400),
-        output=sys.stderr if json_ else None, report=report)
+        output=sys.stderr if json_ else None, report=report, warn=warn)
     return outcomes
 
 
