@@ -26,7 +26,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from . import engine, interrupts, resources, turns
+from . import engine, engine_ports, interrupts, resources, turns
 from .config import ImageSpec, PortMapping, ProjectSpec, RunSpec, size_bytes
 from .errors import DockyardError
 from .labels import IMAGE, OWNER, SETTINGS, container_is_ours, container_labels, container_owner
@@ -65,12 +65,12 @@ def ports_of(spec: ImageSpec, container: dict) -> list[PortMapping]:
     """The configured mappings as this container actually publishes them (after --port)."""
     if spec.run.network == "host":
         return on_host_network(spec.run.ports)
-    bindings = (container.get("HostConfig") or {}).get("PortBindings") or {}
     ports = []
     for p in spec.run.ports:
-        bound = (bindings.get(f"{p.container_port}/{p.protocol}") or [{}])[0]
-        host_port = int(bound.get("HostPort") or p.host_port)
-        ports.append(PortMapping(bound.get("HostIp") or p.host_ip, host_port, p.container_port, p.protocol))
+        bound = engine_ports.binding_of(container, p)
+        host_ip = bound.host_ip if bound and bound.host_ip else p.host_ip
+        host_port = bound.host_port if bound and bound.host_port is not None else p.host_port
+        ports.append(PortMapping(host_ip, host_port, p.container_port, p.protocol))
     return ports
 
 
@@ -296,8 +296,7 @@ def creation(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, 
         restart = {"Name": policy, "MaximumRetryCount": int(count or 0)}
     network = resources.network_mode(project, spec)
     host_config = {
-        "PortBindings": {f"{p.container_port}/{p.protocol}": [{"HostIp": p.host_ip, "HostPort": str(p.host_port)}]
-                         for p in ports} or None,
+        "PortBindings": engine_ports.port_bindings(ports) or None,
         "Binds": resources.binds(project, spec) or None,
         "RestartPolicy": restart,
         # A server as PID 1 (busybox httpd) ignores SIGTERM; an init forwards it, so stop is quick.
@@ -318,7 +317,7 @@ def creation(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, 
     body = {
         "Image": spec.ref, "Cmd": command, "Env": [f"{k}={v}" for k, v in environment.items()],
         "User": user or spec.run.user, "WorkingDir": spec.run.workdir,
-        "ExposedPorts": {f"{p.container_port}/{p.protocol}": {} for p in ports} or None,
+        "ExposedPorts": engine_ports.exposed_ports(ports) or None,
         "Labels": labels,
         "OpenStdin": attached, "StdinOnce": attached, "AttachStdin": attached,
         "AttachStdout": attached, "AttachStderr": attached,

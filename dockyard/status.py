@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from . import engine
+from . import engine, engine_ports
 from .containers import leftovers
 from .config import ImageSpec, ProjectSpec
 from .labels import container_is_ours
@@ -39,13 +39,9 @@ def image_status(project: ProjectSpec, spec: ImageSpec) -> dict:
     if spec.run.completes:  # a step: its container is meant to end, and did, or did not, succeed
         row["completed"] = state["Status"] == "exited" and row["exit_code"] == 0
     row["restart_count"] = container.get("RestartCount", 0)
-    bindings = (container.get("HostConfig") or {}).get("PortBindings") or {}
-    for port, binds in bindings.items():
-        number, _, protocol = port.partition("/")
-        for bind in binds or []:
-            row["ports"].append({"host_ip": bind.get("HostIp") or "0.0.0.0",
-                                 "host_port": int(bind["HostPort"]) if bind.get("HostPort") else None,
-                                 "container_port": int(number), "protocol": protocol or "tcp"})
+    row["ports"] = [{"host_ip": bound.host_ip or "0.0.0.0", "host_port": bound.host_port,
+                     "container_port": bound.container_port, "protocol": bound.protocol}
+                    for bound in engine_ports.bindings_of(container)]
     if state["Running"]:
         started = _parse_time(state["StartedAt"])
         row["started_at"] = started.isoformat()

@@ -27,7 +27,7 @@ import json
 import time
 from urllib.parse import urlsplit
 
-from . import containers, engine, resources
+from . import containers, engine, engine_ports, resources
 from .config import ImageSpec, PortMapping, ProjectSpec, swarm_ports_warning
 from .errors import DockyardError
 from .labels import IMAGE, OWNER, SETTINGS, resource_is_ours, resource_labels, resource_owner
@@ -144,8 +144,7 @@ def service_request(project: ProjectSpec, spec: ImageSpec, image: str, replicas:
     template = TaskTemplate(container, resources=limits or None, restart_policy=restart, networks=networks,
                             placement=Placement(constraints=list(deploy.placement)) if deploy.placement else None,
                             log_driver=log_driver)
-    ports = [{"TargetPort": p.container_port, "Protocol": p.protocol, "PublishMode": deploy.publish,
-              **({"PublishedPort": p.host_port} if deploy.publish == "ingress" else {})} for p in run.ports]
+    ports = engine_ports.endpoint_ports(run.ports, deploy.publish)
     # DNS round-robin needs no IPVS; Docker refuses it only beside ingress-published ports.
     mode = "vip" if ports and deploy.publish == "ingress" else "dnsrr"
     update = deploy.update
@@ -422,7 +421,8 @@ def tasks(service_id: str, *, running_only: bool = True, service: dict | None = 
         if any(task.get("NodeID") and task["NodeID"] not in nodes for task in found):
             nodes.update((n["ID"], n) for n in api.nodes())
     name, template = service["Spec"]["Name"], service["Spec"]["TaskTemplate"]
-    ingress = [p for p in (service.get("Endpoint") or {}).get("Ports") or [] if p.get("PublishMode") == "ingress"]
+    endpoint = engine_ports.published_of((service.get("Endpoint") or {}).get("Ports"))
+    ingress = [p for p in endpoint if p.mode == "ingress"]
     rows = []
     for task in sorted(found, key=lambda t: (t.get("Slot") or 0, t["CreatedAt"])):
         status = task.get("Status") or {}
@@ -432,9 +432,9 @@ def tasks(service_id: str, *, running_only: bool = True, service: dict | None = 
         # A host-mode port may be listed twice: its IPv4 binding first, then its IPv6 one, which
         # the engine may give another port. The first is the one 127.0.0.1 reaches.
         published: dict[tuple[int, str], int] = {}
-        for p in ((status.get("PortStatus") or {}).get("Ports") or []) + ingress:
-            if p.get("PublishedPort"):
-                published.setdefault((p["TargetPort"], p.get("Protocol", "tcp")), p["PublishedPort"])
+        for p in engine_ports.published_of((status.get("PortStatus") or {}).get("Ports")) + ingress:
+            if p.host_port:
+                published.setdefault((p.container_port, p.protocol), p.host_port)
         rows.append({"task": f"{name}.{task.get('Slot', '')}", "id": task["ID"],
                      "node": (node.get("Description") or {}).get("Hostname") or task.get("NodeID") or "",
                      "state": status.get("State", ""), "desired": task.get("DesiredState", ""),
@@ -565,9 +565,9 @@ def status(project: ProjectSpec, spec: ImageSpec, services: list[dict] | None = 
 def published_ports(service: dict) -> list[dict]:
     """The ports the service publishes, from its endpoint spec: container_port, host_port (None
     in host mode without a fixed port: each task has its own, see ``tasks``), protocol, mode."""
-    ports = ((service["Spec"].get("EndpointSpec") or {}).get("Ports")) or []
-    return [{"container_port": p["TargetPort"], "host_port": p.get("PublishedPort") or None,
-             "protocol": p.get("Protocol", "tcp"), "mode": p.get("PublishMode", "ingress")} for p in ports]
+    ports = engine_ports.published_of((service["Spec"].get("EndpointSpec") or {}).get("Ports"))
+    return [{"container_port": p.container_port, "host_port": p.host_port, "protocol": p.protocol, "mode": p.mode}
+            for p in ports]
 
 
 def report_lines(outcome: dict) -> list[str]:

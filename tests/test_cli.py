@@ -162,7 +162,8 @@ def test_invoke_dockyard_config_chooses_the_file_the_namespace_is_made_from(tmp_
     assert result.returncode == 0, result.stderr
     import json
 
-    assert json.loads(result.stdout)["project"] == {"name": "other-project", "path": str(other), "secrets": []}
+    assert json.loads(result.stdout)["project"] == {"name": "other-project", "path": str(other), "external_volumes": [],
+                                                    "engine": None, "registry": None, "secrets": []}
 
 
 @pytest.mark.parametrize("argv", [["config"], ["config", "--json"], ["--list"], ["-h", "httpd.run"]])

@@ -660,11 +660,12 @@ def test_config_shows_the_deploy_table_as_it_resolves(tmp_path, capsys):
     path = write_project(tmp_path, PROJECT + '\n[images.app.deploy]\npublish = "host"\nplacement = ["node.role==manager"]\n')
     Program(namespace=namespace(path), version="0").run(["inv", "config", "--json"])
     images = json.loads(capsys.readouterr().out)["images"]
-    assert "deploy" not in images["base"]
-    assert images["app"]["deploy"] == {"replicas": 1, "publish": "host", "placement": ["node.role==manager"],
-                                       "registry": None, "update": {"parallelism": 1, "delay": 0.0,
-                                                                    "order": "start-first",
-                                                                    "failure_action": "rollback", "monitor": 5.0}}
+    update = {"parallelism": 1, "delay": 0.0, "order": "start-first", "failure_action": "rollback", "monitor": 5.0}
+    assert images["app"]["deploy"] == {"replicas": 1, "publish": "host", "update": update,
+                                       "placement": ["node.role==manager"], "registry": None}
+    # No [deploy] table: what `inv deploy` would make of it, the defaults.
+    assert images["base"]["deploy"] == {"replicas": 1, "publish": "ingress", "update": update, "placement": [],
+                                        "registry": None}
 
 
 def test_a_services_tmpfs_gets_its_size_and_mode_and_refuses_what_a_swarm_cannot_set(tmp_path, monkeypatch):

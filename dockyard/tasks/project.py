@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 
 from ..errors import DockyardError
-from ..masking import MASK, masked, masked_text, masked_variables
+from ..masking import MASK, masked, masked_text
 from .artifacts import CLEAN_HELP, LOAD_HELP, archive_help, progress_wanted, report, run_clean, written
 from .core import choose, counted, number_setting, print_json, setting, task_options
 from .services import format_volumes
@@ -77,6 +76,7 @@ def status(c, target, json_=False):
 def config(c, target, json_=False):
     """Validate containers.toml and print the resolved configuration."""
     from ..graph import build_order
+    from ..resolved import field_lines, resolved_config, setting_line
 
     api = target.project(c)
     project = api.spec
@@ -97,18 +97,16 @@ def config(c, target, json_=False):
     if project.secrets:
         print(f"secrets: {', '.join(project.secrets)} (values printed as {MASK})")
     print(f"build order: {' -> '.join(build_order(project.images))}")
+    print()
+    for name, value in field_lines(project, resolved["project"], "project."):
+        print(setting_line(name, value))
     for key, image in resolved["images"].items():
         print(f"\n[{key}]")
         if image["engine"] != resolved["engine"]:  # said only where it differs from the project's
             print(f"  {engine_line(image['engine'])}")
-        for name, value in image.items():
-            if name == "engine":
-                continue
-            if name == "run":
-                for run_key, run_value in value.items():
-                    print(f"  run.{run_key} = {json.dumps(run_value)}")
-            else:
-                print(f"  {name} = {json.dumps(value)}")
+        for name, value in field_lines(project.images[key], image):
+            if name != "engine":
+                print(f"  {setting_line(name, value)}")
 
 
 def engine_in_use(project, image: str | None = None) -> dict:
@@ -146,41 +144,6 @@ def warn(project, deployed=()) -> None:
 
     for line in warnings(project, deployed):
         print(f"dockyard: warning: {masked_text(line, project.masked_values)}", file=sys.stderr)
-
-
-def resolved_config(project) -> dict:
-    images = {}
-    for key, spec in project.images.items():
-        run = spec.run
-        image = {
-            "tag": spec.ref, "dir": str(spec.dir), "parents": list(spec.parents),
-            "build_args": masked_variables(dict(spec.build_args), project.secrets), "labels": dict(spec.labels),
-        }
-        if spec.base:
-            image["base"] = {"pull": spec.base.pull, "rootfs": str(spec.base.rootfs) if spec.base.rootfs else None,
-                             "changes": list(spec.base.changes)}
-        else:
-            image["dockerfile"] = spec.dockerfile
-        image["run"] = {
-            "name": run.name, "ports": [str(p) for p in run.ports],
-            "environment": masked_variables(dict(run.environment), run.secrets),
-            "env_file": [str(path) for path in run.env_file], "secrets": sorted(run.secrets),
-            "command": list(run.command) if isinstance(run.command, tuple) else run.command,
-            "user": run.user, "volumes": list(run.volumes), "workdir": run.workdir, "restart": run.restart, "init": run.init,
-            "no_new_privileges": run.no_new_privileges, "cap_drop": list(run.cap_drop), "cap_add": list(run.cap_add),
-            "privileged": run.privileged, "read_only": run.read_only, "tmpfs": list(run.tmpfs),
-            "memory": run.memory, "pids": run.pids, "cpus": run.cpus,
-            "logs": {"max_size": run.log_max_size, "max_files": run.log_max_files},
-            "ready": None if run.ready is None else {"url": run.ready.url, "port": run.ready.port,
-                                                     "timeout": run.ready.timeout},
-        }
-        if spec.deploy != type(spec.deploy)():  # an image with a [deploy] table: as it resolves
-            from dataclasses import asdict
-
-            image["deploy"] = asdict(spec.deploy) | {"placement": list(spec.deploy.placement)}
-        images[key] = image
-    return {"project": {"name": project.name, "path": str(project.path), "secrets": list(project.secrets)},
-            "images": images}
 
 
 @task_options(help={**CLEAN_HELP, "volumes": "Also the project's named volumes that no container left uses "
