@@ -40,30 +40,36 @@ def hot_path_table(rows: list[Row], hot_paths: dict[str, str]) -> list[str]:
     picked = [(hot_paths[row.case], row) for row in rows if row.case in hot_paths]
     if not picked:
         return []
-    lines = ["Hot paths (the ratios the issue tracks; every case is in the table below):", "",
-             "| hot path | ratio | target | met? |", "|---|---|---|---|"]
+    lines = ["Hot paths (the figures the issue tracks; every case is in the table below):", "",
+             "| hot path | gross ratio | net ratio | net | target | met? |", "|---|---|---|---|---|---|"]
     for label, row in picked:
-        _, _, _, ratio, target, met, _ = row.cells()
-        lines.append(f"| {label} | {ratio} | {target} | {met} |")
+        _, _, _, _, gross, net_ratio, net, target, met, _ = row.cells()
+        lines.append(f"| {label} | {gross} | {net_ratio} | {net} | {target} | {met} |")
     return lines + [""]
 
 
 def report(rows: list[Row], args: argparse.Namespace, started: datetime.datetime, elapsed: float,
            hot_paths: dict[str, str]) -> str:
     info = machine()
-    head = ["case", "dockyard median", "baseline median", "ratio", "target", "met?", "dockyard peak RSS"]
+    head = ["case", "dockyard median", "baseline median", "bare Invoke median", "gross ratio", "net ratio", "net",
+            "target", "met?", "dockyard peak RSS"]
     lines = ["# dockyard benchmark", "",
              f"- date: {started.isoformat(timespec='seconds')} (took {elapsed / 60:.1f} min)",
              "- machine: " + ", ".join(f"{k} {v}" for k, v in info.items()),
              f"- command: `{' '.join(['python', 'bench/run.py', *sys.argv[1:]])}`"
-             f" (rounds {args.rounds}, size {args.size_mib} MiB)", ""]
+             f" (rounds {args.rounds}, size {args.size_mib} MiB, context {args.context_mib} MiB)", ""]
     lines += hot_path_table(rows, hot_paths)
     lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
     lines += ["| " + " | ".join(row.cells()) + " |" for row in rows]
     lines += ["", "Notes:",
-              "- Wall times are medians of the measured rounds; rounds alternate dockyard, baseline, dockyard, ...; "
-              "the first round of each side is a warm-up, left out of the medians (it is in the samples below).",
-              "- ratio = dockyard median / baseline median; met? = ratio <= target (and peak RSS under its limit).",
+              "- Wall times are medians of the measured rounds; each round runs baseline, dockyard, bare Invoke in "
+              "turn; the first round is a warm-up, left out of the medians (it is in the samples below).",
+              "- bare Invoke: `python -m invoke noop` over a tasks.py with one no-op task, in the same venv: the "
+              "start-up no Invoke program can go below.",
+              "- gross ratio = dockyard / baseline; net ratio = (dockyard - bare Invoke) / baseline; net = dockyard - "
+              "bare Invoke, in seconds (all of medians).",
+              "- met? compares the figure the target names (`<= X` gross ratio, `net <= X` net ratio, `net <= X s` "
+              "net seconds) and peak RSS under its limit.",
               "- Peak RSS: ru_maxrss of the `inv` process itself (os.wait4), the highest of its runs.", ""]
     lines += [f"- {row.case}: {row.note}" for row in rows if row.note]
     lines += ["", "Samples (seconds; first = warm-up):", ""]
@@ -71,6 +77,7 @@ def report(rows: list[Row], args: argparse.Namespace, started: datetime.datetime
         if row.dockyard or row.baseline:
             d = ", ".join(f"{s.seconds:.3f}" for s in row.dockyard)
             b = ", ".join(f"{s.seconds:.3f}" for s in row.baseline)
-            lines.append(f"- {row.case}: dockyard [{d}]; baseline [{b}]")
+            bare = ", ".join(f"{s.seconds:.3f}" for s in row.bare)
+            lines.append(f"- {row.case}: dockyard [{d}]; baseline [{b}]; bare Invoke [{bare}]")
     return "\n".join(lines) + "\n"
 

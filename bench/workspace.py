@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.harness import checked, docker, measure, run
+from bench.harness import Sample, checked, docker, measure, run
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
@@ -37,6 +37,9 @@ def inv_argv() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "invoke"]
 
 
+# The limit no Invoke program can go below: Invoke itself, in this venv, running one no-op task.
+BARE_TASKS_PY = "from invoke import task\n\n\n@task\ndef noop(c):\n    pass\n"
+BARE_INVOKE = [sys.executable, "-m", "invoke", "noop"]
 
 BUILD_HTTPD_SH = """set -e
 tag={tag}
@@ -105,6 +108,19 @@ class Bench:
 
     def inv_cmd(self, *args: str) -> list[str]:
         return [*self.inv, *args]
+
+    @property
+    def bare_project(self) -> Path:
+        """A directory whose tasks.py has one no-op task and nothing else (no dockyard)."""
+        directory = self.work / "plain-invoke"
+        if not directory.exists():
+            directory.mkdir()
+            (directory / "tasks.py").write_text(BARE_TASKS_PY)
+        return directory
+
+    def bare_invoke(self, i: int) -> Sample:
+        """One round of bare Invoke, the third side of every case (see ``harness.alternate``)."""
+        return checked(measure(BARE_INVOKE, self.bare_project), "python -m invoke noop (bare Invoke)")
 
     def record(self, *tags: str) -> None:
         """Remember the baseline's images by id: the next build may leave them dangling."""

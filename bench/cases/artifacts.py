@@ -67,7 +67,7 @@ def archive_case(bench: Bench, row: Row, task: str) -> None:
 
     alternate(row, bench.args.rounds,
               lambda i: side(bench.inv_cmd(f"big.{task}", "-o", str(mine), "--force"), mine, f"inv big.{task}"),
-              lambda i: side(cli, theirs, " ".join(cli[:2])))
+              lambda i: side(cli, theirs, " ".join(cli[:2])), bench.bare_invoke)
     mib = {k: v / (1 << 20) for k, v in sizes.items()}
     d, b = row.median(row.dockyard), row.median(row.baseline)
     rates = [f"{w}: {m:.0f} MiB" for w, m in mib.items()]

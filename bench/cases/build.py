@@ -1,8 +1,11 @@
 """Build cases: ``inv httpd.build`` and ``inv build`` against ``docker build``.
 
-noop-httpd (nothing changed), one-file-change (one file of the httpd image changed),
-noop-50 (a 50-image tree, all up to date, then one leaf changed), parallel-8 (8 independent
-images, ``--jobs 4`` against one ``docker build`` after another).
+noop-httpd (nothing changed), one-file-change (one file of the httpd image changed, against
+the classic ``docker build``), one-file-change-buildkit (the same against Debian's 20.10 CLI
+with ``DOCKER_BUILDKIT=1``), noop-big-context (nothing changed in a --context-mib context of
+20,000 files), noop-50 and noop-500 (a tree of 50 or 500 images, all up to date, then one leaf
+changed), parallel-8 (8 independent images, ``--jobs 4`` against one ``docker build`` after
+another).
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -33,7 +37,7 @@ def noop_httpd(bench: Bench, row: Row) -> None:
         bench.record(bench.tag("httpd", bench.cli_name))
         return s
 
-    alternate(row, bench.args.rounds, dockyard, baseline)
+    alternate(row, bench.args.rounds, dockyard, baseline, bench.bare_invoke)
     row.note = row.note or "baseline rebuilds after its rmi (the tutorial's script): not a no-op"
 
 
@@ -43,34 +47,104 @@ def append_line(path: Path, text: str) -> None:
 
 
 def one_file_change(bench: Bench, row: Row) -> None:
+    """Against the classic builder: ``docker build`` (the CLI on PATH, without buildx)."""
+    one_file_change_against(bench, row, ["docker", "build"], bench.tag("httpd", bench.cli_name), {})
+
+
+# Debian's 20.10 CLI builds with BuildKit itself; the newer CLI earlier on PATH wants buildx.
+BUILDKIT_CLI = Path("/usr/bin/docker")
+
+
+def one_file_change_buildkit(bench: Bench, row: Row) -> None:
+    """Against ``DOCKER_BUILDKIT=1 /usr/bin/docker build``, under a tag of its own."""
+    if not BUILDKIT_CLI.exists():
+        raise CaseError(f"{BUILDKIT_CLI} (Debian's docker.io 20.10 CLI) is not installed")
+    one_file_change_against(bench, row, [str(BUILDKIT_CLI), "build"], bench.tag("httpd-buildkit", bench.cli_name),
+                            {"DOCKER_BUILDKIT": "1"})
+
+
+def one_file_change_against(bench: Bench, row: Row, build: list[str], cli_tag: str, env: dict[str, str]) -> None:
     root = bench.main_project()
     token = secrets.token_hex(4)
+    builders: set[str] = set()
 
     def dockyard(i: int) -> Sample:
-        append_line(root / "images/busybox-httpd/index.html", f"dockyard round {i} {token}")
+        append_line(root / "images/busybox-httpd/index.html", f"dockyard {row.case} round {i} {token}")
         s = checked(measure(bench.inv_cmd("httpd.build"), root), "inv httpd.build")
         if f"built {bench.tag('httpd')}" not in s.output:
             raise CaseError(f"inv httpd.build did not rebuild after a change:\n{s.output[-800:]}")
+        builders.add("BuildKit" if "with BuildKit" in s.output else "the classic builder")
         return s
 
     def baseline(i: int) -> Sample:
-        append_line(bench.cli / "images/busybox-httpd/index.html", f"baseline round {i} {token}")
-        s = checked(measure(["docker", "build", "-t", bench.tag("httpd", bench.cli_name), "images/busybox-httpd"],
-                            bench.cli), "docker build")
-        bench.record(bench.tag("httpd", bench.cli_name))
+        append_line(bench.cli / "images/busybox-httpd/index.html", f"baseline {row.case} round {i} {token}")
+        s = checked(measure([*build, "-t", cli_tag, "images/busybox-httpd"], bench.cli, env=env), " ".join(build))
+        bench.record(cli_tag)
         return s
 
-    alternate(row, bench.args.rounds, dockyard, baseline)
-    row.note = "index.html changed on both sides every round (each side's own text)"
+    alternate(row, bench.args.rounds, dockyard, baseline, bench.bare_invoke)
+    row.note = (f"index.html changed on both sides every round (each side's own text); dockyard built with "
+                f"{' and '.join(sorted(builders))}; baseline `{' '.join(f'{k}={v}' for k, v in env.items())}"
+                f"{' ' if env else ''}{' '.join(build)}`")
 
 
+CONTEXT_FILES = 20_000
 
-def tree_images(parent_of: Callable[[str], str]) -> dict[str, tuple[str, str]]:
-    """5 trees of 10: a chain of depth 5 (n0..n4) and branches off it (n5..n9)."""
+
+def write_context(directory: Path, total_bytes: int, files: int) -> None:
+    """``files`` files of ``total_bytes`` in all, 200 to a directory, each with its own content."""
+    pool = secrets.token_bytes(4 << 20)  # slices of one random pool: quick to write, not all alike
+    size = total_bytes // files
+    for n in range(files):
+        sub = directory / f"d{n // 200:03d}"
+        if n % 200 == 0:
+            sub.mkdir(parents=True)
+        start = (n * 7919) % (len(pool) - size) if size < len(pool) else 0
+        (sub / f"f{n:05d}").write_bytes(f"{n}\n".encode() + pool[start:start + size])
+
+
+def noop_big_context(bench: Bench, row: Row) -> None:
+    """A no-op `inv big.build` over a context of --context-mib in 20,000 files."""
+    bench.main_project()
+    mib = bench.args.context_mib
+    root = bench.generated_project("ctx", {"big": (bench.base, "COPY files /files\n")})
+    context = root / "images/big"
+    clock = time.monotonic()
+    write_context(context / "files", mib << 20, CONTEXT_FILES)
+    made = time.monotonic() - clock
+    print(f"setup: wrote {mib} MiB in {CONTEXT_FILES} files in {made:.1f} s; building it with dockyard "
+          "and with the docker CLI", flush=True)
+    cli_tag = bench.tag("big-context", bench.cli_name)
+    # The tutorial's build script without its `docker rmi`, which would make it a full rebuild.
+    script = bench.work / "build-big.sh"
+    script.write_text(f'set -e\ntag={cli_tag}\ndocker build -f Dockerfile -t "$tag" .\n')
+    first = checked(measure(bench.inv_cmd("big.build", "--quiet"), root, timeout=1800), "setup inv big.build")
+    first_cli = checked(measure(["bash", str(script)], context, timeout=1800), "setup build-big.sh")
+    bench.record(cli_tag)
+
+    def dockyard(i: int) -> Sample:
+        s = checked(measure(bench.inv_cmd("big.build"), root, timeout=1800), "inv big.build")
+        if "up to date" not in s.output:
+            raise CaseError(f"inv big.build was not a no-op:\n{s.output[-800:]}")
+        return s
+
+    def baseline(i: int) -> Sample:
+        s = checked(measure(["bash", str(script)], context, timeout=1800), "build-big.sh")
+        bench.record(cli_tag)
+        return s
+
+    alternate(row, bench.args.rounds, dockyard, baseline, bench.bare_invoke)
+    row.note = (f"context of {mib} MiB in {CONTEXT_FILES} files (written in {made:.1f} s; first builds: dockyard "
+                f"{first.seconds:.1f} s, docker CLI {first_cli.seconds:.1f} s); baseline: the tutorial's build "
+                "script without its rmi, `docker build` of the unchanged context (the classic builder sends it all)")
+
+
+def tree_images(parent_of: Callable[[str], str], trees: int) -> dict[str, tuple[str, str]]:
+    """``trees`` trees of 10: a chain of depth 5 (n0..n4) and branches off it (n5..n9)."""
     shape = {"n0": None, "n1": "n0", "n2": "n1", "n3": "n2", "n4": "n3",
              "n5": "n0", "n6": "n0", "n7": "n1", "n8": "n2", "n9": "n5"}
     images = {}
-    for t in range(5):
+    for t in range(trees):
         for node, parent in shape.items():
             key = f"t{t}{node}"
             images[key] = (parent_of(f"t{t}{parent}" if parent else ""),
@@ -79,17 +153,29 @@ def tree_images(parent_of: Callable[[str], str]) -> dict[str, tuple[str, str]]:
 
 
 def noop_50(bench: Bench, row: Row) -> None:
+    noop_tree(bench, row, trees=5)
+
+
+def noop_500(bench: Bench, row: Row) -> None:
+    noop_tree(bench, row, trees=50)
+
+
+def noop_tree(bench: Bench, row: Row, trees: int) -> None:
+    """A no-op `inv build` of ``trees`` x 10 images against as many cached `docker build`."""
     bench.main_project()
-    project = f"{bench.prefix}-t50"
-    cli_project = f"{bench.prefix}-t50cli"
-    images = tree_images(lambda key: bench.tag(key, project) if key else bench.base)
-    root = bench.generated_project("t50", images)
+    count = trees * 10
+    suffix = f"t{count}"
+    project = f"{bench.prefix}-{suffix}"
+    cli_project = f"{bench.prefix}-{suffix}cli"
+    images = tree_images(lambda key: bench.tag(key, project) if key else bench.base, trees)
+    root = bench.generated_project(suffix, images)
     for key in images:
         (root / "images" / key / "payload.txt").write_text(f"{key} dockyard\n")
     # The baseline: the same tree under its own tags, as a shell script of docker builds.
-    cli_root = bench.work / "t50cli"
+    cli_root = bench.work / f"{suffix}cli"
     lines = ["set -e"]
-    cli_images = tree_images(lambda key: bench.tag(key, cli_project) if key else bench.tag("busybox", bench.cli_name))
+    cli_images = tree_images(lambda key: bench.tag(key, cli_project) if key else bench.tag("busybox", bench.cli_name),
+                             trees)
     for key, (parent, body) in cli_images.items():
         directory = cli_root / key
         directory.mkdir(parents=True)
@@ -98,23 +184,24 @@ def noop_50(bench: Bench, row: Row) -> None:
         lines.append(f"docker build -t {bench.tag(key, cli_project)} {key}")
     script = cli_root / "build-all.sh"
     script.write_text("\n".join(lines) + "\n")
-    print("setup: building the 50-image tree with dockyard (--jobs 2) and with the docker CLI", flush=True)
-    checked(measure(bench.inv_cmd("build", "--jobs", "2", "--quiet"), root), "setup inv build (t50)")
-    checked(measure(["bash", str(script)], cli_root), "setup build-all.sh (t50)")
+    print(f"setup: building the {count}-image tree with dockyard (--jobs 2) and with the docker CLI", flush=True)
+    checked(measure(bench.inv_cmd("build", "--jobs", "2", "--quiet"), root, timeout=3600), f"setup inv build ({suffix})")
+    checked(measure(["bash", str(script)], cli_root, timeout=3600), f"setup build-all.sh ({suffix})")
     bench.record(*[bench.tag(k, cli_project) for k in images])
 
     def dockyard(i: int) -> Sample:
-        s = checked(measure(bench.inv_cmd("build"), root), "inv build (t50)")
-        if "50 up to date" not in s.output:
+        s = checked(measure(bench.inv_cmd("build"), root), f"inv build ({suffix})")
+        if f"{count} up to date" not in s.output:
             raise CaseError(f"inv build was not a no-op:\n{s.output[-800:]}")
         return s
 
     alternate(row, bench.args.rounds, dockyard,
-              lambda i: checked(measure(["bash", str(script)], cli_root), "build-all.sh (t50)"))
-    row.note = "baseline: 50 cached `docker build` in dependency order (bash script)"
+              lambda i: checked(measure(["bash", str(script)], cli_root, timeout=3600), f"build-all.sh ({suffix})"),
+              bench.bare_invoke)
+    row.note = f"baseline: {count} cached `docker build` in dependency order (bash script)"
 
     # One leaf changes: only it may be rebuilt.
-    check_row = Row("noop-50 leaf rebuild (check)")
+    check_row = Row(f"{row.case} leaf rebuild (check)")
     row.extra.append(check_row)
     leaf = "t2n4"
     (root / "images" / leaf / "payload.txt").write_text(f"{leaf} dockyard changed {secrets.token_hex(4)}\n")
@@ -122,7 +209,7 @@ def noop_50(bench: Bench, row: Row) -> None:
     check_row.dockyard.append(s)
     statuses = dict(re.findall(r"^  (\S+)\s+(built|up to date|failed|skipped)\s+[\d.]+s", s.output, re.MULTILINE))
     built = sorted(k for k, v in statuses.items() if v == "built")
-    ok = built == [leaf] and len(statuses) == 50
+    ok = built == [leaf] and len(statuses) == count
     check_row.status = "pass" if ok else "**FAIL**"
     check_row.note = (f"changed {leaf} (end of a depth-5 chain); `inv build` rebuilt {built or 'nothing'}, "
                       f"{sum(v == 'up to date' for v in statuses.values())} up to date, in {s.seconds:.2f} s")
@@ -160,6 +247,6 @@ def parallel_8(bench: Bench, row: Row) -> None:
         bench.record(*[bench.tag(k, cli_project) for k in keys])
         return s
 
-    alternate(row, bench.args.rounds, dockyard, baseline)
+    alternate(row, bench.args.rounds, dockyard, baseline, bench.bare_invoke)
     row.note = f"{os.cpu_count()} cores; each image: a changed file + RUN writing 20 MiB of urandom"
 

@@ -43,6 +43,6 @@ def clean_200(bench: Bench, row: Row) -> None:
     alternate(row, rounds,
               lambda i: side(bench.inv_cmd("clean", "--yes"), "inv clean --yes"),
               lambda i: side(["bash", "-c", f"docker rm $(docker ps -aq --filter label=dockyard.owner={project})"],
-                             "docker rm $(docker ps -aq ...)"))
+                             "docker rm $(docker ps -aq ...)"), bench.bare_invoke)
     row.note = f"{count} created (never started) containers per round on each side; {rounds} rounds"
 

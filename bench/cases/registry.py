@@ -83,5 +83,5 @@ def push(bench: Bench, row: Row) -> None:
             docker("tag", cli_tag, remote)
             return checked(measure(["docker", "push", remote], bench.cli), "docker push")
 
-        alternate(row, bench.args.rounds, dockyard, baseline)
+        alternate(row, bench.args.rounds, dockyard, baseline, bench.bare_invoke)
     row.note = "index.html changed and rebuilt (untimed) on both sides every round: one new layer"

@@ -1,7 +1,10 @@
-"""Run cases: ``inv httpd.run`` until the page answers, against the tutorial's run script.
+"""Run cases: ``inv httpd.run`` until the page answers, against the tutorial's run script, and
+a command in the running container.
 
 run-until-page: dockyard waits for readiness itself; the baseline is run-httpd.sh followed by
 a poll loop, so both sides end when /cgi-bin/hello-world answers 200.
+exec: ``inv httpd.exec true`` in dockyard's running httpd vs ``docker exec NAME true`` in the
+baseline's, each started once (untimed) before the rounds.
 """
 
 from __future__ import annotations
@@ -59,8 +62,23 @@ def run_until_page(bench: Bench, row: Row) -> None:
                 raise CaseError(f"run-httpd.sh + poll returned but {cli_url} does not answer 200")
             return s
 
-        alternate(row, bench.args.rounds, dockyard, baseline)
+        alternate(row, bench.args.rounds, dockyard, baseline, bench.bare_invoke)
         row.note = "both replace their running container each round; baseline = run-httpd.sh + a python -S poll loop"
     finally:
         docker("rm", "-f", f"{bench.name}-httpd", f"{bench.cli_name}-httpd", check=False)
 
+
+
+def exec_true(bench: Bench, row: Row) -> None:
+    root = bench.main_project()
+    name, cli_name = f"{bench.name}-httpd", f"{bench.cli_name}-httpd"
+    try:
+        checked(measure(bench.inv_cmd("httpd.run"), root), "setup inv httpd.run")
+        checked(measure(["bash", str(bench.work / "run-httpd.sh")], bench.work), "setup run-httpd.sh")
+        alternate(row, bench.args.rounds,
+                  lambda i: checked(measure(bench.inv_cmd("httpd.exec", "true"), root), "inv httpd.exec true"),
+                  lambda i: checked(measure(["docker", "exec", cli_name, "true"], bench.work), "docker exec true"),
+                  bench.bare_invoke)
+        row.note = f"in running containers started once before the rounds ({name}, {cli_name}); dockyard runs `sh -c true`"
+    finally:
+        docker("rm", "-f", name, cli_name, check=False)

@@ -81,7 +81,7 @@ def up(bench: Bench, row: Row) -> None:
             _checked_page(url, "up.sh")
             return s
 
-        alternate(row, bench.args.rounds, dockyard, baseline)
+        alternate(row, bench.args.rounds, dockyard, baseline, bench.bare_invoke)
         row.note = "from nothing (no containers, no network) to httpd's /cgi-bin/from-api answering 200"
     finally:
         _finish(bench)
@@ -98,7 +98,7 @@ def down(bench: Bench, row: Row) -> None:
             run(["bash", up_sh])
             return checked(measure(["bash", down_sh], bench.work), "down.sh")
 
-        alternate(row, bench.args.rounds, dockyard, baseline)
+        alternate(row, bench.args.rounds, dockyard, baseline, bench.bare_invoke)
         row.note = "two running services and the network; dockyard stops each (init forwards SIGTERM), the script kills"
     finally:
         _finish(bench)
@@ -118,7 +118,7 @@ def up_noop(bench: Bench, row: Row) -> None:
             _checked_page(url, "up.sh")
             return s
 
-        alternate(row, bench.args.rounds, dockyard, baseline)
+        alternate(row, bench.args.rounds, dockyard, baseline, bench.bare_invoke)
         row.note = "everything running and unchanged: dockyard checks and leaves it; the script replaces both"
     finally:
         _finish(bench)

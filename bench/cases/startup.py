@@ -11,12 +11,10 @@ from bench.workspace import Bench
 
 def list_tasks(bench: Bench, row: Row) -> None:
     root = bench.main_project()
-    empty = bench.work / "plain-invoke"
-    empty.mkdir(exist_ok=True)
-    (empty / "tasks.py").write_text("from invoke import task\n\n\n@task\ndef noop(c):\n    pass\n")
+    empty = bench.bare_project
     rounds = 4 * bench.args.rounds  # ~0.3 s a run: more rounds against the noise, still quick
     alternate(row, rounds,
               lambda i: checked(measure(bench.inv_cmd("--list"), root), "inv --list"),
-              lambda i: checked(measure(bench.inv_cmd("--list"), empty), "inv --list (plain)"))
+              lambda i: checked(measure(bench.inv_cmd("--list"), empty), "inv --list (plain)"), bench.bare_invoke)
     row.note = f"baseline: invoke itself over a tasks.py with one no-op task; {rounds} rounds"
 

@@ -136,7 +136,7 @@ def _deploy(bench: Bench, row: Row, overlay: bool) -> None:
                     docker("network", "rm", network, check=False)
                 return checked(measure(["bash", str(script)], bench.work), "docker service create + poll")
 
-            alternate(row, bench.args.rounds, dockyard, baseline)
+            alternate(row, bench.args.rounds, dockyard, baseline, bench.bare_invoke)
             row.note = (f"from no service to {REPLICAS} host-mode tasks each answering /cgi-bin/hello-world; "
                         + ("both sides create an overlay network and attach the service to it" if overlay else
                            "dockyard also creates the project's overlay network and attaches the tasks to it"))
