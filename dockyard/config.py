@@ -314,7 +314,9 @@ class _Validator:
 
     def fail(self, where: str, message: str) -> DockyardError:
         message = masked_text(message, self.masked_values)  # a message may quote a secret's value
-        return DockyardError(f"{self.path}: {where}: {message}" if where else f"{self.path}: {message}")
+        text = f"{self.path}: {where}: {message}" if where else f"{self.path}: {message}"
+        # One line, whatever a path or a value holds: control characters are shown escaped.
+        return DockyardError("".join(c if c.isprintable() else repr(c)[1:-1] for c in text))
 
     @contextmanager
     def filesystem(self, where: str) -> Iterator[None]:
