@@ -27,7 +27,8 @@ from urllib.parse import quote
 
 from . import buildkit, engine, interrupts, turns
 from .config import ImageSpec, ProjectSpec, normalize_ref
-from .context import build_key, context_files, write_context_tar
+from .context import ContextFile, build_key, context_files, write_context_tar
+from .digests import FileDigests
 from .errors import DockyardError
 from .graph import build_order, from_refs
 from .labels import IMAGE, KEY, PROJECT, image_is_ours, label_instruction
@@ -247,19 +248,30 @@ def _build_one(session: _Session, spec: ImageSpec, done: queue.Queue) -> None:
 
 def image_key(session: _Session, spec: ImageSpec) -> tuple[str, list]:
     """The build key the image would carry if it were built now, and the context it hashed."""
-    files = context_files(spec.dir, spec.dockerfile)
+    files, digests = _listed(spec.dir, spec.dockerfile)
     refs = from_refs(spec.dir / spec.dockerfile, dict(spec.build_args))
     parent_ids = [session.image_id(ref) or normalize_ref(ref) for ref in refs]
     key = build_key(spec.dir, files, dockerfile=spec.dockerfile, build_args=dict(spec.build_args),
-                    parent_ids=parent_ids, labels=dict(spec.labels))
+                    parent_ids=parent_ids, labels=dict(spec.labels), digests=digests)
+    digests.save()
     return key, files
 
 
 def base_key(spec: ImageSpec) -> str:
     """An imported base is as current as its directory (the rootfs script) and its changes."""
     assert spec.base is not None
-    return build_key(spec.dir, context_files(spec.dir, "Dockerfile"), dockerfile="(base)",
-                     build_args={"changes": "\n".join(spec.base.changes)}, parent_ids=[])
+    files, digests = _listed(spec.dir, "Dockerfile")
+    key = build_key(spec.dir, files, dockerfile="(base)",
+                    build_args={"changes": "\n".join(spec.base.changes)}, parent_ids=[], digests=digests)
+    digests.save()
+    return key
+
+
+def _listed(context_dir: Path, dockerfile: str) -> tuple[list[ContextFile], FileDigests]:
+    """The context's files, and the content digests remembered for them from the last build,
+    so that a no-op reads no file. The record is loaded first: the racy rule counts from then."""
+    digests = FileDigests.load(context_dir, dockerfile)
+    return context_files(context_dir, dockerfile), digests
 
 
 def _labels(session: _Session, spec: ImageSpec, key: str) -> dict[str, str]:
