@@ -88,13 +88,17 @@ class Output:
             self.stream.flush()  # a closed pipe raises BrokenPipeError here, as for any print
 
 
+# From this many images on, a build asks the engine about them in one listing of the
+# project's images (`GET /images/json` by label) instead of one inspect each. An inspect is
+# about a millisecond and they go 8 at a time; the listing is a few milliseconds more than
+# one inspect, whatever it finds. Measured on a busy 2-core machine (medians): 4 images, 7 ms
+# by inspects and 16 ms by listing; 50 images, 44 ms and 18 ms; even at about 16.
+LIST_FROM = 16
+
+
 @dataclass
 class _Session:
-    """What one `build` invocation knows about images: one inspect per image, kept current.
-
-    An inspect is a millisecond; listing every image of the engine (`GET /images/json`)
-    takes a tenth of a second on an engine with a few hundred, however few the build needs.
-    """
+    """What one `build` invocation knows about images: asked of the engine once, kept current."""
 
     project: ProjectSpec
     options: BuildOptions
@@ -124,12 +128,24 @@ class _Session:
             return self.images.setdefault(ref, found)
 
     def prefetch(self, refs: list[str]) -> None:
-        """Inspect these images together, before the builds ask for them one by one."""
-        wanted = list(dict.fromkeys(refs))
+        """Ask the engine about these images together, before the builds ask one by one:
+        many in one listing of the project's images, the rest (images that are not the
+        project's, such as a pulled base) by inspects. An unreachable engine fails here, once."""
+        wanted = [ref for ref in dict.fromkeys(normalize_ref(ref) for ref in refs) if ref not in self.images]
+        if len(wanted) >= LIST_FROM:
+            listed = _project_images(self.project.name)
+            with self.lock:
+                for ref in wanted:
+                    if ref in listed:
+                        self.images.setdefault(ref, listed[ref])
+            wanted = [ref for ref in wanted if ref not in self.images]
+        if not wanted:
+            return
+        self.image(wanted[0])  # alone: an unreachable engine fails once, not in each thread
         if len(wanted) > 1:
             # Each in a copy of our context: the engine chosen for these builds (engine.using).
-            with ThreadPoolExecutor(max_workers=min(8, len(wanted))) as pool:
-                futures = [pool.submit(contextvars.copy_context().run, self.image, ref) for ref in wanted]
+            with ThreadPoolExecutor(max_workers=min(8, len(wanted) - 1)) as pool:
+                futures = [pool.submit(contextvars.copy_context().run, self.image, ref) for ref in wanted[1:]]
                 for future in futures:
                     future.result()
 
@@ -161,6 +177,14 @@ def _inspect(ref: str) -> dict | None:
     return {"Id": image["Id"], "Labels": (image.get("Config") or {}).get("Labels") or {}} if image else None
 
 
+def _project_images(project: str) -> dict[str, dict]:
+    """The project's images (by our label) by normalized tag, as ``_inspect`` gives each."""
+    listed = engine.get_json(engine.query("/images/json", filters={"label": f"{PROJECT}={project}"}),
+                             f"list the images of project {project}")
+    return {normalize_ref(tag): {"Id": image["Id"], "Labels": image.get("Labels") or {}}
+            for image in listed for tag in image.get("RepoTags") or [] if tag != "<none>:<none>"}
+
+
 inspect_image = engine.inspect_image
 
 
@@ -172,8 +196,7 @@ def build(project: ProjectSpec, names: list[str] | None, options: BuildOptions,
     output.width = max(len(k) for k in keys)
     # --force, --no-cache and --pull apply to the images asked for, not to their prerequisites.
     session = _Session(project, options, output, targets=set(names or keys))
-    session.image(keys[0])  # an unreachable engine fails here, once
-    session.prefetch([project.images[k].ref for k in keys])
+    session.prefetch([project.images[k].ref for k in keys])  # an unreachable engine fails here, once
     jobs = max(1, options.jobs)
     outcomes: dict[str, Outcome] = {}
     pending = list(keys)
