@@ -9,7 +9,7 @@ mtime (``os.utime``) is read again.
 Git's racy rule: a file changed within the timestamp granularity of the moment it was read
 could change again with the same times. So a digest is trusted only for a file whose mtime
 and ctime are older than the record's time (taken before the listing) by more than
-``RACY_MARGIN_NS``; the next build reads such a file again and remembers it for good. The
+``RACY_MARGIN_NS``; a later build reads such a file again, and trusts it once it is older. The
 margin is the coarsest timestamps of a common filesystem (FAT's two seconds), because the
 record, unlike git's index, may live on another filesystem than the files, with another
 clock granularity: its own mtime says nothing about theirs.
