@@ -5,7 +5,6 @@ fresh process, that a no-op `up` and a `down` never import docker-py."""
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 import subprocess
@@ -14,7 +13,7 @@ import textwrap
 
 import pytest
 
-from dockyard import Project, builder, engine
+from dockyard import Project, engine
 from dockyard.config import PortMapping, ReadyCheck, RunSpec
 from dockyard.containers import NOT_HASHED, RunOverrides, creation, settings_hash
 from dockyard.labels import SETTINGS, container_labels
@@ -238,24 +237,6 @@ def test_up_and_down_never_import_docker_py(project):
     # Nothing is left for a second down, which still needs no docker-py.
     assert in_fresh_process(project, "down") == {
         "result": {"containers": [], "network": "absent", "volumes": []}, "docker imported": False}
-
-
-@pytest.mark.integration
-def test_a_no_op_build_of_many_images_asks_the_engine_in_one_listing(project, docker_client, monkeypatch):
-    """From LIST_FROM images on (lowered here to the example's four), a no-op build asks for
-    the project's images in one listing, and inspects only an image without our label."""
-    project.inv("build", "--quiet")
-    monkeypatch.setattr(builder, "LIST_FROM", 1)
-    asked = []
-    get_json = engine.get_json
-    monkeypatch.setattr(engine, "get_json", lambda path, what, **options: (asked.append(path),
-                                                                            get_json(path, what, **options))[1])
-    outcomes = Project(project.config).build(quiet=True, output=io.StringIO())
-    assert [o["status"] for o in outcomes] == ["up to date"] * 4
-    labelled = {tag: docker_client.images.get(tag).labels.get("dockyard.project") for tag in project.tags.values()}
-    assert asked[0] == engine.query("/images/json", filters={"label": f"dockyard.project={project.name}"})
-    assert sorted(asked[1:]) == sorted(f"/images/{tag}/json" for tag, owner in labelled.items()
-                                       if owner != project.name)
 
 
 @pytest.mark.integration
