@@ -27,7 +27,8 @@ from urllib.parse import quote
 
 from . import buildkit, engine, interrupts, turns
 from .config import ImageSpec, ProjectSpec, normalize_ref
-from .context import build_key, context_files, write_context_tar
+from .context import ContextFile, build_key, context_files, write_context_tar
+from .digests import FileDigests
 from .errors import DockyardError
 from .graph import build_order, from_refs
 from .labels import IMAGE, KEY, PROJECT, image_is_ours, label_instruction
@@ -91,8 +92,12 @@ class Output:
 class _Session:
     """What one `build` invocation knows about images: one inspect per image, kept current.
 
-    An inspect is a millisecond; listing every image of the engine (`GET /images/json`)
-    takes a tenth of a second on an engine with a few hundred, however few the build needs.
+    Inspects cost what the project has, a listing what the engine holds: an inspect is about
+    a millisecond, and they go 8 at a time; a listing (`GET /images/json`), even filtered by
+    our project label, makes the engine read every image it has. Measured (medians, a busy
+    2-core machine, Docker 20.10): 4 images by inspects 7 ms, by one listing 16 ms; 50 images
+    44 ms against 18 ms on an engine holding 77 images, but 39 ms against 83 ms on one
+    holding 780.
     """
 
     project: ProjectSpec
@@ -123,12 +128,16 @@ class _Session:
             return self.images.setdefault(ref, found)
 
     def prefetch(self, refs: list[str]) -> None:
-        """Inspect these images together, before the builds ask for them one by one."""
-        wanted = list(dict.fromkeys(refs))
+        """Inspect these images together, before the builds ask for them one by one. An
+        unreachable engine fails here, once."""
+        wanted = [ref for ref in dict.fromkeys(normalize_ref(ref) for ref in refs) if ref not in self.images]
+        if not wanted:
+            return
+        self.image(wanted[0])  # alone: an unreachable engine fails once, not in each thread
         if len(wanted) > 1:
             # Each in a copy of our context: the engine chosen for these builds (engine.using).
-            with ThreadPoolExecutor(max_workers=min(8, len(wanted))) as pool:
-                futures = [pool.submit(contextvars.copy_context().run, self.image, ref) for ref in wanted]
+            with ThreadPoolExecutor(max_workers=min(8, len(wanted) - 1)) as pool:
+                futures = [pool.submit(contextvars.copy_context().run, self.image, ref) for ref in wanted[1:]]
                 for future in futures:
                     future.result()
 
@@ -171,8 +180,7 @@ def build(project: ProjectSpec, names: list[str] | None, options: BuildOptions,
     output.width = max(len(k) for k in keys)
     # --force, --no-cache and --pull apply to the images asked for, not to their prerequisites.
     session = _Session(project, options, output, targets=set(names or keys))
-    session.image(keys[0])  # an unreachable engine fails here, once
-    session.prefetch([project.images[k].ref for k in keys])
+    session.prefetch([project.images[k].ref for k in keys])  # an unreachable engine fails here, once
     jobs = max(1, options.jobs)
     outcomes: dict[str, Outcome] = {}
     pending = list(keys)
@@ -247,20 +255,31 @@ def _build_one(session: _Session, spec: ImageSpec, done: queue.Queue) -> None:
 
 def image_key(session: _Session, spec: ImageSpec) -> tuple[str, list]:
     """The build key the image would carry if it were built now, and the context it hashed."""
-    files = context_files(spec.dir, spec.dockerfile)
+    files, digests = _listed(spec.dir, spec.dockerfile)
     refs = from_refs(spec.dir / spec.dockerfile, dict(spec.build_args))
     parent_ids = [session.image_id(ref) or normalize_ref(ref) for ref in refs]
     options = {name: value for name, value in (("target", spec.target), ("network", spec.build_network)) if value}
     key = build_key(spec.dir, files, dockerfile=spec.dockerfile, build_args=dict(spec.build_args),
-                    parent_ids=parent_ids, labels=dict(spec.labels), options=options)
+                    parent_ids=parent_ids, labels=dict(spec.labels), options=options, digests=digests)
+    digests.save()
     return key, files
 
 
 def base_key(spec: ImageSpec) -> str:
     """An imported base is as current as its directory (the rootfs script) and its changes."""
     assert spec.base is not None
-    return build_key(spec.dir, context_files(spec.dir, "Dockerfile"), dockerfile="(base)",
-                     build_args={"changes": "\n".join(spec.base.changes)}, parent_ids=[])
+    files, digests = _listed(spec.dir, "Dockerfile")
+    key = build_key(spec.dir, files, dockerfile="(base)",
+                    build_args={"changes": "\n".join(spec.base.changes)}, parent_ids=[], digests=digests)
+    digests.save()
+    return key
+
+
+def _listed(context_dir: Path, dockerfile: str) -> tuple[list[ContextFile], FileDigests]:
+    """The context's files, and the content digests remembered for them from the last build,
+    so that a no-op reads no file. The record is loaded first: the racy rule counts from then."""
+    digests = FileDigests.load(context_dir, dockerfile)
+    return context_files(context_dir, dockerfile), digests
 
 
 def _labels(session: _Session, spec: ImageSpec, key: str) -> dict[str, str]:

@@ -15,6 +15,9 @@ what ``COPY`` makes); an excluded directory is not, even when the walk descends 
 a ``!`` exception. Symlinks are recorded as links and never followed; sockets are left out,
 as Docker leaves them out.
 
+``build_key`` may be given the digests a previous build read (``digests.FileDigests``): a
+file whose size, times, device and inode are as they were then is not read again.
+
 Reading errors surface as ``OSError`` (``ContextChangedError`` is one); the builder turns
 them into a ``DockyardError``. Only the standard library is imported here: listing and
 hashing must stay cheap, and ``inv --list`` must not pull in docker-py.
@@ -33,9 +36,12 @@ import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from .files import read_regular
+
+if TYPE_CHECKING:
+    from .digests import FileDigests
 
 KEY_VERSION = "dockyard-key-1"
 CHUNK_SIZE = 1 << 20
@@ -57,6 +63,10 @@ class ContextFile:
     mtime_ns: int  # for the tar header and the changed-file check; never part of the key
     link_target: str | None = None  # symlinks only
     device: tuple[int, int] | None = None  # (major, minor) of a device node only
+    # Never part of the key either: with size and mtime_ns, what tells a remembered digest
+    # from a stale one (``digests``). A write changes ctime, which no one can set back.
+    ctime_ns: int = 0
+    inode: tuple[int, int] = (0, 0)  # (st_dev, st_ino)
 
 
 def read_dockerignore(context_dir: Path) -> list[str]:
@@ -83,11 +93,14 @@ def context_files(context_dir: Path, dockerfile: str = "Dockerfile") -> list[Con
 
 def build_key(context_dir: Path, files: list[ContextFile], *, dockerfile: str,
               build_args: dict[str, str], parent_ids: list[str],
-              labels: dict[str, str] | None = None, options: dict[str, str] | None = None) -> str:
+              labels: dict[str, str] | None = None, options: dict[str, str] | None = None,
+              digests: FileDigests | None = None) -> str:
     """A sha256 over everything a build reads: files (path, mode, content), args, parents,
     the labels the image is given, and the build's options (its target stage, its network).
 
     Not mtimes, not owners: the engine ignores them too, and a fresh checkout must not rebuild.
+    ``digests``: the content digests remembered from before, used where a file is as it was
+    then, and told each digest read now. The key is the same with them or without.
     """
     root = os.fspath(context_dir)
     buffer = bytearray(CHUNK_SIZE)  # one read buffer for all files: small files stay cheap
@@ -98,7 +111,7 @@ def build_key(context_dir: Path, files: list[ContextFile], *, dockerfile: str,
     if options:  # likewise
         _feed(key, ["options", sorted(options.items())])
     for entry in sorted(files, key=lambda entry: entry.path):
-        _feed(key, [entry.path, entry.mode, _content_digest(root, entry, buffer)])
+        _feed(key, [entry.path, entry.mode, _content_digest(root, entry, buffer, digests)])
     return key.hexdigest()
 
 
@@ -156,7 +169,8 @@ def _context_file(dir_entry: os.DirEntry[str], rel_path: str, st: os.stat_result
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         device = (os.major(st.st_rdev), os.minor(st.st_rdev))
     size = st.st_size if stat.S_ISREG(mode) else 0
-    return ContextFile(rel_path, mode, size, st.st_mtime_ns, link_target, device)
+    return ContextFile(rel_path, mode, size, st.st_mtime_ns, link_target, device,
+                       st.st_ctime_ns, (st.st_dev, st.st_ino))
 
 
 # --- .dockerignore rules ----------------------------------------------------------------
@@ -288,9 +302,16 @@ def _feed(key: hashlib._Hash, record: list[object]) -> None:
     key.update(json.dumps(record, ensure_ascii=True).encode("ascii") + b"\n")
 
 
-def _content_digest(root: str, entry: ContextFile, buffer: bytearray) -> str:
+def _content_digest(root: str, entry: ContextFile, buffer: bytearray,
+                    digests: FileDigests | None) -> str:
     if stat.S_ISREG(entry.mode):
-        return _file_sha256(root, entry, buffer)
+        if digests is None:
+            return _file_sha256(root, entry, buffer)
+        known = digests.known(entry)
+        if known is None:
+            known = _file_sha256(root, entry, buffer)
+            digests.learn(entry, known)
+        return known
     if stat.S_ISLNK(entry.mode):
         return f"link:{entry.link_target}"
     if entry.device is not None:

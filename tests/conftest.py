@@ -38,6 +38,14 @@ REPO = Path(__file__).resolve().parent.parent
 NO_ENGINE = "unix:///nonexistent/dockyard-tests-use-no-engine.sock"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_cache_dir(tmp_path_factory):
+    """Builds remember file digests in the user's cache directory: the tests' go to their own."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def no_engine_outside_integration(request, monkeypatch):
     """Engine-free tests must stay engine-free: point them at an engine that is not there."""

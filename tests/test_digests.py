@@ -1,0 +1,284 @@
+"""Remembered file digests: a no-op key reads no file content, a stale digest is never trusted,
+a bad record only costs a re-read, and the key is the same with a record or without (no engine)."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from dockyard import builder, context, digests
+from dockyard.builder import BuildOptions, Output, _Session, base_key, image_key
+from dockyard.config import load
+from dockyard.context import build_key, context_files
+from dockyard.digests import FileDigests, record_path
+
+from conftest import make_project
+
+
+@pytest.fixture(autouse=True)
+def cache(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "dockyard" / "digests"
+
+
+@pytest.fixture
+def reads(monkeypatch) -> list[str]:
+    """The paths whose content is read (every read of a context file opens it here)."""
+    seen: list[str] = []
+    real = context._open_listed
+
+    def counting(root, entry):
+        seen.append(entry.path)
+        return real(root, entry)
+
+    monkeypatch.setattr(context, "_open_listed", counting)
+    return seen
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """Sets the time a key computation starts at (the record's time), in seconds from now:
+    files written by the test are older than the racy margin only for a later build."""
+    now = time.time_ns()
+    at = [now]
+    monkeypatch.setattr(digests, "_clock", lambda: at[0])
+
+    def set_to(seconds: float) -> int:
+        at[0] = now + int(seconds * 1e9)
+        return at[0]
+
+    return set_to
+
+
+def image_dir(tmp_path: Path) -> Path:
+    root = tmp_path / "img"
+    for rel, text in {"Dockerfile": "FROM scratch\nCOPY . /\n", "app/main.sh": "echo hi\n",
+                      "app/lib/util.sh": "true\n", "README": "about\n", "big.bin": "x" * 3_000_000}.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text)
+    (root / "app/main.sh").chmod(0o755)
+    (root / "link").symlink_to("app/main.sh")
+    return root
+
+
+def key(context_dir: Path, *, remember: bool = True) -> str:
+    """The build key as the builder makes it: record loaded, context listed, key, record saved."""
+    record = FileDigests.load(context_dir, "Dockerfile") if remember else None
+    files = context_files(context_dir)
+    found = build_key(context_dir, files, dockerfile="Dockerfile", build_args={"A": "1"},
+                      parent_ids=["sha256:aaa"], labels={"l": "v"}, digests=record)
+    if record is not None:
+        record.save()
+    return found
+
+
+REGULAR = {"Dockerfile", "app/main.sh", "app/lib/util.sh", "README", "big.bin"}
+
+
+# --- a no-op reads nothing -------------------------------------------------------------
+
+
+def test_a_second_key_reads_no_file_content_and_writes_no_record(tmp_path, cache, reads, clock):
+    context_dir = image_dir(tmp_path)
+    listed_before = sorted(p.name for p in context_dir.rglob("*"))
+    clock(10)
+    first = key(context_dir)
+    assert set(reads) == REGULAR
+    record = record_path(context_dir, "Dockerfile")
+    assert record is not None and record.parent == cache and record.is_file()
+    written = os.stat(record)
+    reads.clear()
+    assert key(context_dir) == first
+    assert reads == []
+    after = os.stat(record)
+    assert (after.st_ino, after.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
+    # The record lives in the cache, never in the image's directory.
+    assert sorted(p.name for p in context_dir.rglob("*")) == listed_before
+
+
+def test_the_builders_no_op_keys_read_no_file_content(tmp_path, reads, clock, monkeypatch):
+    """image_key and base_key, as `build` and `status` call them, use the record."""
+    root = make_project(tmp_path / "project").root
+    project = load(root / "containers.toml")
+    monkeypatch.setattr(builder, "_inspect", lambda ref: None)  # parents by name: no engine
+    session = _Session(project, BuildOptions(), Output(io.StringIO()))
+    clock(10)
+    first = (image_key(session, project.images["httpd"])[0], base_key(project.images["busybox"]))
+    assert reads
+    reads.clear()
+    assert (image_key(session, project.images["httpd"])[0], base_key(project.images["busybox"])) == first
+    assert reads == []
+
+
+# --- nothing stale is trusted ------------------------------------------------------------
+
+
+def rewrite_in_place(path: Path, text: str) -> None:
+    path.write_text(text)
+
+
+def replace_by_rename(path: Path, text: str) -> None:
+    new = path.with_name(path.name + ".new")
+    new.write_text(text)
+    new.rename(path)
+
+
+@pytest.mark.parametrize("edit", [rewrite_in_place, replace_by_rename])
+def test_a_file_changed_with_its_size_and_mtime_restored_is_read_again(tmp_path, reads, clock, edit):
+    context_dir = image_dir(tmp_path)
+    script = context_dir / "app/main.sh"
+    before = os.stat(script)
+    clock(10)
+    first = key(context_dir)
+    time.sleep(0.05)  # longer than a tick of the kernel's file clock: the write gets a new ctime
+    edit(script, "echo ho\n")
+    os.utime(script, ns=(before.st_atime_ns, before.st_mtime_ns))
+    now = os.stat(script)
+    assert (now.st_size, now.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    assert now.st_ctime_ns != before.st_ctime_ns
+    reads.clear()
+    clock(20)
+    second = key(context_dir)
+    assert reads == ["app/main.sh"]
+    assert second != first and second == key(context_dir, remember=False)
+
+
+def test_a_file_as_new_as_the_record_is_read_again_until_it_is_older(tmp_path, reads, clock):
+    """Git's racy rule: a file changed in the same tick as its digest was read could change
+    again with the same times, so its digest is not trusted until it is older than a record."""
+    context_dir = image_dir(tmp_path)
+    racy = context_dir / "README"
+    recorded_at = clock(10)
+    os.utime(racy, ns=(recorded_at, recorded_at))  # mtime == the record's time
+    first = key(context_dir)
+    reads.clear()
+    clock(12.5)
+    assert key(context_dir) == first
+    assert reads == ["README"]
+    reads.clear()
+    clock(15)  # the record is now 2.5 s newer than the file: trusted
+    assert key(context_dir) == first
+    assert reads == []
+
+
+def test_files_just_written_are_read_again_by_a_build_at_once(tmp_path, reads, clock):
+    """Within the margin (timestamps as coarse as FAT's 2 s) every file is racy."""
+    context_dir = image_dir(tmp_path)
+    clock(0)
+    first = key(context_dir)
+    reads.clear()
+    assert key(context_dir) == first
+    assert set(reads) == REGULAR
+
+
+def test_a_record_from_the_future_is_not_trusted(tmp_path, reads, clock):
+    """A record written while the clock was set ahead could call any later file old."""
+    context_dir = image_dir(tmp_path)
+    clock(3600)
+    first = key(context_dir)
+    reads.clear()
+    clock(10)
+    assert key(context_dir) == first
+    assert set(reads) == REGULAR
+
+
+# --- a bad record costs a re-read ---------------------------------------------------------
+
+
+def truncated(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+
+
+def a_digest_changed(path: Path) -> None:
+    data = path.read_bytes()
+    at = data.index(b"sha256:", data.index(b"\n")) + len(b"sha256:")
+    path.write_bytes(data[:at] + (b"0" if data[at:at + 1] != b"0" else b"1") + data[at + 1:])
+
+
+def empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def garbage(path: Path) -> None:
+    path.write_bytes(os.urandom(4096))
+
+
+def another_version(path: Path) -> None:
+    path.write_bytes(path.read_bytes().replace(b"dockyard-digests-1 ", b"dockyard-digests-0 ", 1))
+
+
+def a_bad_entry_with_a_good_checksum(path: Path) -> None:
+    import hashlib
+
+    body = b'{"time_ns":1,"files":{"README":[1,2,3],"Dockerfile":"x"}}'
+    path.write_bytes(f"{digests.FORMAT} {hashlib.sha256(body).hexdigest()}\n".encode() + body)
+
+
+def a_fifo(path: Path) -> None:
+    path.unlink()
+    os.mkfifo(path)
+
+
+def a_link_to_dev_zero(path: Path) -> None:
+    path.unlink()
+    path.symlink_to("/dev/zero")
+
+
+@pytest.mark.parametrize("damage", [truncated, a_digest_changed, empty, garbage, another_version,
+                                    a_bad_entry_with_a_good_checksum, a_fifo, a_link_to_dev_zero])
+def test_a_bad_record_is_ignored_and_written_again(tmp_path, reads, clock, damage):
+    context_dir = image_dir(tmp_path)
+    clock(10)
+    first = key(context_dir)
+    record = record_path(context_dir, "Dockerfile")
+    assert record is not None
+    damage(record)
+    reads.clear()
+    assert key(context_dir) == first
+    assert set(reads) == REGULAR
+    assert record.is_file() and not record.is_symlink()
+    reads.clear()
+    assert key(context_dir) == first
+    assert reads == []
+
+
+def test_a_cache_that_cannot_be_written_costs_only_re_reads(tmp_path, reads, clock, monkeypatch):
+    context_dir = image_dir(tmp_path)
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    clock(10)
+    first = key(context_dir)
+    reads.clear()
+    assert key(context_dir) == first
+    assert set(reads) == REGULAR
+
+
+def test_a_record_is_one_per_context_and_dockerfile(tmp_path):
+    one, other = image_dir(tmp_path / "a"), image_dir(tmp_path / "b")
+    paths = {record_path(one, "Dockerfile"), record_path(one, "Dockerfile.dev"), record_path(other, "Dockerfile")}
+    assert len(paths) == 3
+
+
+# --- the key --------------------------------------------------------------------------------
+
+
+def test_keys_are_the_same_with_a_record_and_without(tmp_path, reads, clock):
+    context_dir = image_dir(tmp_path)
+    os.mkfifo(context_dir / "pipe")
+    (context_dir / "empty").write_bytes(b"")
+    without = key(context_dir, remember=False)
+    clock(10)
+    assert key(context_dir) == without  # the record is written
+    assert key(context_dir) == without  # the record is used
+    reads.clear()
+    (context_dir / "app/lib/util.sh").write_text("false\n")
+    clock(20)
+    changed = key(context_dir)
+    assert reads == ["app/lib/util.sh"]
+    assert changed == key(context_dir, remember=False) != without
