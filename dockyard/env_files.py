@@ -21,10 +21,10 @@ Errors name the line and never echo it: the line may hold a secret.
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from pathlib import Path
+
+from . import files
 
 MAX_BYTES = 1024 * 1024  # as containers.toml: a real one is a few KiB
 
@@ -41,17 +41,13 @@ def read(path: Path) -> dict[str, str]:
     """The variables of ``path``; FileNotFoundError if there is none, EnvFileError if it cannot
     be used. Only a regular file is read: a FIFO or a device would block or never end."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # opening a FIFO must not wait for a writer
+        raw = files.regular_bytes(path, MAX_BYTES)
     except FileNotFoundError:
         raise
+    except files.NotReadable as e:
+        raise EnvFileError(str(e)) from None
     except OSError as e:
         raise EnvFileError(f"cannot read: {e.strerror or e}") from None
-    with os.fdopen(fd, "rb") as file:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise EnvFileError("is not a regular file; dockyard reads only a regular file here")
-        raw = file.read(MAX_BYTES + 1)
-    if len(raw) > MAX_BYTES:
-        raise EnvFileError(f"larger than {MAX_BYTES // 1024 // 1024} MiB")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:

@@ -18,22 +18,37 @@ _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCH
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
-def read_regular(path: Path, limit: int) -> bytes:
-    """The bytes of the regular file ``path`` (a link is followed). ``DockyardError`` when it is
+class NotReadable(ValueError):
+    """Why a file is not read, without its name: the caller says where it is."""
+
+
+def regular_bytes(path: Path, limit: int) -> bytes:
+    """The bytes of the regular file ``path`` (a link is followed). ``NotReadable`` when it is
     not a regular file or holds more than ``limit`` bytes; ``OSError`` as opening it raises it
     (FileNotFoundError, PermissionError, ...), for the caller to word."""
     # O_NONBLOCK: opening a FIFO returns at once instead of waiting for a writer; a regular
     # file's reads are not affected by it.
     descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    with os.fdopen(descriptor, "rb") as file:
-        mode = os.fstat(descriptor).st_mode
+    try:
+        mode = os.fstat(descriptor).st_mode  # before fdopen, which refuses a directory itself
         if not stat.S_ISREG(mode):
             kind = next((name for test, name in _KINDS if test(mode)), "a special file")
-            raise DockyardError(f"{path}: {kind}, not a regular file; dockyard reads only regular files here")
-        data = file.read(limit + 1)
+            raise NotReadable(f"{kind}, not a regular file; dockyard reads only regular files here")
+        with os.fdopen(descriptor, "rb", closefd=False) as file:
+            data = file.read(limit + 1)
+    finally:
+        os.close(descriptor)
     if len(data) > limit:
-        raise DockyardError(f"{path}: larger than {_size(limit)}; is this the right file?")
+        raise NotReadable(f"larger than {_size(limit)}; is this the right file?")
     return data
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """``regular_bytes``, with a file that is not read as one ``DockyardError`` naming it."""
+    try:
+        return regular_bytes(path, limit)
+    except NotReadable as e:
+        raise DockyardError(f"{path}: {e}") from None
 
 
 def _size(limit: int) -> str:

@@ -373,8 +373,22 @@ def test_a_file_that_is_not_utf8_is_a_config_error(tmp_path, content):
 
 def test_a_directory_instead_of_a_file_is_a_config_error(tmp_path):
     (tmp_path / "containers.toml").mkdir()
-    with pytest.raises(DockyardError, match="cannot read"):
+    with pytest.raises(DockyardError, match="containers.toml: a directory, not a regular file"):
         config.load(tmp_path / "containers.toml")
+
+
+def test_a_dotenv_or_dockerignore_that_is_a_directory_is_one_line_naming_it(tmp_path):
+    """A virtualenv named .env beside containers.toml is common: it made every command a traceback."""
+    path = write_project(tmp_path, BASIC)
+    (tmp_path / ".env").mkdir()
+    with pytest.raises(DockyardError, match=r"\.env: a directory, not a regular file"):
+        config.load(path)
+    (tmp_path / ".env").rmdir()
+    (tmp_path / "app" / ".dockerignore").mkdir()
+    from dockyard.context import read_dockerignore
+
+    with pytest.raises(DockyardError, match=r"\.dockerignore: a directory, not a regular file"):
+        read_dockerignore(tmp_path / "app")
 
 
 def special_file(path: Path, kind: str) -> None:

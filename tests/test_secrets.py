@@ -130,7 +130,7 @@ def test_a_dotenv_that_is_not_a_regular_file_is_refused_not_read(tmp_path):
     os.mkfifo(tmp_path / ".env")  # no writer: reading it would wait for ever
     with pytest.raises(DockyardError) as caught:
         config.load(path)
-    assert str(caught.value) == f"{tmp_path / '.env'}: is not a regular file; dockyard reads only a regular file here"
+    assert str(caught.value) == f"{tmp_path / '.env'}: a FIFO, not a regular file; dockyard reads only regular files here"
 
 
 # -- env_file: variables for the container -----------------------------------------------
