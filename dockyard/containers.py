@@ -122,14 +122,16 @@ PASSING = re.compile(r"-dockyard-[0-9a-f]{8}(-old)?$")
 
 
 @contextlib.contextmanager
-def turn_to_replace(project: ProjectSpec, spec: ImageSpec) -> Iterator[None]:
+def turn_to_replace(project: ProjectSpec, spec: ImageSpec,
+                    interrupted: Callable[[], bool] = lambda: False) -> Iterator[None]:
     """Within: this process's turn at the image's container on this engine (two `run`s of one
     image take turns, see ``turns``), with what an interrupted replace left put in order
-    first (``recover``). ``replace_and_start`` is called within it."""
+    first (``recover``). ``replace_and_start`` is called within it. ``interrupted``: a
+    thread's way to be told to stop waiting for the turn."""
     name = spec.run.name
     with turns.turn("replace", engine.endpoint(), name, what=f"waiting for another run of {name}",
                     on_wait=lambda: print(f"dockyard: waiting for another run of {name} on this engine",
-                                          file=sys.stderr, flush=True)):
+                                          file=sys.stderr, flush=True), interrupted=interrupted):
         for line in recover(project, spec):
             print(f"dockyard: {line}", file=sys.stderr, flush=True)
         yield
@@ -158,13 +160,23 @@ def recover(project: ProjectSpec, spec: ImageSpec) -> list[str]:
         if not name.endswith("-old"):
             _remove(row["Id"], f"remove {name}")
             done.append(f"removed {name}, which an interrupted run of {spec.run.name} made and never started")
-        elif inspect(spec.run.name) is None:
+        elif (holder := inspect(spec.run.name)) is None:
             _rename(row["Id"], spec.run.name, f"put {name} back as {spec.run.name}")
             done.append(f"put {spec.run.name} back from {name}, where an interrupted run had set it aside")
-        else:
+        elif container_is_ours(holder, project.name):
             _remove(row["Id"], f"remove {name}")
             done.append(f"removed {name}, the old {spec.run.name} an interrupted run had already replaced")
+        else:  # the name went to someone else's container meanwhile: ours stays, to be seen to
+            done.append(f"left {name} as it is: the name {spec.run.name} is now {container_owner(holder)}'s")
     return done
+
+
+def left_behind(project: ProjectSpec, spec: ImageSpec) -> list[dict]:
+    """``leftovers``, for `status`: none while a run of the image holds its turn, since then
+    the containers under passing names are that run's own, not left behind."""
+    if turns.taken("replace", engine.endpoint(), spec.run.name):
+        return []
+    return leftovers(project, spec)
 
 
 def _row_name(row: dict) -> str:
@@ -177,45 +189,48 @@ def replace_and_start(project: ProjectSpec, spec: ImageSpec, overrides: RunOverr
     never leaving less than before: the new container is made first (under a passing name),
     the old one is stopped and set aside, and removed only once the new one has started; if
     the new one cannot start, or an interrupt comes first, the old one gets its name back and
-    runs again as it did. Another interrupt waits until that is done (``interrupts.held``).
-    ``starter(container_id)`` starts it instead of ``start``: an attached run attaches first.
-    Called within ``turn_to_replace``."""
+    runs again as it did. Interrupts are deferred (``interrupts.Deferred``): each request is
+    answered before one is raised between the steps, so the roll back knows what the engine
+    did, and another cannot cut the roll back short. ``starter(container_id)`` starts it
+    instead of ``start`` (an attached run attaches first), with signals as usual. Called
+    within ``turn_to_replace``."""
     old = owned(project, spec, required=False)  # refuses a name someone else's container has
-    passing = f"{spec.run.name}-dockyard-{secrets.token_hex(4)}"
-    made: list[str] = []  # the new container's id, once the engine has said it
-    stopping = False
-    try:
-        made.append(_create(project, spec, overrides, name=passing, ports=ports, interactive=False))
+    name = spec.run.name
+    passing = f"{name}-dockyard-{secrets.token_hex(4)}"
+    undoing = f"putting {name} back as it was" if old else f"removing the new {name}"
+    with interrupts.Deferred(say=f"interrupted; {undoing} once the step under way is done") as signals:
+        new_id = None
+        try:
+            new_id = _create(project, spec, overrides, name=passing, ports=ports, interactive=False)
+            signals.check()
+            if old is not None:
+                if old["State"]["Running"]:
+                    stop(spec, old["Id"], 10)
+                    signals.check()
+                _rename(old["Id"], f"{passing}-old", f"set the old {name} aside")
+                signals.check()
+            _rename(new_id, name, f"replace {name}")
+            signals.check()
+            if starter is None:
+                start(spec, new_id, ports)  # removes the new container when the engine refuses it
+                signals.check()
+            else:
+                with signals.released():
+                    starter(new_id)
+        except BaseException as e:
+            signals.say = f"{undoing} first"  # for a signal that comes during the roll back
+            _roll_back(spec, new_id or passing, old, say=isinstance(e, KeyboardInterrupt))
+            raise
         if old is not None:
-            if old["State"]["Running"]:
-                stopping = True
-                stop(spec, old["Id"], 10)
-            _rename(old["Id"], f"{passing}-old", f"set the old {spec.run.name} aside")
-        _rename(made[0], spec.run.name, f"replace {spec.run.name}")
-        if starter is None:
-            start(spec, made[0], ports)  # removes the new container when the engine refuses it
-        else:
-            starter(made[0])
-    except BaseException as e:
-        interrupted = isinstance(e, KeyboardInterrupt)
-        undoing = f"putting {spec.run.name} back as it was" if old else f"removing the new {spec.run.name}"
-        if interrupted:
-            print(f"dockyard: interrupted; {undoing}", file=sys.stderr, flush=True)
-        with interrupts.held(undoing):
-            _roll_back(spec, made[0] if made else passing, old, stopping, say=interrupted)
-        raise
-    if old is not None:
-        with interrupts.held(f"removing the old {spec.run.name}"):
-            _remove(old["Id"], f"remove the old container {spec.run.name}")
-    return made[0]
+            _remove(old["Id"], f"remove the old container {name}")
+    return new_id
 
 
-def _roll_back(spec: ImageSpec, new: str, old: dict | None, stopping: bool, *, say: bool) -> None:
-    """Remove the new container (``new``: its id, or its passing name when the engine had not
-    answered the create yet), give the old one its name back and, if it ran, run it again: a
-    stop that had begun is let finish first (the engine ends it whatever we do). A failure
-    here is said, not raised: the error that caused the roll back is the one to read, and the
-    next run finishes the job (``recover``)."""
+def _roll_back(spec: ImageSpec, new: str, old: dict | None, *, say: bool) -> None:
+    """Remove the new container (``new``: its id, or its passing name when the create failed),
+    give the old one its name back and, if it ran, run it again. A failure here is said, not
+    raised: the error that caused the roll back is the one to read, and the next run finishes
+    the job (``recover``)."""
     name = spec.run.name
     try:
         with contextlib.suppress(engine.Refused):  # start() may have removed it already
@@ -230,12 +245,7 @@ def _roll_back(spec: ImageSpec, new: str, old: dict | None, stopping: bool, *, s
         if current["Name"].lstrip("/") != name:
             _rename(old["Id"], name, f"put the old {name} back")
         if old["State"]["Running"]:
-            if stopping and current["State"]["Running"]:
-                if say:
-                    print(f"dockyard: waiting for the old {name} to finish stopping, then starting it again",
-                          file=sys.stderr, flush=True)
-                stop(spec, old["Id"], 10)
-            start_again(spec, old["Id"])
+            start_again(spec, old["Id"])  # 304 if its stop failed and it still runs
         if say:
             print(f"dockyard: {name} is back as it was", file=sys.stderr, flush=True)
     except DockyardError as e:
@@ -629,7 +639,8 @@ def start_attached(container_id: str) -> int:
                 out.flush()
         except KeyboardInterrupt:
             print("\nstopping the container", file=sys.stderr)
-            api.stop(container_id, timeout=10)
+            with interrupts.held("stopping the container"):  # as one Ctrl-C does, however many come
+                api.stop(container_id, timeout=10)
     _check_stream_end(what, container_id)
     with engine.engine_errors(what):
         return api.wait(container_id).get("StatusCode", 0)

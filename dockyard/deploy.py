@@ -46,22 +46,39 @@ def up(project: ProjectSpec, order: list[str], *, ready_timeout: float | None = 
     def start_and_wait(spec: ImageSpec) -> dict | None:
         if abandon.is_set():
             return None
-        outcome = _bring_up(project, spec)
-        if spec.run.completes:
-            done = containers.wait_completed(spec, outcome["id"], abandon)
-            return outcome | {"exit_code": 0} if done else None
-        ports = containers.published_ports(spec, containers.RunOverrides())
-        if not containers.wait_ready(spec, outcome["id"], ports, timeout=ready_timeout,
-                                     abandon=abandon, settled=outcome["action"] == "unchanged"):
-            return None
+        # The turn lasts until the service is ready: another `run` or `up` of it waits for that.
+        with containers.turn_to_replace(project, spec, interrupted=abandon.is_set):
+            outcome = _bring_up(project, spec)
+            if spec.run.completes:
+                done = containers.wait_completed(spec, outcome["id"], abandon)
+                return outcome | {"exit_code": 0} if done else None
+            ports = containers.published_ports(spec, containers.RunOverrides())
+            if not containers.wait_ready(spec, outcome["id"], ports, timeout=ready_timeout,
+                                         abandon=abandon, settled=outcome["action"] == "unchanged"):
+                return None
         return outcome
+
+    def under_way() -> str:
+        return ", ".join(project.images[key].run.name for key in order if key in in_flight.values()) \
+            or "the services"
+
+    def interrupted() -> None:  # at once, not when the replaces under way have ended
+        if not abandon.is_set():
+            print(f"dockyard: interrupted; finishing what is under way for {under_way()}", file=sys.stderr,
+                  flush=True)
+        abandon.set()
 
     # One thread per service at most: each waits for its own container. Each starts in its
     # own copy of this context, which carries the engine chosen for the project.
-    with ThreadPoolExecutor(max_workers=len(order)) as pool:
+    # Signals are deferred (``interrupts.Deferred``): the threads are told to stop waiting at
+    # once, and a replace under way in one is finished (or rolled back) before we go, whatever
+    # signals come: a thread left behind at exit would be cut off half-way.
+    with ThreadPoolExecutor(max_workers=len(order)) as pool, \
+            interrupts.Deferred(on_signal=interrupted) as signals:
         try:
             waiting = list(order)
             while True:
+                signals.check()
                 for key in [k for k in waiting if failure is None and all(n in ready for n in needs[k])]:
                     waiting.remove(key)
                     future = pool.submit(contextvars.copy_context().run, start_and_wait, project.images[key])
@@ -83,13 +100,10 @@ def up(project: ProjectSpec, order: list[str], *, ready_timeout: float | None = 
                     report(ready[order[reported]])
                     reported += 1
         except KeyboardInterrupt as interrupt:
-            names = ", ".join(project.images[key].run.name for key in order if key in in_flight.values())
-            # A replace under way in a thread is finished (or rolled back) before we go: a
-            # thread left behind at exit would be cut off half-way, old container set aside.
+            names = under_way()
             abandon.set()
-            with interrupts.held(f"finishing what was under way for {names or 'the services'}"):
-                wait(in_flight)
-            raise DockyardError(f"interrupted while waiting for {names or 'the services'}; the services "
+            wait(in_flight)
+            raise DockyardError(f"interrupted while waiting for {names}; the services "
                                 "started so far are left running (`inv down` stops them)",
                                 code=interrupts.exit_code(interrupt)) from None
         finally:
@@ -103,11 +117,7 @@ def up(project: ProjectSpec, order: list[str], *, ready_timeout: float | None = 
 
 
 def _bring_up(project: ProjectSpec, spec: ImageSpec) -> dict:
-    with containers.turn_to_replace(project, spec):
-        return _bring_up_in_turn(project, spec)
-
-
-def _bring_up_in_turn(project: ProjectSpec, spec: ImageSpec) -> dict:
+    """Within the service's turn (``containers.turn_to_replace``)."""
     outcome = {"image": spec.key, "name": spec.run.name, "id": None, "action": "created", "reason": None,
                "exit_code": None}
     ports = containers.published_ports(spec, containers.RunOverrides())  # as `run` publishes them

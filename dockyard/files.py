@@ -22,6 +22,10 @@ class NotReadable(ValueError):
     """Why a file is not read, without its name: the caller says where it is."""
 
 
+class UnusableFile(DockyardError):
+    """A project file that is not read (``read_regular``), named."""
+
+
 def regular_bytes(path: Path, limit: int) -> bytes:
     """The bytes of the regular file ``path`` (a link is followed). ``NotReadable`` when it is
     not a regular file or holds more than ``limit`` bytes; ``OSError`` as opening it raises it
@@ -48,7 +52,7 @@ def read_regular(path: Path, limit: int) -> bytes:
     try:
         return regular_bytes(path, limit)
     except NotReadable as e:
-        raise DockyardError(f"{path}: {e}") from None
+        raise UnusableFile(f"{path}: {e}") from None
 
 
 def _size(limit: int) -> str:

@@ -182,25 +182,26 @@ class Project:
                 containers.interactive(container_id, stop_on_interrupt=True) if overrides.stdin
                 else containers.start_attached(container_id))
 
+        # The turn lasts until the container is ready: another run of the image waits for that.
         with containers.turn_to_replace(self.spec, spec):
             container_id = containers.replace_and_start(self.spec, spec, overrides, ports,
                                                         starter=attached if attach else None)
-        result = {"image": spec.key, "name": spec.run.name, "id": container_id,
-                  "ports": [_port_json(p) for p in ports],
-                  "url": f"http://localhost:{ports[0].host_port}" if ports else None, **outcome}
-        if attach:
-            return result
-        if not spec.run.ports and spec.run.ready is None:
-            # A one-shot image in the background, as `docker run -d`: started, and it may have
-            # finished already (exit code 0); it has nothing to answer on.
-            code = containers.exit_code(spec, container_id)
-            return result if code is None else result | {"exit_code": code}
-        try:
-            containers.wait_ready(spec, container_id, ports, timeout=ready_timeout)
-        except KeyboardInterrupt as interrupt:
-            raise DockyardError(f"interrupted while waiting for {spec.run.name}; it is left running "
-                                f"(`inv {spec.key}.logs`, `inv {spec.key}.stop`)",
-                                code=interrupts.exit_code(interrupt)) from None
+            result = {"image": spec.key, "name": spec.run.name, "id": container_id,
+                      "ports": [_port_json(p) for p in ports],
+                      "url": f"http://localhost:{ports[0].host_port}" if ports else None, **outcome}
+            if attach:
+                return result
+            if not spec.run.ports and spec.run.ready is None:
+                # A one-shot image in the background, as `docker run -d`: started, and it may
+                # have finished already (exit code 0); it has nothing to answer on.
+                code = containers.exit_code(spec, container_id)
+                return result if code is None else result | {"exit_code": code}
+            try:
+                containers.wait_ready(spec, container_id, ports, timeout=ready_timeout)
+            except KeyboardInterrupt as interrupt:
+                raise DockyardError(f"interrupted while waiting for {spec.run.name}; it is left running "
+                                    f"(`inv {spec.key}.logs`, `inv {spec.key}.stop`)",
+                                    code=interrupts.exit_code(interrupt)) from None
         return result
 
     @_on_its_engine

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from . import engine, engine_ports
-from .containers import leftovers
+from .containers import left_behind
+from .files import UnusableFile
 from .config import ImageSpec, ProjectSpec
 from .labels import container_is_ours
 
@@ -19,14 +20,14 @@ def image_status(project: ProjectSpec, spec: ImageSpec) -> dict:
 
     try:
         build, image_id = freshness(project, spec)
-    except OSError as e:  # an unreadable build context: say so in the row
+    except (OSError, UnusableFile) as e:  # an unreadable build context, a FIFO .dockerignore: said in the row
         build, image_id = f"unknown ({e})", None
     row = {"image": spec.key, "container": spec.run.name, "state": "absent", "exit_code": None,
            "completed": None, "ports": [], "started_at": None, "uptime_seconds": None, "restart_count": None,
            "image_id": image_id, "build": build, "container_image_current": None, "leftovers": []}
     # What an interrupted replace left; the next run or up puts it in order (containers.recover).
     row["leftovers"] = [{"name": row_name, "state": left["State"]}
-                        for left in leftovers(project, spec) for row_name in [left["Names"][0].lstrip("/")]]
+                        for left in left_behind(project, spec) for row_name in [left["Names"][0].lstrip("/")]]
     container = engine.inspect_container(spec.run.name)
     if container is None:
         return row

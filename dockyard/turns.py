@@ -55,6 +55,22 @@ def turn(kind: str, engine: str, name: str, *, what: str, on_wait: Callable[[], 
         os.close(fd)  # also releases the lock
 
 
+def taken(kind: str, engine: str, name: str) -> bool:
+    """Whether another process has its turn at ``kind`` of ``name`` on ``engine`` now."""
+    path = lock_dir() / f"{kind}-{lock_name(engine, name)}.lock"
+    try:
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:  # no such lock: nobody has had a turn since the machine started
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # also releases the lock, if we took it
+
+
 def lock_name(engine: str, name: str) -> str:
     return hashlib.sha256(f"{engine}\0{name}".encode()).hexdigest()[:32]
 

@@ -170,3 +170,104 @@ def test_up_removes_an_old_container_an_interrupted_run_had_already_replaced(pro
     assert_serving(docker_client, project, ("httpd", "api"), report=done.stderr)
     assert containers_of(docker_client, project)[name][0] == running  # up left the service alone
     assert not docker_client.api.containers(all=True, filters={"id": aside["Id"]})
+
+
+SLOW_STOP = 'cap_add = ["SETUID", "SETGID"]\nafter = ["api"]'
+
+
+def slow_to_stop(project) -> None:
+    """Without an init, busybox httpd ignores the stop's SIGTERM: the engine kills it after 10 s."""
+    project.config.write_text(project.config.read_text().replace(SLOW_STOP, SLOW_STOP + "\ninit = false"))
+
+
+@pytest.mark.parametrize("step", ["create", "set aside"])
+def test_an_interrupt_while_a_request_is_answered_waits_for_the_answer_and_rolls_back_what_was_done(
+        project, docker_client, step):
+    """The engine does what a request asks even when its client is interrupted meanwhile: the
+    interrupt is raised only once the answer is in, so the roll back knows what to undo."""
+    project.inv("httpd.run", "--quiet-build")
+    old = containers_of(docker_client, project)[project.container("httpd")][0]
+    script = f"""
+import os, signal, sys
+from dockyard import Project, containers
+real = {{"create": containers._create, "set aside": containers._rename}}[{step!r}]
+
+def interrupted_while_answered(*args, **kwargs):
+    answer = real(*args, **kwargs)
+    if {step!r} == "create" or "aside" in args[-1]:
+        os.kill(os.getpid(), signal.SIGINT)  # as if Ctrl-C came while the engine answered
+    return answer
+
+setattr(containers, {{"create": "_create", "set aside": "_rename"}}[{step!r}], interrupted_while_answered)
+try:
+    Project("containers.toml").run("httpd", build=False)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=project.root, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 130, done.stderr
+    assert f"{project.container('httpd')} is back as it was" in done.stderr, done.stderr
+    assert_serving(docker_client, project, report=done.stderr)
+    assert containers_of(docker_client, project)[project.container("httpd")][0] == old
+
+
+def test_up_waiting_for_another_runs_turn_ends_at_once_on_ctrl_c(project, docker_client):
+    project.inv("up")
+    with start_inv(project, "httpd.run", "--no-build", "--attach") as attached:
+        wait_for(lambda: len(containers_of(docker_client, project)) == 3, "the attached run's container")
+        with start_inv(project, "up", "--no-build") as up:
+            time.sleep(2)  # up waits for the attached run's turn at httpd
+            up.send_signal(signal.SIGINT)
+            started = time.monotonic()
+            _, errors = up.communicate(timeout=30)
+        assert time.monotonic() - started < 5, errors
+        assert up.returncode == 130 and "Traceback" not in errors, errors
+        assert "waiting for another run of" in errors
+        assert attached.poll() is None  # the attached run goes on
+        attached.send_signal(signal.SIGINT)
+        attached.communicate(timeout=30)
+
+
+def test_two_runs_of_a_server_slow_to_answer_take_turns_and_both_succeed(project, docker_client):
+    project.config.write_text(project.config.read_text().replace(
+        SLOW_STOP, SLOW_STOP + f'\ncommand = ["sh", "-c", "sleep 2; exec httpd -f -h /www -u www-data:www-data '
+                               f'-p {project.port}"]'))
+    project.inv("build", "--quiet")
+    first = start_inv(project, "httpd.run", "--no-build")
+    time.sleep(0.3)
+    second = start_inv(project, "httpd.run", "--no-build")
+    results = [(run.returncode, *run.communicate(timeout=120)) for run in (first, second)]
+    results = [(run.returncode, out, err) for run, (_, out, err) in zip((first, second), results)]
+    assert [code for code, _, _ in results] == [0, 0], results
+    assert "waiting for another run of" in results[1][2], results
+    assert_serving(docker_client, project, report=str(results))
+
+
+def test_status_shows_no_leftovers_while_a_run_is_under_way(project, docker_client):
+    slow_to_stop(project)
+    project.inv("httpd.run", "--quiet-build")
+    with start_inv(project, "httpd.run", "--no-build") as run:
+        wait_for(lambda: replace_begun(docker_client, project), "the replace to begin")
+        shown = project.inv("httpd.status")
+        run.communicate(timeout=60)
+    assert "left by an interrupted run" not in shown.stdout, shown.stdout
+    assert run.returncode == 0
+
+
+def test_ctrl_c_twice_in_an_attached_run_stops_the_new_container_and_removes_the_old(project, docker_client):
+    project.inv("httpd.run", "--quiet-build")
+    old = containers_of(docker_client, project)[project.container("httpd")][0]
+    with start_inv(project, "httpd.run", "--no-build", "--attach") as attached:
+        wait_for(lambda: containers_of(docker_client, project).get(project.container("httpd"), (old,))[0] != old
+                 and containers_of(docker_client, project)[project.container("httpd")][1] == "running",
+                 "the new container to run")
+        time.sleep(0.5)
+        attached.send_signal(signal.SIGINT)
+        time.sleep(0.002)
+        attached.send_signal(signal.SIGINT)
+        _, errors = attached.communicate(timeout=30)
+    assert "stopping the container" in errors and "Traceback" not in errors, errors
+    held = containers_of(docker_client, project)
+    assert list(held) == [project.container("httpd")] and held[project.container("httpd")][0] != old, held
+    assert held[project.container("httpd")][1] == "exited"
