@@ -34,6 +34,7 @@ import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,7 @@ CAPABILITIES = frozenset("""
     SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME
     SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG
     WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE ALL""".split())
-SIZE_RE = re.compile(r"[0-9]{1,12}[bkmgBKMG]?")
+SIZE_RE = re.compile(r"[0-9]{1,12}(\.[0-9]{1,6})?[bkmgBKMG]?")  # '1.5g' too, as the docker CLI takes it
 # Resource limits as the engine and the kernel take them; beyond these a run fails with the
 # engine's raw JSON error, a runc error, or (cpus under 0.01) no limit at all.
 INT64_MAX = 2 ** 63 - 1  # the Engine API's integers
@@ -96,7 +97,7 @@ TMPFS_VALUES = {"size": r"[0-9]{1,19}[kmgKMG%]?", "nr_blocks": r"[0-9]{1,19}[kmg
                 "nr_inodes": r"[0-9]{1,19}[kmgKMG%]?", "mode": r"[0-7]{1,4}", "uid": r"[0-9]{1,10}",
                 "gid": r"[0-9]{1,10}", "mpol": r"[a-z]+(?:=[a-z]+)?(?::[0-9-]+)?"}
 URL_HOST_RE = re.compile(r"[A-Za-z0-9._-]+")
-ENGINE_SCHEMES = ("unix://", "tcp://", "ssh://")
+ENGINE_SCHEMES = engine_choice.SCHEMES  # as DOCKER_HOST takes them: https:// too
 CONTEXT_NAME_RE = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.+-]*")  # the docker CLI's rule
 REGISTRY_RE = re.compile(r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
                          r"(?::[0-9]{1,5})?|\[[0-9a-fA-F:.]+\](?::[0-9]{1,5})?")
@@ -260,12 +261,21 @@ class ProjectSpec:
         return self.images[key]
 
 
+def _reaches(host_ip: str, hostname: str) -> bool:
+    """Whether a port published on ``host_ip`` answers at the loopback ``hostname``: an IPv6
+    one (`[::1]`) does not reach a port published on 127.0.0.1, nor the other way round;
+    `localhost` is tried both ways."""
+    try:
+        asked = ipaddress.ip_address(hostname)
+    except ValueError:  # a name: localhost
+        return True
+    return host_ip in ("", "0.0.0.0", "::") or asked.version == ipaddress.ip_address(host_ip).version
+
+
 def size_bytes(size: str) -> int:
-    """'256m' as bytes (units b, k, m, g of 1024, as the docker CLI reads them)."""
-    unit = size[-1].lower()
-    if unit.isdigit():
-        return int(size)
-    return int(size[:-1]) * 1024 ** "bkmg".index(unit)
+    """'256m' or '1.5g' as bytes (units b, k, m, g of 1024, as the docker CLI reads them)."""
+    number, unit = (size, "b") if size[-1].isdigit() else (size[:-1], size[-1].lower())
+    return int(Decimal(number) * 1024 ** "bkmg".index(unit))
 
 
 def registry_address(value: str) -> str:
@@ -720,7 +730,8 @@ class _Validator:
 
     def size(self, value: str, where: str) -> str:
         if not SIZE_RE.fullmatch(value):
-            raise self.fail(where, f"{_quote(value)} is not a size; expected a number with b, k, m or g, e.g. '256m'")
+            raise self.fail(where, f"{_quote(value)} is not a size; expected a number with b, k, m or g, e.g. '256m' "
+                                   "or '1.5g'")
         return value.lower()
 
     def memory(self, value: str, where: str) -> str:
@@ -910,10 +921,13 @@ class _Validator:
         if parts.hostname is None or not is_loopback(parts.hostname):
             return  # another machine's address: what answers there is not ours to know
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        published = [p.host_port for p in ports if p.protocol == "tcp"]
-        if port in published:
+        tcp = [p for p in ports if p.protocol == "tcp"]
+        if any(p.host_port == port and _reaches(p.host_ip, parts.hostname) for p in tcp):
             return
-        said = f"ports publishes {', '.join(map(str, published))}" if published else "ports publishes no TCP port"
+        elsewhere = [p.host_ip for p in tcp if p.host_port == port]
+        published = [p.host_port for p in tcp]
+        said = (f"ports publishes it on {', '.join(elsewhere)} only, not at {parts.hostname}" if elsewhere else
+                f"ports publishes {', '.join(map(str, published))}" if published else "ports publishes no TCP port")
         raise self.fail(where, f"{_quote(url)} asks port {port} of this machine, and {said}; name the published "
                                "host port (a port from the environment goes in both: "
                                "'http://localhost:${PORT}/' beside ports = ['${PORT}:8080'])")

@@ -272,10 +272,10 @@ def test_a_ready_url_urllib_cannot_open_is_refused(tmp_path, url, words):
     assert ": images.app.run.ready.url: " in message and words in message, message
 
 
-@pytest.mark.parametrize("url", ["http://localhost:8000/", "https://127.0.0.1/x?y=1#z", "http://[::1]:8000/cgi-bin/x",
+@pytest.mark.parametrize("url", ["http://localhost:8000/", "https://127.0.0.1/x?y=1#z", "http://[::1]:8001/cgi-bin/x",
                                  "http://user@my-host.example:1/"])
 def test_ready_urls_that_urllib_can_open(tmp_path, url):
-    published = 'ports = ["8000:8000", "443:443"]\n'  # a URL on this machine names a published port
+    published = 'ports = ["8000:8000", "443:443", "[::1]:8001:8001"]\n'  # a URL on this machine names a published port
     assert app_run(tmp_path, published + f'ready = {{ url = "{url}" }}\n').ready.url == url
 
 
@@ -605,3 +605,24 @@ def test_a_build_target_and_network_load_and_default_is_the_engines(tmp_path):
     assert (app.target, app.build_network) == ("tools", "host")
     toml = BASIC.replace('[images.app.run]', 'build_network = "default"\n[images.app.run]', 1)
     assert config.load(write_project(tmp_path, toml)).image("app").build_network is None
+
+
+def test_a_ready_url_on_ipv6_loopback_must_find_its_port_published_there(tmp_path):
+    toml = BASIC.replace('ports = ["8000:8000"]', 'ports = ["127.0.0.1:8000:8000"]').replace(
+        'url = "http://localhost:8000/"', 'url = "http://[::1]:8000/"')
+    assert "asks port 8000 of this machine, and ports publishes it on 127.0.0.1 only, not at ::1" \
+        in load_error(tmp_path, toml)
+    for published in ('"[::1]:8000:8000"', '"0.0.0.0:8000:8000"'):
+        ok = BASIC.replace('ports = ["8000:8000"]', f"ports = [{published}]").replace(
+            'url = "http://localhost:8000/"', 'url = "http://[::1]:8000/"')
+        assert config.load(write_project(tmp_path, ok)).image("app").run.ready.url == "http://[::1]:8000/"
+
+
+def test_a_memory_limit_may_have_a_fraction_as_docker_run_takes_it(tmp_path):
+    toml = BASIC.replace("[images.app.run]\n", '[images.app.run]\nmemory = "1.5g"\n', 1)
+    assert config.size_bytes(config.load(write_project(tmp_path, toml)).image("app").run.memory) == 1536 * 1024 ** 2
+
+
+def test_a_project_engine_may_be_an_https_address_as_docker_host_may(tmp_path):
+    toml = BASIC.replace('name = "demo"', 'name = "demo"\nengine = "https://127.0.0.1:2376"', 1)
+    assert config.load(write_project(tmp_path, toml)).engine == "https://127.0.0.1:2376"
