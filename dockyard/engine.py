@@ -745,6 +745,10 @@ class Hijacked:
         try:
             return self.socket.recv(65536)
         except OSError as e:
+            import ssl  # loaded already when the socket is a TLS one
+
+            if isinstance(e, ssl.SSLZeroReturnError):  # TLS's own end, after ``end_input``
+                return b""
             raise _local_failure(e, self.what) from None
 
     def output(self, *, tty: bool = False) -> Iterator[tuple[int, bytes]]:
@@ -757,9 +761,28 @@ class Hijacked:
         self.socket.sendall(data)
 
     def end_input(self) -> None:
-        """Our input ended: the container's stdin sees its end; its output goes on."""
-        with contextlib.suppress(OSError):
-            self.socket.shutdown(socket.SHUT_WR)
+        """Our input ended: the container's stdin sees its end; its output goes on. Over TLS
+        that is TLS's own end of writing, the close_notify alert, as the docker CLI sends it:
+        a TCP half-close under TLS makes the engine drop the connection, output and all. The
+        alert is sent by the first step of ``unwrap``; its second, waiting for the engine's
+        own alert, is not waited for (the socket is non-blocking meanwhile)."""
+        unwrap = getattr(self.socket, "unwrap", None)
+        if unwrap is None:
+            with contextlib.suppress(OSError):
+                self.socket.shutdown(socket.SHUT_WR)
+            return
+        self.socket.setblocking(False)
+        try:
+            while piece := self.socket.recv(65536):  # output at hand: unwrap's wait would drop it
+                self._first += piece
+        except OSError:  # nothing more at hand
+            pass
+        try:
+            unwrap()
+        except OSError:  # the engine's alert has not come (it comes after the output): as expected
+            pass
+        finally:
+            self.socket.setblocking(True)
 
     def close(self) -> None:
         for part in (self.socket, getattr(self._keep, "_response", None), self._keep):
@@ -834,10 +857,22 @@ def _error_body(sock: socket.socket, header: bytes, rest: bytes) -> bytes:
 
 def _hijacked_through_docker_py(sock, what: str) -> Hijacked:
     """docker-py's socket of an upgraded connection, without its client's read timeout. It
-    is a file object over the socket on a plain connection, the TLS socket itself on TLS."""
+    is a file object over the socket on a plain connection, the TLS socket itself on TLS.
+    docker-py hands out what lies under http.client's read buffer, and the engine may send
+    a command's first output with its answer's headers (over TLS it does): the bytes that
+    buffer holds come first, taken without waiting (a non-blocking read of at most what
+    is there)."""
     raw = getattr(sock, "_sock", sock)
+    buffer = getattr(getattr(getattr(sock, "_response", None), "raw", None), "_fp", None)
+    first = b""
+    if buffer is not None and buffer.fp is not None:
+        raw.settimeout(0)
+        try:
+            first = buffer.fp.read1(65536) or b""
+        except OSError:  # nothing there (a TLS socket says so with an error)
+            first = b""
     raw.settimeout(None)
-    return Hijacked(raw, what, keep=sock)
+    return Hijacked(raw, what, first, keep=sock)
 
 
 def stream(path: str, what: str) -> Iterator[bytes]:
