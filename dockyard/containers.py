@@ -17,7 +17,6 @@ import select
 import shlex
 import signal
 import socket
-import struct
 import sys
 import threading
 import time
@@ -535,13 +534,19 @@ def start_again(spec: ImageSpec, container_id: str) -> None:
 
 
 def restart(spec: ImageSpec, container_id: str, timeout: int) -> None:
-    with engine.engine_errors(f"restart {spec.run.name}"):
-        engine.client().api.restart(container_id, timeout=timeout)
+    engine.request("POST", engine.query(f"/containers/{container_id}/restart", t=timeout),
+                   f"restart {spec.run.name}", ok=(204,), longer_by=timeout)
 
 
 def remove(spec: ImageSpec, container_id: str, *, force: bool) -> None:
-    with engine.engine_errors(f"remove {spec.run.name}"):
-        engine.client().api.remove_container(container_id, force=force)
+    engine.request("DELETE", engine.query(f"/containers/{container_id}", force=force),
+                   f"remove {spec.run.name}", ok=(204,))
+
+
+def wait(container_id: str, what: str) -> int:
+    """The exit code of a container, once it has exited: as long as that takes."""
+    answer = engine.request("POST", f"/containers/{container_id}/wait", what, ok=(200,), longer_by=None)
+    return (answer or {}).get("StatusCode", 0)
 
 
 def remove_throwaway(container_id: str) -> None:
@@ -554,54 +559,51 @@ def exec_in(spec: ImageSpec, container_id: str, argv: list[str], *, user: str | 
             capture: bool, stdin: bool = False) -> tuple[int, bytes, bytes]:
     """Run ``argv`` in the running container: its exit code, and its output when captured
     (else it goes to our stdout and stderr as it comes). ``stdin``: it reads ours."""
-    api = engine.client().api
-    captured = {1: bytearray(), 2: bytearray()}
-    streams = {1: sys.stdout, 2: sys.stderr}
-    if stdin:
-        with engine.engine_errors(f"exec in {spec.run.name}"):
-            created = api.exec_create(container_id, argv, user=user or "", stdin=True)
-            sock = api.exec_start(created["Id"], socket=True)
-        raw = getattr(sock, "_sock", sock)
-        try:
-            _pump(raw, sys.stdin.fileno(), framed=True)
-        finally:
-            engine.close_socket(sock)
-        with engine.engine_errors(f"exec in {spec.run.name}"):
-            return api.exec_inspect(created["Id"])["ExitCode"], b"", b""
-    with engine.engine_errors(f"exec in {spec.run.name}"):
-        created = api.exec_create(container_id, argv, user=user or "")
-        for out, err in engine.exec_output(created["Id"]):
-            for data, stream in ((out, 1), (err, 2)):
-                if data and capture:
+    what = f"exec in {spec.run.name}"
+    created = engine.request("POST", f"/containers/{container_id}/exec", what, ok=(201,), body={
+        "Cmd": argv, "User": user or "", "AttachStdin": stdin, "AttachStdout": True,
+        "AttachStderr": True, "Tty": False})
+    captured = {engine.STDOUT: bytearray(), engine.STDERR: bytearray()}
+    connection = engine.exec_start(created["Id"], what)
+    try:
+        if stdin:
+            _pump(connection, sys.stdin.fileno(), framed=True)
+        else:
+            streams = {engine.STDOUT: sys.stdout, engine.STDERR: sys.stderr}
+            for stream, data in connection.output():
+                if capture:
                     captured[stream] += data
-                elif data:
+                else:
                     streams[stream].buffer.write(data)
                     streams[stream].flush()
-        code = api.exec_inspect(created["Id"])["ExitCode"]
-    return code, bytes(captured[1]), bytes(captured[2])
+    finally:
+        connection.close()
+    code = engine.request("GET", f"/exec/{created['Id']}/json", what, ok=(200,))["ExitCode"]
+    return code, bytes(captured[engine.STDOUT]), bytes(captured[engine.STDERR])
 
 
 def tail_logs(container_id: str, lines: int = 20) -> str:
     """The last lines of output, indented, for a failure message; never itself an error."""
     try:
-        with engine.engine_errors("logs"):
-            text = engine.client().api.logs(container_id, tail=lines).decode("utf-8", "replace")
+        text = b"".join(data for _, data in engine.logs(container_id, "logs", follow=False, tail=lines))
     except DockyardError as e:  # gone, or the engine went away: the message says so
         return f"  (no logs: {e})"
-    return "\n".join(f"  {line}" for line in text.rstrip().splitlines()) or "  (no output)"
+    lines_said = text.decode("utf-8", "replace").rstrip().splitlines()
+    return "\n".join(f"  {line}" for line in lines_said) or "  (no output)"
 
 
 def stream_logs(container_id: str, *, follow: bool, tail: str | int = "all") -> None:
     """Copy the container's output to ours as it comes; Ctrl-C ends a follow quietly. A
     follow ends when the container stops; if it ends because the engine went away, that
     is an error, not the end of the logs."""
-    api = engine.client().api
     out = sys.stdout.buffer
-    name = _name(container_id) if follow else engine.short_id(container_id)
+    container = inspect(container_id)
+    name = container["Name"].lstrip("/") if follow and container else engine.short_id(container_id)
     what = f"follow the logs of {name}" if follow else f"logs of {name}"
-    with engine.engine_errors(what):
-        for chunk in api.logs(container_id, stream=True, follow=follow, tail=tail):
-            out.write(chunk)
+    tty = bool(container and container["Config"].get("Tty"))
+    with contextlib.closing(engine.logs(container_id, what, follow=follow, tail=tail, tty=tty)) as output:
+        for _, data in output:
+            out.write(data)
             out.flush()
     if follow:
         _check_stream_end(what, container_id)
@@ -626,42 +628,48 @@ def _check_stream_end(what: str, container_id: str) -> None:
 
 def start_attached(container_id: str) -> int:
     """`docker start -a`: attach first, so we see this run's output and only this run's."""
-    api = engine.client().api
     out = sys.stdout.buffer
     name = _name(container_id)
     what = f"start {name} attached"
-    with engine.engine_errors(what):
-        stream = engine.attach_output(container_id)
-        try:  # from the start on: a Ctrl-C before the first byte stops it too
-            api.start(container_id)
-            for chunk in stream:
-                out.write(chunk)
-                out.flush()
-        except KeyboardInterrupt:
-            print("\nstopping the container", file=sys.stderr)
-            with interrupts.held("stopping the container"):  # as one Ctrl-C does, however many come
-                api.stop(container_id, timeout=10)
+    connection = engine.attach(container_id, what, stdin=False)
+    try:  # from the start on: a Ctrl-C before the first byte stops it too
+        engine.request("POST", f"/containers/{container_id}/start", what, ok=(204, 304))
+        for _, data in connection.output():
+            out.write(data)
+            out.flush()
+    except KeyboardInterrupt:
+        print("\nstopping the container", file=sys.stderr)
+        _stop_after_interrupt(container_id, name)
+    finally:
+        connection.close()
     _check_stream_end(what, container_id)
-    with engine.engine_errors(what):
-        return api.wait(container_id).get("StatusCode", 0)
+    return wait(container_id, what)
+
+
+def _stop_after_interrupt(container_id: str, name: str) -> None:
+    """Stop an attached container that Ctrl-C left: SIGTERM, then SIGKILL after 10 s, as one
+    Ctrl-C does however many come."""
+    with interrupts.held("stopping the container"):
+        engine.request("POST", engine.query(f"/containers/{container_id}/stop", t=10), f"stop {name}",
+                       ok=(204, 304), missing=True, longer_by=10)
 
 
 def interactive(container_id: str, *, started: bool = False, stop_on_interrupt: bool = False) -> int:
     """Bridge our terminal to a TTY container until it exits; returns its exit code.
 
-    docker-py has no `docker run -it`: attach a socket, put the local terminal in raw
-    mode, and copy bytes both ways, keeping the container's TTY the size of ours.
+    As `docker run -it`: attach to it, put the local terminal in raw mode, and copy bytes
+    both ways, keeping the container's TTY the size of ours.
     ``stop_on_interrupt``: Ctrl-C stops the container (a service run or started attached)
     and its exit code is returned; otherwise the interrupt goes on to the caller.
     """
     import termios
     import tty
 
-    api = engine.client().api
-    with engine.engine_errors("attach"):
-        tty_mode = bool(api.inspect_container(container_id)["Config"].get("Tty"))
-        sock = api.attach_socket(container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
-    raw = getattr(sock, "_sock", sock)
+    container = inspect(container_id)
+    if container is None:
+        raise DockyardError(f"attach: no container {engine.short_id(container_id)}; was it removed meanwhile?")
+    tty_mode = bool(container["Config"].get("Tty"))
+    connection = engine.attach(container_id, "attach", stdin=True)
     stdin = sys.stdin.fileno()
     is_tty = os.isatty(stdin)
     saved = termios.tcgetattr(stdin) if is_tty else None
@@ -669,66 +677,52 @@ def interactive(container_id: str, *, started: bool = False, stop_on_interrupt: 
     def resize(*_: object) -> None:
         if is_tty:
             size = os.get_terminal_size(stdin)
-            try:
-                api.resize(container_id, height=size.lines, width=size.columns)
-            except Exception:
-                pass
+            path = engine.query(f"/containers/{container_id}/resize", h=size.lines, w=size.columns)
+            with contextlib.suppress(DockyardError):  # a TTY of the wrong size is no reason to fail
+                engine.request("POST", path, "resize the container's terminal", ok=(200,))
 
     try:
         if not started:
-            with engine.engine_errors("start"):
-                api.start(container_id)
+            engine.request("POST", f"/containers/{container_id}/start", "start", ok=(204, 304))
         if is_tty:
             tty.setraw(stdin, termios.TCSANOW)  # TCSAFLUSH would drop typed-ahead input
             resize()
             signal.signal(signal.SIGWINCH, resize)
         try:
-            _pump(raw, stdin, framed=not tty_mode)
+            _pump(connection, stdin, framed=not tty_mode)
         except KeyboardInterrupt:  # a terminal in raw mode sends Ctrl-C to the container instead
             if not stop_on_interrupt:
                 raise
             print("\nstopping the container", file=sys.stderr)
-            with engine.engine_errors(f"stop {_name(container_id)}"):
-                api.stop(container_id, timeout=10)
+            _stop_after_interrupt(container_id, _name(container_id))
     finally:
         if saved is not None:
             termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
-        raw.close()
-    return api.wait(container_id).get("StatusCode", 0)
+        connection.close()
+    return wait(container_id, "attach")
 
 
-def _pump(sock: socket.socket, stdin: int, *, framed: bool) -> None:
-    """Copy stdin to the socket and the socket to stdout (and stderr) until it closes.
-
-    Without a TTY the engine multiplexes the container's output: frames of an 8-byte
-    header (stream 1 or 2, then a big-endian length) before each piece.
-    """
-    outputs = {1: sys.stdout.fileno(), 2: sys.stderr.fileno()}
-    pending = b""
+def _pump(connection: engine.Hijacked, stdin: int, *, framed: bool) -> None:
+    """Copy stdin to the connection and the container's output to our stdout and stderr
+    until it ends (``framed``: multiplexed, as the engine sends it without a TTY)."""
+    outputs = {engine.STDOUT: sys.stdout.fileno(), engine.STDERR: sys.stderr.fileno()}
+    frames = engine.Frames(tty=not framed)
     stdin_open = True
     while True:
-        readable, _, _ = select.select([sock] + ([stdin] if stdin_open else []), [], [])
-        if sock in readable:
-            data = sock.recv(65536)
+        if connection.buffered():
+            readable = [connection.socket]
+        else:
+            readable, _, _ = select.select([connection.socket] + ([stdin] if stdin_open else []), [], [])
+        if connection.socket in readable:
+            data = connection.receive()
             if not data:
                 return
-            if not framed:
-                os.write(outputs[1], data)
-            else:
-                pending += data
-                while len(pending) >= 8:
-                    size = struct.unpack(">I", pending[4:8])[0]
-                    if len(pending) < 8 + size:
-                        break
-                    os.write(outputs.get(pending[0], outputs[1]), pending[8:8 + size])
-                    pending = pending[8 + size:]
+            for stream, piece in frames.feed(data):
+                os.write(outputs[stream], piece)
         if stdin_open and stdin in readable:
             data = os.read(stdin, 65536)
             if data:
-                sock.sendall(data)
+                connection.send(data)
             else:  # our stdin closed: tell the container, keep reading its output
                 stdin_open = False
-                try:
-                    sock.shutdown(socket.SHUT_WR)
-                except OSError:
-                    pass
+                connection.end_input()

@@ -207,13 +207,13 @@ def follow_logs(project: ProjectSpec, keys: list[str], *, follow: bool, tail: st
     width = max(len(spec.run.name) for spec, _ in found)
     lock = threading.Lock()
     out = sys.stdout.buffer
-    client = engine.client()
 
-    def copy(spec: ImageSpec, container_id: str) -> None:
+    def copy(spec: ImageSpec, container: dict) -> None:
         prefix = f"{spec.run.name:<{width}} | ".encode()
         pending = b""
         try:
-            for chunk in client.api.logs(container_id, stream=True, follow=follow, tail=tail):
+            for _, chunk in engine.logs(container["Id"], f"logs of {spec.run.name}", follow=follow, tail=tail,
+                                        tty=bool(container["Config"].get("Tty"))):
                 pending += chunk
                 *lines, pending = pending.split(b"\n")
                 with lock:
@@ -226,7 +226,9 @@ def follow_logs(project: ProjectSpec, keys: list[str], *, follow: bool, tail: st
                 out.write(prefix + pending + b"\n")
                 out.flush()
 
-    threads = [threading.Thread(target=copy, args=(spec, c["Id"]), daemon=True) for spec, c in found]
+    # Each thread in a copy of this context: the engine chosen here is the one it reads from.
+    threads = [threading.Thread(target=contextvars.copy_context().run, args=(copy, spec, c), daemon=True)
+               for spec, c in found]
     for thread in threads:
         thread.start()
     try:

@@ -1,5 +1,9 @@
 """The Docker engine: a client per engine in use, and the daemon's errors as user messages.
 
+The transport is fixed by the chosen engine: a local unix socket is spoken to with the
+standard library (requests, streamed answers such as logs, and the upgraded connections of
+exec and attach), so that the tasks of a running container never load docker-py; any other
+engine (tcp, TLS, ssh, a context) goes through docker-py, behind the same functions.
 docker-py is imported here, inside functions, so that ``inv --list`` and ``inv -h``
 never pay for it.
 """
@@ -12,6 +16,7 @@ import json
 import os
 import re
 import socket
+import struct
 import sys
 import threading
 import warnings
@@ -230,12 +235,51 @@ class _UnixConnection(http.client.HTTPConnection):
 
 def local_connection(timeout: float | None) -> http.client.HTTPConnection | None:
     """A standard-library HTTP connection (not yet connected) to the chosen engine, when it is
-    a local unix socket and no docker-py client is in use; None otherwise. Requests that take
-    it skip loading docker-py (a tenth of a second or more); the rest go through ``client()``."""
+    a local unix socket; None otherwise. Requests that take it skip loading docker-py (a tenth
+    of a second or more); the rest go through ``client()``. Which one serves a request is the
+    engine's to say, never whether something earlier in the process made a docker-py client."""
     socket_path = _local_socket()
-    if socket_path is None or engine_choice.chosen().value in _clients:
-        return None
-    return _UnixConnection(socket_path, timeout=timeout)
+    return None if socket_path is None else _UnixConnection(socket_path, timeout=timeout)
+
+
+def _connected(timeout: float | None, what: str) -> http.client.HTTPConnection | None:
+    """``local_connection``, connected; None for an engine that is not a local socket. An
+    engine that is not there, or does not accept, is one line naming it (``_local_failure``)."""
+    connection = local_connection(timeout)
+    if connection is not None:
+        try:
+            connection.connect()
+        except OSError as e:
+            connection.close()
+            raise _local_failure(e, what, connecting=True) from None
+    return connection
+
+
+def _local_failure(error: OSError | http.client.HTTPException, what: str, *,
+                   connecting: bool = False) -> DockyardError:
+    """A failure of the local socket, said by the exception's type: not there or refused
+    while connecting (the engine is down, or went away during an activity that it answered
+    before), stuck (no answer within the timeout), or gone in the middle of an answer."""
+    doing = current_activity() or what
+    if isinstance(error, TimeoutError):
+        return DockyardError(_stuck(doing))
+    if connecting and current_activity() is None:
+        return DockyardError(f"{what}: {_cannot_reach(where(), _socket_reason(error))}")
+    if connecting:
+        return DockyardError(f"{doing}: the Docker engine at {endpoint()} went away "
+                             f"({_socket_reason(error)}); is it still running?")
+    return DockyardError(lost(doing))
+
+
+def _socket_reason(error: BaseException) -> str:
+    """Why a unix socket could not be reached, by the exception's type."""
+    if isinstance(error, FileNotFoundError):
+        return "no such socket"
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, PermissionError):
+        return "permission denied: add yourself to the docker group or use sudo"
+    return getattr(error, "strerror", None) or type(error).__name__
 
 
 def unix_connection(path: str, timeout: float | None) -> http.client.HTTPConnection:
@@ -279,8 +323,9 @@ def get_json(path: str, what: str, *, missing: bool = False):
 
 
 class Refused(DockyardError):
-    """The engine answered a ``request`` with an error status; ``status`` and ``explanation``
-    (the daemon's own words) let a caller tell "in use" (409) from a real failure."""
+    """The engine answered with an error status, on either transport; ``status`` and
+    ``explanation`` (the daemon's own words) let a caller tell "in use" (409) from a real
+    failure. The one place where a status becomes words: by its number, never by its text."""
 
     def __init__(self, what: str, status: int, explanation: str) -> None:
         label = f"not found ({explanation})" if status == 404 else explanation
@@ -302,51 +347,38 @@ def query(path: str, **params) -> str:
 
 
 def request(method: str, path: str, what: str, *, body: Any = None, ok: tuple[int, ...] = (200, 204),
-            missing: bool = False, longer_by: float = 0):
+            missing: bool = False, longer_by: float | None = 0):
     """One request whose answer is JSON (or empty): the parsed answer, or None when empty.
     On a local engine it goes over the socket with the standard library, so `down` and a
     no-op `up` never load docker-py; on any other engine (tcp, ssh, TLS), through docker-py.
     ``missing``: None for a 404 instead of an error. Another status is ``Refused``
     (``what``: the engine's message); an unreachable or stuck engine is one line naming it
     and what was in flight, as ``engine_errors`` says it. ``longer_by``: seconds the engine
-    may take beyond the usual timeout (a stop waits for the container)."""
-    timeout = request_timeout()
+    may take beyond the usual timeout (a stop waits for the container); None: as long as it
+    takes (a wait for a container to exit)."""
+    timeout = None if longer_by is None else request_timeout() + longer_by
     data = None if body is None else json.dumps(body).encode()
-    connection = local_connection(timeout=timeout + longer_by)
-    if connection is not None:
-        try:
-            connection.connect()
-        except TimeoutError:
-            connection.close()
-            raise DockyardError(_stuck(current_activity() or what)) from None
-        except OSError:  # no engine there: docker-py says why, in the usual words
-            connection.close()
-            connection = None
-    if connection is not None:
-        try:
-            headers = {"Content-Type": "application/json"} if data is not None else {}
-            connection.request(method, path, body=data, headers=headers)
-            response = connection.getresponse()
-            status, answer = response.status, response.read()
-        except TimeoutError:
-            raise DockyardError(_stuck(current_activity() or what)) from None
-        except (OSError, http.client.HTTPException):
-            raise DockyardError(lost(current_activity() or what)) from None
-        finally:
-            connection.close()
-        return _answer(status, answer, what, ok, missing)
-    return _request_through_docker_py(method, path, what, data, ok, missing, timeout + longer_by)
+    connection = _connected(request_timeout(), what)
+    if connection is None:
+        return _request_through_docker_py(method, path, what, data, ok, missing, timeout)
+    try:
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        connection.sock.settimeout(timeout)
+        connection.request(method, path, body=data, headers=headers)
+        response = connection.getresponse()
+        status, answer = response.status, response.read()
+    except (OSError, http.client.HTTPException) as e:
+        raise _local_failure(e, what) from None
+    finally:
+        connection.close()
+    return _answer(status, answer, what, ok, missing)
 
 
 def _answer(status: int, answer: bytes, what: str, ok: tuple[int, ...], missing: bool):
     if status == 404 and missing:
         return None
     if status not in ok:
-        try:
-            said = json.loads(answer).get("message")
-        except (ValueError, AttributeError):
-            said = None
-        raise Refused(what, status, str(said or answer.decode("utf-8", "replace").strip() or f"HTTP {status}"))
+        raise _refusal(what, status, answer)
     try:
         return json.loads(answer) if answer.strip() else None
     except ValueError:
@@ -354,16 +386,30 @@ def _answer(status: int, answer: bytes, what: str, ok: tuple[int, ...], missing:
                             "that is not JSON") from None
 
 
+def _refusal(what: str, status: int, answer: bytes) -> "Refused":
+    """The engine's error answer (JSON with its message, or plain text) as a ``Refused``."""
+    try:
+        said = json.loads(answer).get("message")
+    except (ValueError, AttributeError):
+        said = None
+    return Refused(what, status, str(said or answer.decode("utf-8", "replace").strip() or f"HTTP {status}"))
+
+
 def _request_through_docker_py(method: str, path: str, what: str, data: bytes | None,
-                               ok: tuple[int, ...], missing: bool, timeout: float):
+                               ok: tuple[int, ...], missing: bool, timeout: float | None):
     with engine_errors(what):
-        api = client().api
-        send = {"GET": api._get, "POST": api._post, "DELETE": api._delete}[method]
         options: dict = {"timeout": timeout}
         if data is not None:
             options.update(data=data, headers={"Content-Type": "application/json"})
-        response = send(api._url(path), **options)
+        response = _send_through_docker_py(method, path, **options)
         return _answer(response.status_code, response.content, what, ok, missing)
+
+
+def _send_through_docker_py(method: str, path: str, **options) -> "requests.Response":
+    """One request to the chosen engine through docker-py's client, which is a requests
+    session (its public ``request``), at the API version it agreed with the engine."""
+    api = client().api
+    return api.request(method, f"{api.base_url}/v{api.api_version}{path}", **options)
 
 
 def client() -> "docker.DockerClient":
@@ -417,10 +463,12 @@ def unreachable(where: str, error: BaseException | str) -> DockyardError:
     tls = _tls_failure(error)
     if tls is not None:
         return DockyardError(f"cannot reach the Docker engine at {where}: TLS failed ({tls[0]}). {tls[1]}")
-    return DockyardError(
-        f"cannot reach the Docker engine at {where} ({_reason(error)}). "
-        f"Start it (e.g. `sudo systemctl start docker`) or {_choose_another(engine_choice.chosen().source)}."
-    )
+    return DockyardError(_cannot_reach(where, _reason(error)))
+
+
+def _cannot_reach(where: str, reason: str) -> str:
+    return (f"cannot reach the Docker engine at {where} ({reason}). Start it (e.g. `sudo systemctl "
+            f"start docker`) or {_choose_another(engine_choice.chosen().source)}.")
 
 
 def _choose_another(source: str) -> str:
@@ -489,10 +537,8 @@ def engine_errors(what: str) -> Iterator[None]:
         yield
     except docker.errors.ImageNotFound as e:
         raise DockyardError(f"{what}: image not found ({explanation(e)})") from None
-    except docker.errors.NotFound as e:
-        raise DockyardError(f"{what}: not found ({explanation(e)})") from None
     except docker.errors.APIError as e:
-        raise DockyardError(f"{what}: {explanation(e)}") from None
+        raise Refused(what, e.status_code or 500, explanation(e)) from None
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
             http.client.HTTPException, docker.errors.DockerException,
             TimeoutError, ConnectionResetError, ConnectionAbortedError) as e:
@@ -642,40 +688,258 @@ def stream_post(path: str, params: dict, body, headers: dict) -> "requests.Respo
     return response
 
 
-def attach_output(container_id: str) -> Iterator[bytes]:
-    """A non-TTY container's output from now on (`docker start -a`), with no read timeout:
-    a quiet container is not a stuck engine. docker-py's ``attach`` keeps the timeout."""
-    api = client().api
-    response = api._post(api._url("/containers/{0}/attach", container_id),
-                         params={"logs": 0, "stdout": 1, "stderr": 1, "stream": 1},
-                         headers={"Connection": "Upgrade", "Upgrade": "tcp"},
-                         stream=True, timeout=None)
-    return _closing(response, api._read_from_socket(response, True, tty=False))
+# -- streams and upgraded connections (logs, exec, attach) -----------------------------------
+# The same functions for every engine: the local socket by the standard library, any other
+# engine through docker-py's public API. No read timeout once the engine has answered: a
+# quiet container is not a stuck engine.
+
+STDOUT, STDERR = 1, 2
 
 
-def exec_output(exec_id: str) -> Iterator[tuple[bytes | None, bytes | None]]:
-    """Start an exec and give its (stdout, stderr) pieces as they come, with no read
-    timeout: a command may be silent for longer than any request should be."""
-    api = client().api
-    response = api._post_json(api._url("/exec/{0}/start", exec_id),
-                              data={"Tty": False, "Detach": False},
-                              headers={"Connection": "Upgrade", "Upgrade": "tcp"},
-                              stream=True, timeout=None)
-    return _closing(response, api._read_from_socket(response, True, tty=False, demux=True))
+class Frames:
+    """The engine's multiplexed output of a container without a TTY, taken apart: each piece
+    comes after an 8-byte header (the stream, 1 or 2; three zero bytes; the piece's length,
+    big-endian). A container with a TTY sends its output as it is: all of it is stdout."""
+
+    def __init__(self, tty: bool = False) -> None:
+        self.tty = tty
+        self._pending = b""
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        """The whole pieces that ``data`` completes, as (stream, bytes)."""
+        if self.tty:
+            return [(STDOUT, data)] if data else []
+        self._pending += data
+        pieces = []
+        while len(self._pending) >= 8:
+            size = struct.unpack(">I", self._pending[4:8])[0]
+            if len(self._pending) < 8 + size:
+                break
+            stream = self._pending[0]
+            pieces.append((stream if stream == STDERR else STDOUT, self._pending[8:8 + size]))
+            self._pending = self._pending[8 + size:]
+        return pieces
 
 
-def _closing(response, pieces: Iterator) -> Iterator:
-    """The pieces, then the response and its upgraded socket closed (however it ends). The
-    request is made already: only the reading is left to the caller's loop."""
+class Hijacked:
+    """An upgraded connection (exec start, attach): our input to the container one way, its
+    output the other. ``socket`` is for a caller that waits on it with ``select``; ``receive``
+    gives first what came with the engine's answer, before the socket's own bytes."""
 
-    def read() -> Iterator:
+    def __init__(self, sock: socket.socket, what: str, first: bytes = b"", keep: object = None) -> None:
+        self.socket = sock
+        self.what = what
+        self._first = first
+        self._keep = keep  # what must stay open with it (docker-py's response)
+
+    def buffered(self) -> bool:
+        """Bytes are at hand that ``select`` on the socket would not show."""
+        pending = getattr(self.socket, "pending", None)  # a TLS socket's decrypted bytes
+        return bool(self._first) or bool(pending and pending())
+
+    def receive(self) -> bytes:
+        """The next bytes of the container's output; b"" when it has ended."""
+        if self._first:
+            data, self._first = self._first, b""
+            return data
         try:
-            yield from pieces
-        finally:
-            response.raw.close()  # closes the connection too: an upgraded one is never reused
-            response.close()
+            return self.socket.recv(65536)
+        except OSError as e:
+            import ssl  # loaded already when the socket is a TLS one
 
-    return read()
+            if isinstance(e, ssl.SSLZeroReturnError):  # TLS's own end, after ``end_input``
+                return b""
+            raise _local_failure(e, self.what) from None
+
+    def output(self, *, tty: bool = False) -> Iterator[tuple[int, bytes]]:
+        """The container's output as (stream, bytes) until it ends."""
+        frames = Frames(tty)
+        while data := self.receive():
+            yield from frames.feed(data)
+
+    def send(self, data: bytes) -> None:
+        self.socket.sendall(data)
+
+    def end_input(self) -> None:
+        """Our input ended: the container's stdin sees its end; its output goes on. Over TLS
+        that is TLS's own end of writing, the close_notify alert, as the docker CLI sends it:
+        a TCP half-close under TLS makes the engine drop the connection, output and all. The
+        alert is sent by the first step of ``unwrap``; its second, waiting for the engine's
+        own alert, is not waited for (the socket is non-blocking meanwhile)."""
+        unwrap = getattr(self.socket, "unwrap", None)
+        if unwrap is None:
+            with contextlib.suppress(OSError):
+                self.socket.shutdown(socket.SHUT_WR)
+            return
+        self.socket.setblocking(False)
+        try:
+            while piece := self.socket.recv(65536):  # output at hand: unwrap's wait would drop it
+                self._first += piece
+        except OSError:  # nothing more at hand
+            pass
+        try:
+            unwrap()
+        except OSError:  # the engine's alert has not come (it comes after the output): as expected
+            pass
+        finally:
+            self.socket.setblocking(True)
+
+    def close(self) -> None:
+        for part in (self.socket, getattr(self._keep, "_response", None), self._keep):
+            if part is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    part.close()
+
+
+def exec_start(exec_id: str, what: str) -> Hijacked:
+    """Start an exec made with ``POST /containers/{id}/exec`` (no TTY): its connection."""
+    if _local_socket() is not None:
+        return _hijack(f"/exec/{exec_id}/start", what, {"Detach": False, "Tty": False})
+    with engine_errors(what):
+        return _hijacked_through_docker_py(client().api.exec_start(exec_id, socket=True), what)
+
+
+def attach(container_id: str, what: str, *, stdin: bool) -> Hijacked:
+    """Attach to a container's output from now on (and its stdin with ``stdin``), before it
+    starts, so that not a byte of this run's output is lost (`docker start -a`)."""
+    params = {"stdin": int(stdin), "stdout": 1, "stderr": 1, "stream": 1, "logs": 0}
+    if _local_socket() is not None:
+        return _hijack(query(f"/containers/{container_id}/attach", **params), what)
+    with engine_errors(what):
+        return _hijacked_through_docker_py(client().api.attach_socket(container_id, params=params), what)
+
+
+def _hijack(path: str, what: str, body: Any = None) -> Hijacked:
+    """POST to an endpoint that upgrades the connection (`Upgrade: tcp`), over the local
+    socket: written by hand, since http.client would read past the answer's headers into
+    the container's first output and keep it."""
+    data = b"" if body is None else json.dumps(body).encode()
+    connection = _connected(request_timeout(), what)
+    sock = connection.sock
+    connection.sock = None  # ours now: http.client must neither reuse nor close it
+    head = (f"POST {path} HTTP/1.1\r\nHost: docker\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n")
+    try:
+        sock.sendall(head.encode() + data)
+        received = b""
+        while b"\r\n\r\n" not in received:
+            piece = sock.recv(65536)
+            if not piece:
+                raise ConnectionResetError("the engine closed the connection")
+            received += piece
+        header, _, rest = received.partition(b"\r\n\r\n")
+        status = int(header.split(None, 2)[1])
+        if status not in (101, 200):  # 200: an engine that upgrades without saying so
+            raise _refusal(what, status, _error_body(sock, header, rest))
+    except BaseException as e:
+        sock.close()
+        if isinstance(e, (OSError, ValueError, IndexError)):
+            raise _local_failure(e if isinstance(e, OSError) else ConnectionError(), what) from None
+        raise
+    sock.settimeout(None)
+    return Hijacked(sock, what, rest)
+
+
+def _error_body(sock: socket.socket, header: bytes, rest: bytes) -> bytes:
+    """The body of an error answer to an upgrade: as long as its Content-Length says, or,
+    sent in chunks, up to the last chunk (its message is then found in it)."""
+    length = re.search(rb"(?im)^content-length:\s*(\d+)", header)
+    while (len(rest) < int(length[1])) if length else not rest.endswith(b"0\r\n\r\n"):
+        piece = sock.recv(65536)
+        if not piece:
+            break
+        rest += piece
+    if length:
+        return rest[:int(length[1])]
+    found = re.search(rb"\{.*\}", rest, re.S)  # the JSON between the chunks' sizes
+    return found[0] if found else rest
+
+
+def _hijacked_through_docker_py(sock, what: str) -> Hijacked:
+    """docker-py's socket of an upgraded connection, without its client's read timeout. It
+    is a file object over the socket on a plain connection, the TLS socket itself on TLS.
+    docker-py hands out what lies under http.client's read buffer, and the engine may send
+    a command's first output with its answer's headers (over TLS it does): the bytes that
+    buffer holds come first, taken without waiting (a non-blocking read of at most what
+    is there)."""
+    raw = getattr(sock, "_sock", sock)
+    buffer = getattr(getattr(getattr(sock, "_response", None), "raw", None), "_fp", None)
+    first = b""
+    if buffer is not None and buffer.fp is not None:
+        raw.settimeout(0)
+        try:
+            first = buffer.fp.read1(65536) or b""
+        except OSError:  # nothing there (a TLS socket says so with an error)
+            first = b""
+    raw.settimeout(None)
+    return Hijacked(raw, what, first, keep=sock)
+
+
+def stream(path: str, what: str) -> Iterator[bytes]:
+    """GET an endpoint whose answer comes as it is made (logs), in pieces as they come. The
+    request is made now (an error status is a ``Refused``, a missing engine one line naming
+    it); the pieces come with no read timeout."""
+    connection = _connected(request_timeout(), what)
+    if connection is None:
+        with engine_errors(what):
+            response = _send_through_docker_py("GET", path, stream=True, timeout=None)
+            if response.status_code != 200:
+                raise _refusal(what, response.status_code, response.content)
+        return _pieces_through_docker_py(response, what)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        if response.status != 200:
+            raise _refusal(what, response.status, response.read())
+        connection.sock.settimeout(None)
+    except BaseException as e:
+        connection.close()
+        if isinstance(e, (OSError, http.client.HTTPException)):
+            raise _local_failure(e, what) from None
+        raise
+    return _pieces(connection, response, what)
+
+
+def _pieces(connection: http.client.HTTPConnection, response: http.client.HTTPResponse,
+            what: str) -> Iterator[bytes]:
+    try:
+        while piece := response.read1(65536):
+            yield piece
+    except (OSError, http.client.HTTPException) as e:
+        raise _local_failure(e, what) from None
+    finally:
+        connection.close()
+
+
+def _pieces_through_docker_py(response: "requests.Response", what: str) -> Iterator[bytes]:
+    try:
+        with engine_errors(what):
+            yield from response.iter_content(chunk_size=None)
+    finally:
+        response.close()
+
+
+def logs(container_id: str, what: str, *, follow: bool, tail: str | int = "all",
+         tty: bool | None = None) -> Iterator[tuple[int, bytes]]:
+    """A container's output (`docker logs`) as (stream, bytes), until it ends or, with
+    ``follow``, until the container stops. ``tty``: whether it has a TTY (its output is then
+    not multiplexed), asked of the engine when not given."""
+    if tty is None:
+        container = inspect_container(container_id)
+        tty = bool(container and container["Config"].get("Tty"))
+    path = query(f"/containers/{container_id}/logs", stdout=True, stderr=True, follow=follow,
+                 tail=str(tail), timestamps=False)
+    pieces = stream(path, what)
+
+    def taken_apart() -> Iterator[tuple[int, bytes]]:
+        frames = Frames(tty)
+        try:
+            for piece in pieces:
+                yield from frames.feed(piece)
+        finally:
+            pieces.close()
+
+    return taken_apart()
 
 
 def post_slow(path: str, params: dict) -> dict:
@@ -697,15 +961,6 @@ def build_stream(context, params: dict, on_response: Callable[[Any], object]) ->
     on_response(response)
     api._raise_for_status(response)
     return api._stream_helper(response, decode=True)
-
-
-def close_socket(sock) -> None:
-    """Close a socket docker-py handed out (exec, attach): the file object, the socket under
-    it, and the HTTP response docker-py keeps alive on it."""
-    for part in (getattr(sock, "_response", None), sock, getattr(sock, "_sock", None)):
-        if part is not None:
-            with contextlib.suppress(OSError, ValueError):
-                part.close()
 
 
 def cut(response) -> None:

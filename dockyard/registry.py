@@ -153,8 +153,7 @@ def _engine_stream(requests: list[Request], registry: str) -> Iterator[dict]:
         finally:
             probe.close()
     if reachable:
-        # The socket found here serves every request: a docker-py client another thread
-        # makes meanwhile turns ``local_connection`` to None, not this stream to docker-py.
+        # The socket found here serves every request of this stream.
         for request in requests:
             yield from _socket_stream(request, auth, probe.path)
         return

@@ -84,6 +84,11 @@ def inv_into_closed_pipe(root: Path, *args: str, timeout: float = 300) -> subpro
         os.close(write_end)
 
 
+def imported_modules(result: subprocess.CompletedProcess) -> set[str]:
+    """The modules a `python -X importtime` run imported, from its stderr."""
+    return {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
+
+
 def inv(root: Path, *args: str, env: dict | None = None, **options) -> subprocess.CompletedProcess:
     """The real `inv` program in ``root``, as a user runs it."""
     return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=root, capture_output=True,

@@ -15,7 +15,7 @@ import pytest
 
 from dockyard import Project, engine
 from dockyard.config import PortMapping, ReadyCheck, RunSpec
-from dockyard.containers import NOT_HASHED, RunOverrides, creation, settings_hash
+from dockyard.containers import NOT_HASHED, RunOverrides, creation, exec_in, settings_hash
 from dockyard.labels import SETTINGS, container_labels
 from dockyard.errors import DockyardError
 
@@ -278,15 +278,29 @@ def test_down_on_an_engine_that_never_answers_is_one_line_in_bounded_time(tmp_pa
         os.rmdir(directory)
 
 
+def on_transport(path: str, monkeypatch) -> None:
+    """Send this test's requests by one transport. docker-py's is the one of a tcp, TLS or ssh
+    engine; here it finds the local socket by DOCKER_HOST, as the standard library's does.
+    The standard library's serves a local socket even when a docker-py client was made
+    earlier in the process (the transport is the engine's, not the process's history)."""
+    engine.close()
+    if path == "docker-py":
+        monkeypatch.setattr(engine, "_local_socket", lambda: None)
+    else:
+        engine.client()
+
+        def through_docker_py(*args, **options):
+            raise AssertionError("a request to the local socket went through docker-py")
+
+        monkeypatch.setattr(engine, "_send_through_docker_py", through_docker_py)
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("path", ["standard library", "docker-py"])
-def test_requests_answer_alike_on_both_paths(project, path):
-    """docker-py carries the requests when it is open for the engine (as for tcp, ssh, TLS)."""
+def test_requests_answer_alike_on_both_paths(project, path, monkeypatch):
     project.inv("up", "--quiet-build")
-    engine.close()  # a client left open by an earlier test in this process would take every request
+    on_transport(path, monkeypatch)
     try:
-        if path == "docker-py":
-            engine.client()
         assert (engine.local_connection(1) is None) == (path == "docker-py")
         network = f"{project.name}_default"
         assert engine.request("GET", engine.query(f"/networks/{network}"), "inspect")["Name"] == network
@@ -301,5 +315,35 @@ def test_requests_answer_alike_on_both_paths(project, path):
         assert Project(project.config).down() == {
             "containers": sorted([project.container("api"), project.container("httpd")]),
             "network": "removed", "volumes": []}
+    finally:
+        engine.close()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("path", ["standard library", "docker-py"])
+def test_exec_logs_and_attach_answer_alike_on_both_paths(project, path, monkeypatch):
+    project.inv("httpd.run", "--quiet-build")
+    on_transport(path, monkeypatch)
+    try:
+        api = Project(project.config)
+        result = api.exec("httpd", "echo out; echo err >&2; exit 3", capture=True)
+        assert (result["exit_code"], result["stdout"], result["stderr"]) == (3, "out\n", "err\n")
+        api.exec("httpd", "echo to-stdout > /proc/1/fd/1; echo to-stderr > /proc/1/fd/2")
+        container = engine.inspect_container(project.container("httpd"))["Id"]
+        # The engine's frames, taken apart: each piece with its stream (the engine reads the two
+        # streams apart, so their order in the log is not the order they were written in).
+        assert sorted(engine.logs(container, "logs", follow=False, tail=2)) == [
+            (engine.STDOUT, b"to-stdout\n"), (engine.STDERR, b"to-stderr\n")]
+        # Refusals are said by their status, on each endpoint and transport.
+        for refused_by in (lambda: engine.exec_start("dy-no-such-exec", "exec in x"),
+                           lambda: engine.attach("dy-no-such-container", "exec in x", stdin=False),
+                           lambda: engine.logs("dy-no-such-container", "exec in x", follow=False, tty=False)):
+            with pytest.raises(engine.Refused) as missing:
+                refused_by()
+            assert missing.value.status == 404
+            assert str(missing.value).startswith("exec in x: not found (")
+        api.stop("httpd")
+        with pytest.raises(DockyardError, match=f"^exec in {project.container('httpd')}: .*is not running"):
+            exec_in(api.image("httpd"), container, ["true"], user=None, capture=True)
     finally:
         engine.close()

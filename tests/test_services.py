@@ -11,7 +11,7 @@ from datetime import datetime
 
 import pytest
 
-from conftest import assert_clean_failure, free_port, get, remove_project_objects, unique
+from conftest import assert_clean_failure, free_port, get, imported_modules, remove_project_objects, unique
 from dockyard.errors import DockyardError
 
 pytestmark = pytest.mark.integration
@@ -274,11 +274,6 @@ def test_when_one_service_fails_up_stops_waiting_for_the_others_and_starts_nothi
     # What was started is left as a failed `run` leaves it; what comes after was never made.
     assert docker_client.api.inspect_container(project.container("api"))["State"]["Running"]
     assert docker_client.api.containers(all=True, filters={"name": project.container("httpd")}) == []
-
-
-def imported_modules(result) -> set[str]:
-    """The modules a `python -X importtime` run imported, from its stderr."""
-    return {line.rsplit("|", 1)[1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")}
 
 
 def test_inv_down_loads_no_docker_py_and_an_engine_in_no_swarm_has_no_services_to_keep(project, engine):

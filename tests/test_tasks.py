@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from conftest import REPO, assert_clean_failure, free_port, get
+from conftest import REPO, assert_clean_failure, free_port, get, imported_modules
 
 pytestmark = pytest.mark.integration
 
@@ -184,6 +184,21 @@ def test_exec_runs_in_the_running_container(project):
     denied = project.inv("httpd.exec", "--user", "www-data", "touch /www/x", check=False)
     assert_clean_failure(denied, "exited with code 1")
     assert_clean_failure(project.inv("my-app.exec", "true", check=False), "my-app")
+
+
+def test_exec_logs_attach_restart_and_rm_on_the_local_engine_load_no_docker_py(project):
+    """The tasks of a running container speak to the local socket with the standard library."""
+    project.inv("httpd.run", "--quiet-build")
+    for argv in (["httpd.exec", "echo out; echo err >&2"], ["httpd.logs", "--tail", "5"], ["httpd.restart"],
+                 ["my-app.run"], ["my-app.start", "--attach"], ["httpd.rm", "--force"]):
+        done = subprocess.run([sys.executable, "-X", "importtime", "-m", "invoke", *argv], cwd=project.root,
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert not {"docker", "requests", "urllib3"} & imported_modules(done), argv
+        if argv[0] == "httpd.exec":
+            assert done.stdout == "out\n" and "\nerr\n" in done.stderr
+        if argv[0].startswith("my-app"):
+            assert done.stdout.endswith("Hello, World!\n")
 
 
 def test_shell_is_an_interactive_tty_in_a_fresh_container(project, docker_client):

@@ -183,6 +183,24 @@ def test_the_example_is_built_run_shown_and_stopped_on_a_tls_engine(project, on_
         assert held(api, project)["containers"] == {project.container("httpd"): "exited"}
 
 
+def test_exec_logs_attach_restart_and_rm_go_through_docker_py_on_a_tls_engine(project, on_tls_engine):
+    """The tasks of a running container on an engine that is no local socket: docker-py
+    carries them, TLS and all, and they answer as on the local socket."""
+    env = on_tls_engine.env()
+    project.inv("httpd.run", "--quiet-build", env=env)
+    done = project.inv("httpd.exec", "echo out; echo err >&2; echo marker > /proc/1/fd/1", env=env)
+    assert (done.stdout, done.stderr) == ("out\n", "err\n")
+    assert project.inv("httpd.exec", "tr a-z A-Z", input="piped\n", env=env).stdout == "PIPED\n"
+    assert "marker\n" in project.inv("httpd.logs", env=env).stdout
+    assert project.inv("my-app.run", "--quiet-build", env=env).stdout == "Hello, World!\n"
+    assert project.inv("my-app.start", "--attach", env=env).stdout == "Hello, World!\n"
+    assert project.inv("my-app.run", "--", "tr", "a-z", "A-Z", input="attached\n", env=env).stdout == "ATTACHED\n"
+    assert project.inv("httpd.restart", env=env).stdout.strip() == f"restarted {project.container('httpd')}"
+    project.inv("httpd.rm", "--force", env=env)
+    with on_tls_engine.engine.client() as api:
+        assert project.container("httpd") not in held(api, project)["containers"]
+
+
 # -- through a Docker context that holds the TLS files ------------------------------------------
 
 
