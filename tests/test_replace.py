@@ -44,10 +44,16 @@ def assert_serving(docker_client, project, services: tuple[str, ...] = ("httpd",
     assert get(f"http://127.0.0.1:{project.port}/cgi-bin/hello-world")[0] == 200
 
 
+SLOW_STOP = 'cap_add = ["SETUID", "SETGID"]\nafter = ["api"]'
+
+
+def slow_to_stop(project) -> None:
+    """Without an init, busybox httpd ignores the stop's SIGTERM: the engine kills it after 10 s."""
+    project.config.write_text(project.config.read_text().replace(SLOW_STOP, SLOW_STOP + "\ninit = false"))
+
+
 def test_ctrl_c_while_a_slow_server_stops_puts_it_back_running(project, docker_client):
-    # Without an init, busybox httpd ignores the stop's SIGTERM: the engine kills it after 10 s.
-    project.config.write_text(project.config.read_text().replace(
-        'cap_add = ["SETUID", "SETGID"]\nafter = ["api"]', 'cap_add = ["SETUID", "SETGID"]\nafter = ["api"]\ninit = false'))
+    slow_to_stop(project)
     project.inv("httpd.run", "--quiet-build")
     old = containers_of(docker_client, project)[project.container("httpd")][0]
     with start_inv(project, "httpd.run", "--no-build") as run:
@@ -103,7 +109,9 @@ def test_ctrl_c_twice_at_any_moment_of_up_leaves_each_service_old_or_new(project
     assert_serving(docker_client, project, ("httpd", "api"), report=errors)
 
 
-def test_sigterm_to_an_attached_run_stops_the_new_container_and_leaves_nothing_else(project, docker_client):
+@pytest.mark.parametrize("signals", [(signal.SIGTERM,), (signal.SIGINT, signal.SIGINT)], ids=["SIGTERM", "Ctrl-C twice"])
+def test_an_interrupted_attached_run_stops_the_new_container_and_leaves_nothing_else(project, docker_client,
+                                                                                      signals):
     project.inv("httpd.run", "--quiet-build")
     old = containers_of(docker_client, project)[project.container("httpd")][0]
     with start_inv(project, "httpd.run", "--no-build", "--attach") as attached:
@@ -111,13 +119,15 @@ def test_sigterm_to_an_attached_run_stops_the_new_container_and_leaves_nothing_e
                  and containers_of(docker_client, project)[project.container("httpd")][1] == "running",
                  "the new container to run")
         time.sleep(0.5)
-        attached.send_signal(signal.SIGTERM)
+        for number in signals:
+            attached.send_signal(number)
+            time.sleep(0.002)
         _, errors = attached.communicate(timeout=30)
     assert "stopping the container" in errors and "Traceback" not in errors, errors
     assert attached.returncode != 0
     held = containers_of(docker_client, project)
     assert list(held) == [project.container("httpd")], held  # the old one, set aside, is gone
-    assert held[project.container("httpd")][0] != old
+    assert held[project.container("httpd")][0] != old and held[project.container("httpd")][1] == "exited", held
 
 
 def set_aside_as_an_interrupted_run_leaves_it(docker_client, project, token: str) -> tuple[str, str]:
@@ -170,14 +180,6 @@ def test_up_removes_an_old_container_an_interrupted_run_had_already_replaced(pro
     assert_serving(docker_client, project, ("httpd", "api"), report=done.stderr)
     assert containers_of(docker_client, project)[name][0] == running  # up left the service alone
     assert not docker_client.api.containers(all=True, filters={"id": aside["Id"]})
-
-
-SLOW_STOP = 'cap_add = ["SETUID", "SETGID"]\nafter = ["api"]'
-
-
-def slow_to_stop(project) -> None:
-    """Without an init, busybox httpd ignores the stop's SIGTERM: the engine kills it after 10 s."""
-    project.config.write_text(project.config.read_text().replace(SLOW_STOP, SLOW_STOP + "\ninit = false"))
 
 
 @pytest.mark.parametrize("step", ["create", "set aside"])
@@ -253,21 +255,3 @@ def test_status_shows_no_leftovers_while_a_run_is_under_way(project, docker_clie
         run.communicate(timeout=60)
     assert "left by an interrupted run" not in shown.stdout, shown.stdout
     assert run.returncode == 0
-
-
-def test_ctrl_c_twice_in_an_attached_run_stops_the_new_container_and_removes_the_old(project, docker_client):
-    project.inv("httpd.run", "--quiet-build")
-    old = containers_of(docker_client, project)[project.container("httpd")][0]
-    with start_inv(project, "httpd.run", "--no-build", "--attach") as attached:
-        wait_for(lambda: containers_of(docker_client, project).get(project.container("httpd"), (old,))[0] != old
-                 and containers_of(docker_client, project)[project.container("httpd")][1] == "running",
-                 "the new container to run")
-        time.sleep(0.5)
-        attached.send_signal(signal.SIGINT)
-        time.sleep(0.002)
-        attached.send_signal(signal.SIGINT)
-        _, errors = attached.communicate(timeout=30)
-    assert "stopping the container" in errors and "Traceback" not in errors, errors
-    held = containers_of(docker_client, project)
-    assert list(held) == [project.container("httpd")] and held[project.container("httpd")][0] != old, held
-    assert held[project.container("httpd")][1] == "exited"
