@@ -2,9 +2,9 @@
 order are not cut short by another signal.
 
 An interrupt is a ``KeyboardInterrupt`` wherever it comes from (SIGTERM raises
-``Terminated``, a subclass), so every cleanup written for Ctrl-C also runs for SIGTERM. A
-second Ctrl-C while a replace rolls back, or finishes, is ``held``: noted, said once, and
-raised when the block is done, never in the middle of it.
+``Terminated``, a subclass), so every cleanup written for Ctrl-C also runs for SIGTERM.
+Within a replace, signals are ``Deferred``: noted, and raised between its steps, never in the
+middle of a request or of the roll back.
 """
 
 from __future__ import annotations
@@ -106,28 +106,3 @@ class Deferred:
         finally:
             for number in SIGNALS:
                 signal.signal(number, self._note)
-
-
-@contextlib.contextmanager
-def held(what: str) -> Iterator[None]:
-    """Within: SIGINT and SIGTERM are held. The first says once on stderr that ``what`` is
-    finished first; when the block ends, the interrupt is raised (unless an error already
-    leaves it). In a thread other than the main one, signals never arrive: nothing to hold."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received: list[int] = []
-
-    def hold(signum: int, frame: object) -> None:
-        if not received:
-            print(f"dockyard: {what} first", file=sys.stderr, flush=True)
-        received.append(signum)
-
-    previous = {number: signal.signal(number, hold) for number in SIGNALS}
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-    if received:
-        raise Terminated() if signal.SIGTERM in received else KeyboardInterrupt()
