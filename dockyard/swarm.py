@@ -28,7 +28,7 @@ import time
 from urllib.parse import urlsplit
 
 from . import containers, engine, engine_ports, resources
-from .config import ImageSpec, PortMapping, ProjectSpec, swarm_ports_warning
+from .config import ImageSpec, PortMapping, ProjectSpec, size_bytes, swarm_ports_warning
 from .errors import DockyardError
 from .labels import IMAGE, OWNER, SETTINGS, resource_is_ours, resource_labels, resource_owner
 
@@ -92,14 +92,13 @@ def _tmpfs_mount(spec: ImageSpec, index: int, value: str):
     """A run.tmpfs entry, ``PATH[:OPTIONS]``, as a service's mount: a swarm's tmpfs takes a size
     in bytes and a mode, nothing else (its TmpfsOptions)."""
     from docker.types import Mount
-    from docker.utils import parse_bytes
 
     path, _, options = value.partition(":")
     settings: dict = {}
     for option in options.split(",") if options else ():
         name, _, setting = option.partition("=")
         if name == "size" and not setting.endswith("%"):
-            settings["tmpfs_size"] = parse_bytes(setting)
+            settings["tmpfs_size"] = size_bytes(setting)
         elif name == "mode":
             settings["tmpfs_mode"] = int(setting, 8)
         else:
@@ -114,7 +113,6 @@ def service_request(project: ProjectSpec, spec: ImageSpec, image: str, replicas:
     count with the service's own (which `scale` changes), and scales it without a rollover."""
     from docker.types import (ContainerSpec, EndpointSpec, Mount, NetworkAttachmentConfig, Placement, Resources,
                               RestartPolicy, ServiceMode, TaskTemplate, UpdateConfig)
-    from docker.utils import parse_bytes
 
     run, deploy = spec.run, spec.deploy
     mounts = []
@@ -130,7 +128,7 @@ def service_request(project: ProjectSpec, spec: ImageSpec, image: str, replicas:
         labels={IMAGE: spec.key},
         cap_drop=[_capability(c) for c in run.cap_drop] or None, cap_add=[_capability(c) for c in run.granted_capabilities] or None)
     limits = Resources(cpu_limit=int(run.cpus * 1e9) if run.cpus else None,
-                       mem_limit=parse_bytes(run.memory) if run.memory else None)
+                       mem_limit=size_bytes(run.memory) if run.memory else None)
     if run.pids and run.pids > 0:  # -1: no limit, a service's default
         limits.setdefault("Limits", {})["Pids"] = run.pids
     policy, _, count = run.restart.partition(":")
