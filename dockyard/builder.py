@@ -386,8 +386,9 @@ def _stream_build(session: _Session, spec: ImageSpec, context, labels: dict[str,
             text = chunk.get("stream") or chunk.get("status")
             if text and text.strip():
                 show(text.rstrip())
-    if image_id is None:  # older engines say it only in the stream
-        image = inspect_image(spec.ref)
+    if image_id is None:  # older engines say it only in the stream; or the engine went away
+        with engine.doing(f"build {spec.ref}"):  # and an engine gone is said as the build's end
+            image = inspect_image(spec.ref)
         if not image:
             raise DockyardError(f"build of {spec.ref} produced no image:\n" + "\n".join(last_lines))
         image_id = image["Id"]

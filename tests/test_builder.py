@@ -45,3 +45,29 @@ def test_a_no_op_build_makes_one_inspect_per_image_and_nothing_else(tmp_path, mo
     outcomes = builder.build(project, None, BuildOptions(quiet=True), Output(io.StringIO()))
     assert [outcome.status for outcome in outcomes] == [builder.UP_TO_DATE] * len(project.images)
     assert sorted(fake.paths) == sorted(f"/images/{ref}/json" for ref in fake.images)
+
+
+def test_a_build_stream_the_engine_ends_without_an_image_says_the_engine_went_away_during_the_build(tmp_path):
+    """An engine killed mid-build can end BuildKit's stream with no error and no image id: what
+    follows finds no engine, and says so as the end of that build (no engine here at all; in a
+    process of its own, since docker-py leaves a socket open when it finds none)."""
+    import subprocess
+    import sys
+
+    root = make_project(tmp_path / "project").root
+    script = """
+from dockyard import builder, engine
+from dockyard.builder import BuildOptions, Output, _Session
+from dockyard.config import load
+from dockyard.errors import DockyardError
+project = load("containers.toml")
+spec = project.images["httpd"]
+engine.build_stream = lambda context, params, started: iter([])
+try:
+    builder._stream_build(_Session(project, BuildOptions(), Output()), spec, None, {}, with_buildkit=True)
+except DockyardError as e:
+    print(e)
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=60)
+    assert done.stdout.startswith("build "), done.stdout + done.stderr
+    assert "/httpd:latest: the Docker engine at " in done.stdout, done.stdout
