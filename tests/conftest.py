@@ -46,6 +46,17 @@ def own_cache_dir(tmp_path_factory):
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def interrupts_reach_the_processes_under_test():
+    """The tests send SIGINT to the `inv` processes they start, as Ctrl-C does. A shell that
+    starts pytest as a background job without job control (`cmd &` in a script) makes it
+    ignore SIGINT, and an ignored signal stays ignored in every child: those processes would
+    never see the interrupt. Give SIGINT back its action so the children start with it."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+
+
 @pytest.fixture(autouse=True)
 def no_engine_outside_integration(request, monkeypatch):
     """Engine-free tests must stay engine-free: point them at an engine that is not there."""
