@@ -1,4 +1,4 @@
-"""The code blocks of README.md and the manual (docs/) that tests run.
+"""The code blocks of README.md, CHANGELOG.md and the manual (docs/) that tests run.
 
 A runnable block is marked by an HTML comment on the line before its opening fence,
 ``<!-- runnable: KIND -->``, which neither GitHub nor MkDocs shows; KIND says how it is run,
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+PAGES = [REPO / "README.md", REPO / "CHANGELOG.md", *sorted((REPO / "docs").glob("*.md"))]
 
 FENCE = re.compile(r"^```(?P<language>[\w.-]*)\n(?P<text>.*?)^```$", re.MULTILINE | re.DOTALL)
 MARK = re.compile(r"<!-- runnable: (?P<kind>\S+) -->\n$")
@@ -29,6 +29,8 @@ RUN_BY = {
     "registry-config": "test_docs.py::test_the_manuals_registry_config_serves_a_registry",
     "users-tasks.py": "test_compose.py::test_a_users_tasks_py_chains_dockyard_tasks",
     "python-script": "test_compose.py::test_the_readmes_python_api_example_runs_as_written",
+    "upgrade-external": "test_volume_upgrade.py::test_run_and_up_warn_once_of_a_volume_left_by_0_1",
+    "upgrade-copy": "test_volume_upgrade.py::test_run_and_up_warn_once_of_a_volume_left_by_0_1",
     "config-output": "test_config_output.py::test_the_readmes_example_is_what_config_prints",
 }
 

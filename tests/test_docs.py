@@ -200,9 +200,11 @@ def test_the_readmes_quick_start_serves_the_page(tmp_path, docker_client):
         shown = block("run-output").text.replace(":8000", f":{made.port}")
         assert printed.strip().endswith(shown.strip()), printed
         index = get(f"http://127.0.0.1:{made.port}/")[1]
-        assert "/cgi-bin/hello-world" in index
+        assert "Hello, World!" in index and 'href="/cgi-bin/hello-world"' in index
         status, page = get(f"http://127.0.0.1:{made.port}/cgi-bin/hello-world")
-        assert status == 200 and "Hello, World!" in page and "busybox httpd" in page
+        assert status == 200
+        for said in ("Hello, World!", "You are ", "My uname is Linux ", "I'm running busybox httpd/"):
+            assert said in page, page
     finally:
         remove_project_objects(docker_client, made.name)
 
