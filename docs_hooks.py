@@ -4,7 +4,7 @@ when the site is built, so that no copy of it can drift.
 - ``<!-- keys: containers.toml -->`` in a page becomes the table of every containers.toml key,
   made from dockyard/schema.py's key tables (the ones the loader checks and the JSON Schema is
   made from).
-- ``<!-- include: bench/README.md -->`` becomes that file, its headings one level down.
+- ``<!-- include: bench/README.md -->`` becomes that file, less its title.
 """
 
 from __future__ import annotations
@@ -57,16 +57,12 @@ def cell(text: str) -> str:
 
 
 def bench_readme() -> str:
-    """bench/README.md without its title, its headings one level down (the page has its own)."""
+    """bench/README.md without its title: the page has its own, and the file's sections are
+    the page's."""
     lines = (ROOT / "bench" / "README.md").read_text(encoding="utf-8").splitlines()
     if lines and lines[0].startswith("# "):
         lines = lines[1:]
-    out, fenced = [], False
-    for line in lines:
-        if line.startswith("```"):
-            fenced = not fenced
-        out.append(f"#{line}" if line.startswith("#") and not fenced else line)
-    return "\n".join(out).strip() + "\n"
+    return "\n".join(lines).strip() + "\n"
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:

@@ -73,6 +73,19 @@ def test_every_containers_toml_key_is_in_the_reference(site):
         assert row[1].startswith("table" if key.type == schema.TABLES else key.type)
 
 
+def test_the_benchmark_page_includes_bench_readme(site):
+    """bench/README.md, the method and the latest figures with their command, is in the
+    manual as it is in the repository, not a copy."""
+    import html
+
+    page = html.unescape((site / "benchmark" / "index.html").read_text())
+    bench = (REPO / "bench" / "README.md").read_text()
+    [command] = re.findall(r"^\.venv/bin/python bench/run\.py --rounds .*$", bench, flags=re.MULTILINE)
+    assert command in page
+    for heading in re.findall(r"^## (.+)$", bench, flags=re.MULTILINE):
+        assert f">{heading}<" in page.replace('<a class="headerlink"', "<"), heading
+
+
 def count_keys(table) -> int:
     return sum(1 + (count_keys(key.table) if key.table else 0) for key in table.keys)
 
