@@ -73,6 +73,17 @@ def test_every_containers_toml_key_is_in_the_reference(site):
         assert row[1].startswith("table" if key.type == schema.TABLES else key.type)
 
 
+def test_the_keys_explained_in_detail_are_keys():
+    """The prose about keys is kept by hand: a key renamed or gone from the schema fails here."""
+    sys.path.insert(0, str(REPO))
+    import docs_hooks
+
+    page = (REPO / "docs" / "configuration.md").read_text()
+    explained = re.findall(r"^- `([a-z_.A-Z]+)` \(", page, flags=re.MULTILINE)
+    assert len(explained) > 40
+    assert set(explained) <= {path for path, _ in docs_hooks.key_rows()}
+
+
 def test_the_benchmark_page_includes_bench_readme(site):
     """bench/README.md, the method and the latest figures with their command, is in the
     manual as it is in the repository, not a copy."""
