@@ -5,4 +5,5 @@ from .errors import DockyardError
 from .project import Project
 
 __all__ = ["DockyardError", "Project", "namespace"]
-__version__ = "0.2.0"
+# The one place the version is written: pyproject.toml reads it from here.
+__version__ = "0.3.0"

@@ -19,6 +19,7 @@ refused, never used or removed.
 
 from __future__ import annotations
 
+import sys
 import threading
 
 from . import engine
@@ -153,6 +154,7 @@ def ensure_volume(project: ProjectSpec, name: str) -> None:
                                 f"create {full}`) or drop external = true from volumes.{name} in {project.path.name}")
         return
     if volume is None:
+        warn_of_unscoped_volume(project, name)
         try:
             volume = engine.request("POST", "/volumes/create", f"create volume {full}", ok=(201,),
                                     body={"Name": full, "Labels": resource_labels(project.name, name)})
@@ -165,6 +167,31 @@ def ensure_volume(project: ProjectSpec, name: str) -> None:
         raise DockyardError(f"a volume named '{full}' exists and was made by {owner}, not project "
                             f"'{project.name}'; dockyard leaves it alone. Declare it [volumes.{full}] external = true "
                             f"to use it as it is")
+
+
+_unscoped_warned: set[tuple[str, str]] = set()
+_unscoped_lock = threading.Lock()
+
+
+def warn_of_unscoped_volume(project: ProjectSpec, name: str) -> None:
+    """dockyard 0.1 gave a named volume the name containers.toml gives it (``data``); 0.2 made
+    it the project's (``PROJECT_data``), which left a 0.1 project's data behind for a new, empty
+    volume without a word. Called just before that new volume is made: when the old one is on
+    the engine (unlabelled: a volume of a later dockyard project carries its owner), say so
+    once, with the two ways to keep its data. Once the new volume exists, nothing is said."""
+    with _unscoped_lock:  # `up` prepares its services in threads
+        if (project.name, name) in _unscoped_warned:
+            return
+        _unscoped_warned.add((project.name, name))
+    old = inspect_volume(name)
+    if old is None or (old.get("Labels") or {}).get(OWNER):
+        return
+    full = volume_name(project, name)
+    print(f"dockyard: warning: the volume '{name}' on the engine is where dockyard 0.1 kept this project's "
+          f"'{name}'; since 0.2 the project's volume is '{full}', which is made empty now. To keep using the "
+          f"old one, add [volumes.{name}] external = true to {project.path.name}; or copy its data across: "
+          f"docker run --rm -v {name}:/from:ro -v {full}:/to busybox cp -a /from/. /to/",
+          file=sys.stderr, flush=True)
 
 
 def inspect_volume(name: str) -> dict | None:

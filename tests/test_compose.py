@@ -14,18 +14,13 @@ import time
 
 import pytest
 
-from conftest import REPO, assert_clean_failure, get, inv_into_closed_pipe, statuses
+from conftest import assert_clean_failure, get, inv_into_closed_pipe, statuses
+from doc_blocks import block
 
 pytestmark = pytest.mark.integration
 
-def readme_block(after: str) -> str:
-    """The first ```python block of the README after the line that contains ``after``."""
-    text = (REPO / "README.md").read_text()
-    start = text.index("```python\n", text.index(after)) + len("```python\n")
-    return text[start:text.index("```", start)]
-
-
-USER_TASKS = readme_block("In your own `tasks.py`")
+# The manual's own examples (docs/python-api.md), run as written.
+USER_TASKS = block("users-tasks.py").text
 
 
 def test_tasks_of_two_images_on_one_line_all_run(project, docker_client):
@@ -67,7 +62,7 @@ def test_a_users_tasks_py_chains_dockyard_tasks(project, docker_client):
 
 
 def test_the_readmes_python_api_example_runs_as_written(project):
-    script = readme_block("### The Python API")
+    script = block("python-script").text
     result = subprocess.run([sys.executable, "-c", script], cwd=project.root, capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr
