@@ -284,14 +284,6 @@ def _socket_reason(error: BaseException) -> str:
     return getattr(error, "strerror", None) or type(error).__name__
 
 
-def unix_connection(path: str, timeout: float | None) -> http.client.HTTPConnection:
-    """A standard-library HTTP connection (not yet connected) to the engine's unix socket at
-    ``path``: for a caller that chose the socket path once (``local_connection(...).path``)
-    and keeps to it through several requests, whether or not another thread has made a
-    docker-py client since."""
-    return _UnixConnection(path, timeout=timeout)
-
-
 def get_json(path: str, what: str, *, missing: bool = False):
     """A read-only GET answered in JSON (``request``'s, with 200 the only good answer).
     ``missing``: None when the engine has no such object (404), instead of an error."""
@@ -455,7 +447,7 @@ def open_answer(method: str, path: str, what: str, *, body: Any = None, headers:
     connection = _connected(request_timeout(), what)
     if connection is None:
         with engine_errors(what):
-            response = _send_through_docker_py(method, path, data=body, headers=headers, stream=True,
+            response = _send_through_docker_py(method, path, data=body, headers=headers, stream=streamed,
                                                timeout=None if streamed else timeout)
         answer: Answer = _DockerPyAnswer(response, what)
     else:
