@@ -1,11 +1,14 @@
 """The Docker engine: a client per engine in use, and the daemon's errors as user messages.
 
 The transport is fixed by the chosen engine: a local unix socket is spoken to with the
-standard library (requests, streamed answers such as logs, and the upgraded connections of
-exec and attach), so that the tasks of a running container never load docker-py; any other
-engine (tcp, TLS, ssh, a context) goes through docker-py, behind the same functions.
-docker-py is imported here, inside functions, so that ``inv --list`` and ``inv -h``
-never pay for it.
+standard library (requests, streamed answers such as builds, logs and archives, uploads,
+and the upgraded connections of exec and attach), so that no request there loads
+docker-py; any other engine (tcp, TLS, ssh, a context) goes through docker-py's public API
+(its APIClient is a requests session), behind the same functions: ``open_answer`` sends
+every request, and the operations modules call the functions here, one per endpoint they
+use, never docker-py. Errors are told apart by HTTP status (``Refused``) and by exception
+type; words are read only where nothing else tells (``_untyped_refusal``, ``port_in_use``). docker-py is imported here, inside functions, so that
+``inv --list`` and ``inv -h`` never pay for it.
 """
 
 from __future__ import annotations
@@ -1212,4 +1215,7 @@ def cut(answer: Answer) -> None:
 
 
 def port_in_use(error_text: str) -> bool:
+    """Whether a start's refusal says its host port is taken. The engine answers that with
+    500, as it does any other failure to start (docker-py's own errors say so by its words
+    too): its words are all there is to tell it by."""
     return "port is already allocated" in error_text or "address already in use" in error_text

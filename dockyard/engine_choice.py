@@ -20,8 +20,8 @@ carry it when they start in a copy of its context (the builder's do). An image i
 its parents' engine: containers.toml with a FROM across engines is refused when it is loaded.
 
 A value is an address (``unix://``, ``tcp://``, ``ssh://``) or the name of a Docker context.
-Nothing here imports docker-py: ``engine.get_json``'s fast path asks ``local_socket`` whether
-the chosen engine is a unix socket it can talk to with the standard library; resolving a
+Nothing here imports docker-py: the engine's client asks ``local_socket`` whether the chosen
+engine is a unix socket it can talk to with the standard library; resolving a
 context's address (and TLS) is ``engine``'s job.
 """
 
