@@ -10,9 +10,18 @@ import pytest
 
 from dockyard import Project, engine, engine_choice
 
-from conftest import make_project, own_engine, remove_project_objects
+from conftest import make_project, own_engine, remove_project_objects, write_project
 
-pytestmark = pytest.mark.integration
+ONE_IMAGE = """
+[project]
+name = "p"
+{project_engine}
+
+[images.app]
+tag = "p/app"
+dir = "app"
+{image_engine}
+"""
 
 
 def objects(api, name: str) -> list[str]:
@@ -34,6 +43,24 @@ def nothing_chosen(monkeypatch, tmp_path):
     engine.close()
 
 
+def test_each_project_says_its_own_engine_whichever_was_loaded_last(nothing_chosen, tmp_path, monkeypatch):
+    paths = []
+    for name, toml in (("a", 'engine = "unix:///a.sock"'), ("b", 'engine = "unix:///b.sock"'), ("c", "")):
+        (tmp_path / name).mkdir()
+        paths.append(write_project(tmp_path / name, ONE_IMAGE.format(project_engine=toml, image_engine=""),
+                                   {"app": "FROM scratch\n"}))
+    a, b, c = (Project(path) for path in paths)  # c, which names no engine, loaded last
+    assert [p.engine()["address"] for p in (a, b, c, a)] == \
+        ["unix:///a.sock", "unix:///b.sock", "unix:///var/run/docker.sock", "unix:///a.sock"]
+    assert a.engine()["source"] == f"project.engine in {paths[0]}"
+    with a.on_engine_of("app"):
+        assert engine.where() == f"unix:///a.sock, chosen by project.engine in {paths[0]}"
+    assert engine_choice.chosen().source == "default"  # a's methods leave no choice behind
+    monkeypatch.setenv("DOCKER_HOST", "unix:///env.sock")  # the environment still comes first
+    assert a.engine()["address"] == b.engine()["address"] == "unix:///env.sock"
+
+
+@pytest.mark.integration
 def test_two_projects_in_one_process_each_build_run_and_list_on_their_own_engine(nothing_chosen, tmp_path,
                                                                                   docker_client):
     here, there = make_project(tmp_path / "here"), make_project(tmp_path / "there")
