@@ -5,7 +5,7 @@ to take bytes, ``import_image(src=path)`` treats a missing file as a URL to
 fetch, ``load_image`` reports a broken tar as HTTP 200 plus an ``error`` line,
 and ``get_image`` gives up if the daemon's first byte takes longer than the
 client's timeout (60 s by default; a big save takes that long). So this module talks
-to the endpoints itself (through ``engine.stream_get``/``stream_post``): downloads go
+to the endpoints itself (through ``engine.download``/``upload``): downloads go
 chunk by chunk to an output of ``archive_writing``, uploads stream an archive that
 ``archive_reading`` has checked, and every failure becomes one DockyardError that names
 the file or object.
@@ -13,27 +13,22 @@ the file or object.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import engine
 from .archive_reading import SavedImages, Upload, guarded_body, open_upload
 from .archive_writing import Writer, check_target, open_output
-from .engine import engine_errors
 from .errors import DockyardError
 from .graph import normalize_ref
 from .labels import label_instruction
 from .progress import meter
 
-if TYPE_CHECKING:  # requests is imported lazily; names only for the type checker
-    from requests import Response
-
 # Largest piece read at once. The daemon sends 32 KiB HTTP chunks, which
-# iter_content passes on as they come (cheapest in CPU, measured).
+# are passed on as they come (cheapest in CPU, measured).
 CHUNK_SIZE = 1 << 20
 
 
@@ -65,13 +60,12 @@ def export_container(
     """Write a container's filesystem as a tar (gzip if ``target`` ends in .gz; '-' = stdout)."""
     started = time.monotonic()
     destination = check_target(target, force)
-    with engine_errors(f"cannot export container {container} to {target}"):
-        info = engine.client().api.inspect_container(container)
+    info = engine.get_json(engine.query(f"/containers/{container}/json"),
+                           f"cannot export container {container} to {target}")
     container_id, name = info["Id"], info["Name"].lstrip("/")
-    with open_output(destination, force) as out, \
-            engine_errors(f"cannot export container {name} to {target}"):
-        response = engine.stream_get(f"/containers/{container_id}/export", {})
-        _pump(response, out.writer, total=None, desc=f"export {name}", progress=progress)
+    with open_output(destination, force) as out:
+        answer = engine.download(f"/containers/{container_id}/export", f"cannot export container {name} to {target}")
+        _pump(answer, out.writer, total=None, desc=f"export {name}", progress=progress)
     return ArtifactResult("export", str(target), [container_id], [], out.size,
                           time.monotonic() - started)
 
@@ -89,13 +83,13 @@ def save_image(
     if not names:
         raise DockyardError("save: name at least one image")
     destination = check_target(target, force)
-    with open_output(destination, force) as out, \
-            engine_errors(f"cannot save {', '.join(names)} to {target}"):
-        inspected = {name: engine.client().api.inspect_image(name) for name in names}
+    what = f"cannot save {', '.join(names)} to {target}"
+    with open_output(destination, force) as out:
+        inspected = {name: engine.get_json(engine.query(f"/images/{name}/json"), what) for name in names}
         # Sizes of the distinct images: a fair estimate of the archive for the bar.
         sizes = {info["Id"]: info.get("Size") or 0 for info in inspected.values()}
-        response = engine.stream_get("/images/get", {"names": names})
-        _pump(response, out.writer, total=sum(sizes.values()) or None,
+        answer = engine.download(engine.query("/images/get", names=names), what)
+        _pump(answer, out.writer, total=sum(sizes.values()) or None,
               desc=f"save {names[0]}" + (" ..." if len(names) > 1 else ""), progress=progress)
     tags = [tag for name, info in inspected.items() for tag in _saved_tags(name, info)]
     return ArtifactResult("save", str(target), list(sizes), tags, out.size,
@@ -110,12 +104,12 @@ def _saved_tags(name: str, info: dict[str, Any]) -> list[str]:
     return [tag for tag in repo_tags if tag.rsplit(":", 1)[0] == name]
 
 
-def _pump(response: Response, out: Writer, *, total: int | None, desc: str,
+def _pump(answer: engine.Answer, out: Writer, *, total: int | None, desc: str,
           progress: bool) -> int:
-    """Copy the response body to ``out`` chunk by chunk; return the bytes received."""
+    """Copy the answer's body to ``out`` chunk by chunk; return the bytes received."""
     received = 0
-    with response, meter(total, desc, progress) as bar:
-        for chunk in response.iter_content(CHUNK_SIZE):
+    with answer, meter(total, desc, progress) as bar:
+        for chunk in answer.pieces(CHUNK_SIZE):
             out.write(chunk)
             received += len(chunk)
             bar.update(len(chunk))
@@ -185,12 +179,11 @@ def load_image(source: str | Path, *, progress: bool = True, only: str | None = 
             tags.append(line.removeprefix("Loaded image: "))
     if not tags and not ids:
         raise DockyardError(f"{what}: the engine loaded no image; is it a `docker save` archive?")
-    with engine_errors(what):
-        if only is not None and not tags:  # untagged in the archive: it becomes this image
-            repository, version = _split_tag(only)
-            engine.client().api.tag(ids[-1], repository, version or "latest", force=True)
-            tags = [only]
-        ids += [engine.client().api.inspect_image(tag)["Id"] for tag in tags]
+    if only is not None and not tags:  # untagged in the archive: it becomes this image
+        repository, version = _split_tag(only)
+        engine.tag_image(ids[-1], repository, version or "latest", what)
+        tags = [only]
+    ids += [engine.get_json(engine.query(f"/images/{tag}/json"), what)["Id"] for tag in tags]
     return ArtifactResult("load", str(source), list(dict.fromkeys(ids)), tags,
                           upload.sent, time.monotonic() - started)
 
@@ -243,21 +236,16 @@ def _send_upload(
 ) -> list[dict[str, Any]]:
     """POST the archive as the request body and return the engine's JSON messages; with a
     ``guard``, the archive's metadata must pass it before the last chunk goes."""
-    with meter(upload.size, desc, progress) as bar, engine_errors(what):
+    with meter(upload.size, desc, progress) as bar:
         body = upload.body(bar) if guard is None else guarded_body(upload, bar, guard)
-        response = engine.stream_post(endpoint, params, body,
-                                      {"Content-Type": "application/x-tar"})
-        with response:
-            return _read_messages(response, what)
+        with engine.upload(engine.query(endpoint, **params), what, body, "application/x-tar") as answer:
+            return _read_messages(answer, what)
 
 
-def _read_messages(response: Response, what: str) -> list[dict[str, Any]]:
-    """Parse the engine's JSON lines; an ``error`` line (sent with HTTP 200) is a failure."""
+def _read_messages(answer: engine.Answer, what: str) -> list[dict[str, Any]]:
+    """The engine's JSON messages; an ``error`` one (sent with HTTP 200) is a failure."""
     messages = []
-    for line in response.iter_lines():
-        if not line.strip():
-            continue
-        message = json.loads(line)
+    for message in answer.messages():
         if "error" in message or "errorDetail" in message:
             detail = (message.get("errorDetail") or {}).get("message") or message.get("error")
             raise DockyardError(f"{what}: {detail}")
@@ -281,12 +269,12 @@ def commit_container(
     """Make an image ``repository:tag`` from a container's current filesystem."""
     started = time.monotonic()
     all_changes = [*changes, *_label_changes(labels)]
-    with engine_errors(f"cannot commit container {container} as {repository}:{tag}"):
-        # No read timeout: committing a big container takes minutes.
-        image_id = engine.post_slow("/commit", {
-            "container": container, "repo": repository, "tag": tag, "comment": message,
-            "author": author, "changes": all_changes or None, "pause": True})["Id"]
-        size = engine.client().api.inspect_image(image_id).get("Size") or 0
+    what = f"cannot commit container {container} as {repository}:{tag}"
+    # No read timeout: committing a big container takes minutes.
+    image_id = engine.request("POST", engine.query(
+        "/commit", container=container, repo=repository, tag=tag, comment=message, author=author,
+        changes=all_changes or None, pause=True), what, ok=(200, 201), longer_by=None)["Id"]
+    size = engine.get_json(engine.query(f"/images/{image_id}/json"), what).get("Size") or 0
     return ArtifactResult("commit", None, [image_id], [f"{repository}:{tag}"], size,
                           time.monotonic() - started)
 
@@ -303,7 +291,12 @@ def _label_changes(labels: dict[str, str] | None) -> list[str]:
 
 
 def _split_tag(reference: str) -> tuple[str, str | None]:
-    from docker.utils import parse_repository_tag
-
-    repository, tag = parse_repository_tag(reference)
-    return repository, tag
+    """(repository, tag or digest, or None), as docker-py's ``parse_repository_tag``: a
+    colon in the last part only (host:port/name has none after it)."""
+    repository, at, digest = reference.rpartition("@")
+    if at:
+        return repository, digest
+    repository, colon, tag = reference.rpartition(":")
+    if colon and "/" not in tag:
+        return repository, tag
+    return reference, None

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Iterator, TextIO
 from urllib.parse import quote
 
-from . import buildkit, engine, interrupts, turns
+from . import buildkit, engine, interrupts, registry as registries, turns
 from .config import ImageSpec, ProjectSpec, normalize_ref
 from .context import ContextFile, build_key, context_files, write_context_tar
 from .digests import FileDigests
@@ -366,26 +366,25 @@ def _stream_build(session: _Session, spec: ImageSpec, context, labels: dict[str,
         if not options.quiet:
             out.line(spec.key, text)
 
-    with engine.engine_errors(f"build {spec.ref}"):
-        stream = engine.build_stream(context, params, session.in_flight.append)
-        for chunk in stream:
-            if "error" in chunk:
-                detail = (chunk.get("errorDetail", {}).get("message") or chunk["error"]).strip()
-                step, output = trace.failure() if trace is not None else (None, [])
-                at = f" at step '{step}'" if step else ""
-                shown = "".join(f"\n  {line}" for line in output)
-                raise DockyardError(masked(f"build of {spec.ref} ({spec.dir / spec.dockerfile}) failed{at}: {detail}"
-                                           + (f"; its last output:{shown}" if shown else "")))
-            aux = chunk.get("aux")
-            if chunk.get("id") == buildkit.TRACE and trace is not None:
-                for line in trace.feed(aux):
-                    show(line)
-                continue
-            if isinstance(aux, dict) and "ID" in aux:  # the classic builder's, or BuildKit's moby.image.id
-                image_id = aux["ID"]
-            text = chunk.get("stream") or chunk.get("status")
-            if text and text.strip():
-                show(text.rstrip())
+    stream = engine.build_stream(context, params, session.in_flight.append)
+    for chunk in stream:
+        if "error" in chunk:
+            detail = (chunk.get("errorDetail", {}).get("message") or chunk["error"]).strip()
+            step, output = trace.failure() if trace is not None else (None, [])
+            at = f" at step '{step}'" if step else ""
+            shown = "".join(f"\n  {line}" for line in output)
+            raise DockyardError(masked(f"build of {spec.ref} ({spec.dir / spec.dockerfile}) failed{at}: {detail}"
+                                       + (f"; its last output:{shown}" if shown else "")))
+        aux = chunk.get("aux")
+        if chunk.get("id") == buildkit.TRACE and trace is not None:
+            for line in trace.feed(aux):
+                show(line)
+            continue
+        if isinstance(aux, dict) and "ID" in aux:  # the classic builder's, or BuildKit's moby.image.id
+            image_id = aux["ID"]
+        text = chunk.get("stream") or chunk.get("status")
+        if text and text.strip():
+            show(text.rstrip())
     if image_id is None:  # older engines say it only in the stream; or the engine went away
         with engine.doing(f"build {spec.ref}"):  # and an engine gone is said as the build's end
             image = inspect_image(spec.ref)
@@ -414,11 +413,8 @@ def _remove_replaced(session: _Session) -> None:
     again though it runs no task now (scaled to 0)."""
     services = None
     for key, image_id in session.replaced:
-        import docker
-
         from .cleanup import service_images, service_using
 
-        api = engine.client().api
         image = inspect_image(image_id)
         if image is None or not image_is_ours(image, session.project.name, inspect_image):
             continue
@@ -436,9 +432,9 @@ def _remove_replaced(session: _Session) -> None:
             session.output.line(key, f"kept the replaced image {engine.short_id(image_id)}: service {user} uses it")
             continue
         try:
-            api.remove_image(image_id, noprune=False)
-        except docker.errors.APIError as e:
-            if e.status_code not in (404, 409):
+            engine.remove_image(image_id, f"remove the replaced image {engine.short_id(image_id)}")
+        except engine.Refused as e:
+            if e.status not in (404, 409):
                 raise
             continue  # gone, or still tagged elsewhere, or a container or child image uses it: keep it
         session.output.line(key, f"removed the replaced image {engine.short_id(image_id)}")
@@ -486,20 +482,17 @@ def _pull(spec: ImageSpec) -> str:
     pulled = _pull_ref(spec.base.pull)
     if normalize_ref(spec.base.pull) != spec.ref:
         target_repo, _, target_tag = spec.ref.rpartition(":")
-        with engine.engine_errors(f"tag {spec.base.pull} as {spec.ref}"):
-            engine.client().api.tag(pulled, target_repo, target_tag)
+        engine.tag_image(pulled, target_repo, target_tag, f"tag {spec.base.pull} as {spec.ref}")
     return pulled
 
 
 def _pull_ref(ref: str) -> str:
     """Pull an image by reference; its id."""
-    api = engine.client().api
     repository, _, tag = normalize_ref(ref).rpartition(":")
-    with engine.engine_errors(f"pull {ref}"):
-        for chunk in api.pull(repository, tag=tag, stream=True, decode=True):
-            if "error" in chunk:
-                raise DockyardError(f"pull {ref}: {chunk['error']}")
-        return api.inspect_image(f"{repository}:{tag}")["Id"]
+    for chunk in engine.pull(repository, tag, registries.auth_header(repository), f"pull {ref}"):
+        if "error" in chunk:
+            raise DockyardError(f"pull {ref}: {chunk['error']}")
+    return engine.get_json(engine.query(f"/images/{repository}:{tag}/json"), f"pull {ref}")["Id"]
 
 
 def _import_rootfs(session: _Session, spec: ImageSpec, key: str) -> str:

@@ -14,6 +14,7 @@ metadata step).
 
 from __future__ import annotations
 
+import contextvars
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -76,28 +77,24 @@ class CleanResult:
 
 def plan(scope: Scope) -> Plan:
     """What a clean would remove now."""
-    api = engine.client().api
     found = Plan()
-    with engine.engine_errors("list containers"):
-        filters = {"status": list(STOPPED), "label": scope.container_labels()}  # statuses OR, labels AND
-        for c in api.containers(all=True, filters=filters, size=True):
-            found.containers.append({"id": c["Id"], "name": c["Names"][0].lstrip("/"),
-                                     "size": c.get("SizeRw") or 0})
+    filters = {"status": list(STOPPED), "label": scope.container_labels()}  # statuses OR, labels AND
+    for c in engine.containers(filters, "list containers", size=True):
+        found.containers.append({"id": c["Id"], "name": c["Names"][0].lstrip("/"),
+                                 "size": c.get("SizeRw") or 0})
     if scope.project is not None and scope.image is None:
-        with engine.engine_errors("list build leftovers"):
-            found.containers += _build_leftovers(scope.project)
-    with engine.engine_errors("list images"):
-        services = None
-        for listed in api.images(filters={"dangling": True, "label": scope.image_labels()}):
-            image = engine.inspect_image(listed["Id"])
-            if image is None or (scope.project and not image_is_ours(image, scope.project, engine.inspect_image)):
-                continue  # gone, or someone's image built FROM ours (it inherited our labels)
-            services = service_images() if services is None else services
-            user = service_using(image, services)
-            if user is not None:
-                found.kept.append({"id": image["Id"], "service": user})
-                continue
-            found.images.append({"id": image["Id"], "size": _own_size(image)})
+        found.containers += _build_leftovers(scope.project)
+    services = None
+    for listed in engine.images({"dangling": True, "label": scope.image_labels()}, "list images"):
+        image = engine.inspect_image(listed["Id"])
+        if image is None or (scope.project and not image_is_ours(image, scope.project, engine.inspect_image)):
+            continue  # gone, or someone's image built FROM ours (it inherited our labels)
+        services = service_images() if services is None else services
+        user = service_using(image, services)
+        if user is not None:
+            found.kept.append({"id": image["Id"], "service": user})
+            continue
+        found.images.append({"id": image["Id"], "size": _own_size(image)})
     if scope.volumes and scope.project:
         from .resources import project_volumes
 
@@ -145,10 +142,9 @@ def _by_digest(reference: str) -> str:
 def _build_leftovers(project: str) -> list[dict]:
     """Stopped build-step containers with our project's (inherited) labels and no owner:
     what a build left when the engine died under it."""
-    api = engine.client().api
     filters = {"status": list(STOPPED), "label": [f"{PROJECT}={project}"]}
     found = []
-    for listed in api.containers(all=True, filters=filters, size=True):
+    for listed in engine.containers(filters, "list build leftovers", size=True):
         if OWNER in (listed.get("Labels") or {}):
             continue
         container = engine.inspect_container(listed["Id"])
@@ -229,24 +225,21 @@ def _remove_volumes(volumes: list[dict]) -> list[dict]:
 def _remove_all(objects: list[dict], kind: str) -> list[dict]:
     """Remove the listed containers or images, WORKERS at a time as `docker rm` does;
     returns those removed. One that is gone already, or in use again, is left out."""
-    import docker
-
-    api = engine.client().api
-    remove = api.remove_container if kind == "container" else api.remove_image
+    remove = engine.remove_container if kind == "container" else engine.remove_image
 
     def one(obj: dict) -> dict | None:
         try:
-            remove(obj["id"])
-        except docker.errors.NotFound:
-            return None
-        except docker.errors.APIError as e:
-            if e.status_code == 409:  # started again, or now used by a container or child image
+            remove(obj["id"], f"remove {kind}s")
+        except engine.Refused as e:
+            if e.status in (404, 409):  # gone already; started again, or now used by a container or child image
                 return None
             raise
         return obj
 
-    with engine.engine_errors(f"remove {kind}s"), ThreadPoolExecutor(max_workers=WORKERS) as pool:
-        return [obj for obj in pool.map(one, objects) if obj is not None]
+    with ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        # Each removal in a copy of our context, made here: the engine chosen for this clean.
+        removals = [pool.submit(contextvars.copy_context().run, one, obj) for obj in objects]
+        return [obj for obj in (removal.result() for removal in removals) if obj is not None]
 
 
 def human_size(size: int) -> str:

@@ -1,15 +1,20 @@
 """The Docker engine: a client per engine in use, and the daemon's errors as user messages.
 
 The transport is fixed by the chosen engine: a local unix socket is spoken to with the
-standard library (requests, streamed answers such as logs, and the upgraded connections of
-exec and attach), so that the tasks of a running container never load docker-py; any other
-engine (tcp, TLS, ssh, a context) goes through docker-py, behind the same functions.
-docker-py is imported here, inside functions, so that ``inv --list`` and ``inv -h``
-never pay for it.
+standard library (requests, streamed answers such as builds, logs and archives, uploads,
+and the upgraded connections of exec and attach), so that no request there loads
+docker-py; any other engine (tcp, TLS, ssh, a context) goes through docker-py's public API
+(its APIClient is a requests session), behind the same functions: ``open_answer`` sends
+every request, and the operations modules call the functions here, one per endpoint they
+use, never docker-py. Errors are told apart by HTTP status (``Refused``) and by exception
+type; words are read only where nothing else tells (``_untyped_refusal``, ``port_in_use``). docker-py is imported here, inside functions, so that
+``inv --list`` and ``inv -h`` never pay for it.
 """
 
 from __future__ import annotations
 
+import base64
+import codecs
 import contextlib
 import http.client
 import json
@@ -282,44 +287,10 @@ def _socket_reason(error: BaseException) -> str:
     return getattr(error, "strerror", None) or type(error).__name__
 
 
-def unix_connection(path: str, timeout: float | None) -> http.client.HTTPConnection:
-    """A standard-library HTTP connection (not yet connected) to the engine's unix socket at
-    ``path``: for a caller that chose the socket path once (``local_connection(...).path``)
-    and keeps to it through several requests, whether or not another thread has made a
-    docker-py client since."""
-    return _UnixConnection(path, timeout=timeout)
-
-
 def get_json(path: str, what: str, *, missing: bool = False):
-    """A read-only GET answered in JSON. On a local engine it goes over the socket with the
-    standard library, so a no-op build never loads docker-py (a tenth of a second); on any
-    other engine, or if that fails, through docker-py, whose errors say what is wrong.
+    """A read-only GET answered in JSON (``request``'s, with 200 the only good answer).
     ``missing``: None when the engine has no such object (404), instead of an error."""
-    connection = local_connection(timeout=request_timeout())
-    if connection is not None:
-        try:
-            connection.request("GET", path)
-            response = connection.getresponse()
-            if response.status == 200:
-                return json.loads(response.read())
-            if response.status == 404 and missing:
-                return None
-        except TimeoutError:  # asking again through docker-py would only wait as long again
-            raise DockyardError(_stuck(current_activity() or what)) from None
-        except (OSError, http.client.HTTPException, ValueError):
-            pass
-        finally:
-            connection.close()
-    import docker
-
-    with engine_errors(what):
-        api = client().api
-        try:
-            return api._result(api._get(api._url(path)), json=True)
-        except docker.errors.NotFound:
-            if missing:
-                return None
-            raise
+    return request("GET", path, what, ok=(200,), missing=missing)
 
 
 class Refused(DockyardError):
@@ -336,14 +307,179 @@ class Refused(DockyardError):
 
 def query(path: str, **params) -> str:
     """``path`` with its query string; a ``filters`` dict is sent as the engine takes it
-    (each value a list, JSON-encoded), as docker-py does."""
+    (each value a list, JSON-encoded), as docker-py does; another list is the parameter
+    repeated (``names=a&names=b``)."""
     from urllib.parse import quote, urlencode
 
     if isinstance(params.get("filters"), dict):
         filters = {k: v if isinstance(v, list) else [v] for k, v in params["filters"].items()}
-        params["filters"] = json.dumps(filters)
+        params["filters"] = json.dumps({k: [_filter_word(item) for item in v] for k, v in filters.items()})
     params = {k: int(v) if isinstance(v, bool) else v for k, v in params.items() if v is not None}
-    return quote(path) + (f"?{urlencode(params)}" if params else "")
+    return quote(path) + (f"?{urlencode(params, doseq=True)}" if params else "")
+
+
+def _filter_word(value) -> str:
+    """A filter's value as the engine reads it: words, ``true``/``false`` for a flag."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else str(value)
+
+
+# -- one request, on the transport the chosen engine fixes ------------------------------
+
+
+class Answer:
+    """The engine's answer to one request, read as it comes, on either transport: its
+    ``status``, then its body whole (``read``), in pieces (``pieces``) or as the JSON
+    messages of a progress stream (``messages``). ``cut`` ends it from another thread."""
+
+    status: int
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def read(self) -> bytes:
+        return b"".join(self.pieces())
+
+    def pieces(self, size: int | None = None) -> Iterator[bytes]:
+        """The body in pieces as they come (``size``: at most that many bytes each)."""
+        raise NotImplementedError
+
+    def messages(self) -> Iterator[dict]:
+        """The JSON objects of a progress stream (a build, a push, a load), as they come:
+        the engine writes them one after another, a line each or not."""
+        decoder, text = json.JSONDecoder(), codecs.getincrementaldecoder("utf-8")("replace")
+        pending = ""
+        for piece in self.pieces():
+            pending += text.decode(piece)
+            while pending := pending.lstrip():
+                try:
+                    message, end = decoder.raw_decode(pending)
+                except ValueError:
+                    break  # its end is still to come
+                pending = pending[end:]
+                yield message
+        if pending.strip():
+            raise DockyardError(f"{self.what}: the Docker engine at {endpoint()} answered with "
+                                "something that is not JSON")
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def cut(self) -> None:
+        """Cut the connection from another thread. Closing would wait for the thread that
+        reads it; a shutdown ends that read, and the engine sees its client gone (and
+        cancels a build)."""
+        raise NotImplementedError
+
+    def __enter__(self) -> "Answer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _SocketAnswer(Answer):
+    """An answer over the local socket, read with the standard library."""
+
+    def __init__(self, connection: http.client.HTTPConnection, response: http.client.HTTPResponse,
+                 what: str) -> None:
+        super().__init__(what)
+        self.status = response.status
+        self._connection, self._response = connection, response
+        self._socket = connection.sock
+
+    def read(self) -> bytes:
+        try:
+            return self._response.read()
+        except (OSError, http.client.HTTPException) as e:
+            raise _local_failure(e, self.what) from None
+
+    def pieces(self, size: int | None = None) -> Iterator[bytes]:
+        try:
+            while piece := self._response.read1(size or 65536):
+                yield piece
+        except (OSError, http.client.HTTPException) as e:
+            raise _local_failure(e, self.what) from None
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def cut(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            self._socket.shutdown(socket.SHUT_RDWR)
+
+
+class _DockerPyAnswer(Answer):
+    """An answer through docker-py's client: a ``requests`` response, streamed."""
+
+    def __init__(self, response: "requests.Response", what: str) -> None:
+        super().__init__(what)
+        self.status = response.status_code
+        self._response = response
+
+    def pieces(self, size: int | None = None) -> Iterator[bytes]:
+        with engine_errors(self.what):
+            yield from self._response.iter_content(chunk_size=size)
+
+    def close(self) -> None:
+        self._response.close()
+
+    def cut(self) -> None:
+        # urllib3 keeps the socket of a streamed answer on its connection; reaching it is the
+        # only way to end a read that another thread is blocked in.
+        raw = self._response.raw
+        sock = getattr(getattr(raw, "connection", None), "sock", None)
+        if sock is None:
+            return
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def open_answer(method: str, path: str, what: str, *, body: Any = None, headers: dict | None = None,
+                timeout: float | None = None, streamed: bool = True,
+                ok: tuple[int, ...] | None = (200,)) -> Answer:
+    """Send one request to the chosen engine, on its transport: the local unix socket with
+    the standard library, any other engine through docker-py's client, which is a requests
+    session (its public ``request``, at the API version it agreed with the engine). ``path``
+    carries its query (``query``); ``body``: bytes, a file or an iterable of bytes (sent in
+    chunks). ``timeout``: how long the engine may take to answer (None: no limit); once it
+    has, a ``streamed`` answer is read with no read timeout (a quiet build, a long save).
+    A status outside ``ok`` is a ``Refused`` (None: any status is the caller's to read)."""
+    headers = dict(headers or {})
+    connection = _connected(request_timeout(), what)
+    if connection is None:
+        with engine_errors(what):
+            response = _send_through_docker_py(method, path, data=body, headers=headers, stream=streamed,
+                                               timeout=None if streamed else timeout)
+        answer: Answer = _DockerPyAnswer(response, what)
+    else:
+        try:
+            connection.sock.settimeout(timeout)
+            try:
+                connection.request(method, path, body=body, headers=headers)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the engine may answer before it has read the whole body: its answer says why
+            response = connection.getresponse()
+            if streamed:
+                connection.sock.settimeout(None)
+        except BaseException as e:
+            connection.close()
+            if isinstance(e, (OSError, http.client.HTTPException)):
+                raise _local_failure(e, what) from None
+            raise
+        answer = _SocketAnswer(connection, response, what)
+    if ok is not None and answer.status not in ok:
+        with answer:
+            raise _refusal(what, answer.status, answer.read())
+    return answer
+
+
+def _send_through_docker_py(method: str, path: str, **options) -> "requests.Response":
+    """One request to the chosen engine through docker-py's client, which is a requests
+    session (its public ``request``), at the API version it agreed with the engine."""
+    api = client().api
+    return api.request(method, f"{api.base_url}/v{api.api_version}{path}", **options)
 
 
 def request(method: str, path: str, what: str, *, body: Any = None, ok: tuple[int, ...] = (200, 204),
@@ -355,23 +491,13 @@ def request(method: str, path: str, what: str, *, body: Any = None, ok: tuple[in
     (``what``: the engine's message); an unreachable or stuck engine is one line naming it
     and what was in flight, as ``engine_errors`` says it. ``longer_by``: seconds the engine
     may take beyond the usual timeout (a stop waits for the container); None: as long as it
-    takes (a wait for a container to exit)."""
+    takes (a wait for a container to exit, a commit)."""
     timeout = None if longer_by is None else request_timeout() + longer_by
     data = None if body is None else json.dumps(body).encode()
-    connection = _connected(request_timeout(), what)
-    if connection is None:
-        return _request_through_docker_py(method, path, what, data, ok, missing, timeout)
-    try:
-        headers = {"Content-Type": "application/json"} if data is not None else {}
-        connection.sock.settimeout(timeout)
-        connection.request(method, path, body=data, headers=headers)
-        response = connection.getresponse()
-        status, answer = response.status, response.read()
-    except (OSError, http.client.HTTPException) as e:
-        raise _local_failure(e, what) from None
-    finally:
-        connection.close()
-    return _answer(status, answer, what, ok, missing)
+    headers = {"Content-Type": "application/json"} if data is not None else {}
+    with open_answer(method, path, what, body=data, headers=headers, timeout=timeout, streamed=False,
+                     ok=None) as answer:
+        return _answer(answer.status, answer.read(), what, ok, missing)
 
 
 def _answer(status: int, answer: bytes, what: str, ok: tuple[int, ...], missing: bool):
@@ -393,23 +519,6 @@ def _refusal(what: str, status: int, answer: bytes) -> "Refused":
     except (ValueError, AttributeError):
         said = None
     return Refused(what, status, str(said or answer.decode("utf-8", "replace").strip() or f"HTTP {status}"))
-
-
-def _request_through_docker_py(method: str, path: str, what: str, data: bytes | None,
-                               ok: tuple[int, ...], missing: bool, timeout: float | None):
-    with engine_errors(what):
-        options: dict = {"timeout": timeout}
-        if data is not None:
-            options.update(data=data, headers={"Content-Type": "application/json"})
-        response = _send_through_docker_py(method, path, **options)
-        return _answer(response.status_code, response.content, what, ok, missing)
-
-
-def _send_through_docker_py(method: str, path: str, **options) -> "requests.Response":
-    """One request to the chosen engine through docker-py's client, which is a requests
-    session (its public ``request``), at the API version it agreed with the engine."""
-    api = client().api
-    return api.request(method, f"{api.base_url}/v{api.api_version}{path}", **options)
 
 
 def client() -> "docker.DockerClient":
@@ -484,45 +593,77 @@ def _choose_another(source: str) -> str:
 def _tls_failure(error: BaseException) -> tuple[str, str] | None:
     """(why, what to do) when TLS between us and a tcp:// engine is what failed, else None:
     our certificate files missing (docker-py checks them before connecting), a handshake the
-    engine or we refused, or plain HTTP sent to an engine that speaks only TLS."""
+    engine or we refused, or plain HTTP sent to an engine that speaks only TLS. Told by the
+    exceptions' types, ssl's reason codes and the engine's status, not by their messages."""
+    import ssl
+
     import docker
 
-    text = str(error)
     check = ("Check that the client's TLS files (DOCKER_CERT_PATH's ca.pem, cert.pem and key.pem, or "
              "the Docker context's) are the ones made for this engine, by its CA.")
     if isinstance(error, docker.errors.TLSParameterError):
         files = os.environ.get("DOCKER_CERT_PATH") or "~/.docker"
-        missing = "ca.pem" if "CA certificate" in error.msg else "cert.pem and key.pem"
+        held = Path(files).expanduser()  # docker-py checks the client's pair first, then the CA
+        missing = "ca.pem" if (held / "cert.pem").is_file() and (held / "key.pem").is_file() else "cert.pem and key.pem"
         return f"{files} has no {missing}", check
-    if "Client sent an HTTP request to an HTTPS server" in text:
+    refused = _cause(error, docker.errors.APIError)
+    if refused is not None and refused.status_code == 400:  # plain HTTP, said back in plain HTTP
         return ("the engine speaks only TLS and was sent plain HTTP",
                 "Set DOCKER_TLS_VERIFY=1 and DOCKER_CERT_PATH, or use a Docker context with TLS files.")
-    if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:  # it answered in plain HTTP
+    failed = _cause(error, ssl.SSLError)
+    if failed is None:
+        return None
+    reason = str(getattr(failed, "reason", None) or "")
+    if reason == "WRONG_VERSION_NUMBER":  # it answered in plain HTTP
         return ("the engine does not speak TLS; it answered in plain HTTP",
                 "For a plain tcp:// engine unset DOCKER_TLS_VERIFY and DOCKER_CERT_PATH (or use a context "
                 "without TLS files); better, turn TLS on at the engine (dockerd --tlsverify).")
-    said = re.search(r"\[SSL: \w+\] ([^(')]+)", text)
-    if said and "alert" in said[1]:  # the engine ended the handshake
-        return f"the engine refused this client: {said[1].strip()}; no certificate, or one its CA did not sign", check
-    if said:
-        return said[1].strip(), check
-    if "SSLError" in text or "SSLEOFError" in text:
-        return "the TLS handshake did not complete", check
-    return None
+    said = reason.lower().replace("_", " ")
+    if "ALERT" in reason:  # the engine ended the handshake
+        return f"the engine refused this client: {said}; no certificate, or one its CA did not sign", check
+    if said and not isinstance(failed, ssl.SSLEOFError):
+        return said, check
+    return "the TLS handshake did not complete", check
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The error and those it came from: docker-py, requests and urllib3 wrap the socket's
+    own error (as its cause, its ``reason`` or an argument)."""
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        found = pending.pop(0)
+        if id(found) in seen:
+            continue
+        seen.add(id(found))
+        yield found
+        reason = getattr(found, "reason", None)
+        pending += [e for e in (found.__cause__, found.__context__, reason, *getattr(found, "args", ()))
+                    if isinstance(e, BaseException)]
+
+
+def _cause(error: BaseException, kind):
+    """The first of the error and its causes that is of this type, or None."""
+    return next((e for e in _causes(error) if isinstance(e, kind)), None)
 
 
 def _reason(error: BaseException) -> str:
-    text = str(error)
-    if "No such file or directory" in text or "FileNotFoundError" in text:
-        return "no such socket"
-    if "Connection refused" in text or "ConnectionRefused" in text:
-        return "connection refused"
-    if "Permission denied" in text or "PermissionError" in text:
-        return "permission denied: add yourself to the docker group or use sudo"
-    if "timed out" in text or "Timeout" in text:
+    """Why the engine could not be reached, by the type of the socket's error; else the
+    innermost error's own words."""
+    import requests
+    import urllib3
+
+    if _timed_out(error):
         return "timed out"
-    reason = text.split(": ", 1)[-1] if "Error while fetching server API version" in text else text
-    return reason if len(reason) <= 200 else reason[:200] + "..."
+    found = _cause(error, (FileNotFoundError, ConnectionRefusedError, PermissionError))
+    if found is not None:
+        return _socket_reason(found)
+    if _untyped_refusal(error):
+        return _untyped_refusal(error)
+    inner = [e for e in _causes(error) if not isinstance(e, (requests.exceptions.RequestException,
+                                                             urllib3.exceptions.HTTPError))]
+    text = str(inner[-1] if inner else error)
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 @contextlib.contextmanager
@@ -535,8 +676,6 @@ def engine_errors(what: str) -> Iterator[None]:
 
     try:
         yield
-    except docker.errors.ImageNotFound as e:
-        raise DockyardError(f"{what}: image not found ({explanation(e)})") from None
     except docker.errors.APIError as e:
         raise Refused(what, e.status_code or 500, explanation(e)) from None
     except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
@@ -559,8 +698,10 @@ def engine_errors(what: str) -> Iterator[None]:
 
 
 def _is_connection_error(error: BaseException) -> bool:
-    text = str(error)
-    return "Connection" in text or "No such file or directory" in text
+    """The error came from the connection (a socket's error), not from docker-py's checks."""
+    import requests
+
+    return _cause(error, (OSError, requests.exceptions.ConnectionError)) is not None
 
 
 def lost(doing: str) -> str:
@@ -579,17 +720,35 @@ def _timed_out(error: BaseException) -> bool:
     import requests
     import urllib3
 
-    if isinstance(error, (TimeoutError, requests.exceptions.Timeout, urllib3.exceptions.TimeoutError)):
-        return True
-    text = str(error)
-    return "timed out" in text or "TimeoutError" in text
+    return any(isinstance(e, (TimeoutError, requests.exceptions.Timeout, urllib3.exceptions.TimeoutError))
+               # urllib3's NewConnectionError is a ConnectTimeoutError by descent only: a refusal
+               and not isinstance(e, urllib3.exceptions.NewConnectionError) for e in _causes(error))
 
 
 def _never_connected(error: BaseException) -> bool:
     """The engine refused the connection (or its socket is gone): it is down, not mid-answer."""
+    import urllib3
+
+    found = _cause(error, (ConnectionRefusedError, FileNotFoundError, PermissionError,
+                           urllib3.exceptions.NewConnectionError))
+    return found is not None or _untyped_refusal(error) is not None
+
+
+def _untyped_refusal(error: BaseException) -> str | None:
+    """The one reading of words left: an error that carries no socket error to go by (one
+    made from a message alone), whose words say the connection was refused or the socket is
+    missing. None for any error that has a socket error among its causes."""
+    import requests
+
+    if any(isinstance(e, OSError) and not isinstance(e, requests.exceptions.RequestException)
+           for e in _causes(error)):  # requests' errors are OSErrors by descent
+        return None
     text = str(error)
-    return any(sign in text for sign in ("Connection refused", "ConnectionRefused", "No such file or directory",
-                                         "FileNotFoundError", "Permission denied", "PermissionError"))
+    if "Connection refused" in text:
+        return "connection refused"
+    if "No such file or directory" in text:
+        return "no such socket"
+    return None
 
 
 @contextlib.contextmanager
@@ -630,6 +789,40 @@ def inspect_image(ref: str) -> dict | None:
     return get_json(f"/images/{quote(ref, safe='/:')}/json", f"inspect image {ref}", missing=True)
 
 
+def tag_image(image: str, repository: str, tag: str, what: str) -> None:
+    """Tag an image (`docker tag`), moving the tag if another image has it."""
+    request("POST", query(f"/images/{image}/tag", repo=repository, tag=tag, force=True), what, ok=(200, 201))
+
+
+def containers(filters: dict, what: str, *, size: bool = False) -> list[dict]:
+    """The containers, running or not, that match the filters (`docker ps -a`); with
+    ``size``, each with the size of its writable layer."""
+    return request("GET", query("/containers/json", all=True, filters=filters, size=size or None), what,
+                   ok=(200,)) or []
+
+
+def images(filters: dict, what: str) -> list[dict]:
+    """The images that match the filters (`docker images`)."""
+    return request("GET", query("/images/json", filters=filters), what, ok=(200,)) or []
+
+
+def remove_container(container: str, what: str, *, force: bool = False) -> None:
+    """Remove a container (`docker rm`); with ``force``, a running one too."""
+    request("DELETE", query(f"/containers/{container}", force=force or None), what, ok=(204,))
+
+
+def remove_image(image: str, what: str, *, force: bool = False) -> None:
+    """Remove an image (`docker rmi`): its untagged parents go with it."""
+    request("DELETE", query(f"/images/{image}", force=force), what, ok=(200,))
+
+
+def pull(repository: str, tag: str, auth: str, what: str) -> Iterator[dict]:
+    """Pull REPOSITORY:TAG (`docker pull`): the engine's progress messages, as they come.
+    ``auth``: the registry's X-Registry-Auth header."""
+    return messages("POST", query("/images/create", fromImage=repository, tag=tag), what,
+                    {"X-Registry-Auth": auth})
+
+
 def default_log_driver() -> str:
     """The current engine's logging driver for containers that name none (`docker info`),
     asked once per engine, or taken from an ``info`` asked already."""
@@ -653,15 +846,62 @@ def info(what: str) -> dict:
 def offers_buildkit() -> bool:
     """Whether the current engine builds with BuildKit through its API (`POST /build?version=2`):
     a Linux engine of API 1.39 or later (Docker 18.09). Asked once per engine."""
+    version = _version()
+    return version.get("Os") == "linux" and api_version() >= (1, 39)
+
+
+def api_version() -> tuple[int, int]:
+    """The current engine's API version (`docker version`'s), as (major, minor)."""
+    return tuple(int(part) for part in re.findall(r"\d+", str(_version().get("ApiVersion", "0")))[:2])
+
+
+def _version() -> dict:
+    """The current engine's `docker version`, asked once per engine."""
     chosen = engine_choice.chosen().value
-    if chosen not in _buildkit:
-        version = request("GET", "/version", "ask the engine for its version", ok=(200,)) or {}
-        api = tuple(int(part) for part in re.findall(r"\d+", str(version.get("ApiVersion", "0")))[:2])
-        _buildkit[chosen] = version.get("Os") == "linux" and api >= (1, 39)
-    return _buildkit[chosen]
+    if chosen not in _versions:
+        _versions[chosen] = request("GET", "/version", "ask the engine for its version", ok=(200,)) or {}
+    return _versions[chosen]
 
 
-_buildkit: dict[str, bool] = {}
+_versions: dict[str, dict] = {}
+
+
+# -- Swarm: services, their tasks, overlay networks -----------------------------------------
+
+
+def inspect_service(service: str, what: str, *, missing: bool = False) -> dict | None:
+    """A Swarm service by name or id (`docker service inspect`); with ``missing``, None when
+    there is none."""
+    return request("GET", query(f"/services/{service}"), what, ok=(200,), missing=missing)
+
+
+def create_service(spec: dict, auth: str, what: str) -> dict:
+    """Create a Swarm service from its ServiceSpec; ``auth``: X-Registry-Auth, with which the
+    nodes pull its image. The engine's answer: its ID (and warnings)."""
+    return _post_with_auth("/services/create", spec, auth, what, ok=(201, 200))
+
+
+def update_service(service: str, version: int, spec: dict, auth: str, what: str) -> dict | None:
+    """Replace a Swarm service's spec (``version``: the one it was read at, so that a change
+    made meanwhile is refused, not overwritten)."""
+    return _post_with_auth(query(f"/services/{service}/update", version=version), spec, auth, what, ok=(200,))
+
+
+def _post_with_auth(path: str, body: dict, auth: str, what: str, ok: tuple[int, ...]):
+    data = json.dumps(body).encode()
+    with open_answer("POST", path, what, body=data, timeout=request_timeout(), streamed=False, ok=None,
+                     headers={"Content-Type": "application/json", "X-Registry-Auth": auth}) as answer:
+        return _answer(answer.status, answer.read(), what, ok, False)
+
+
+def swarm_tasks(filters: dict, what: str) -> list[dict]:
+    """The Swarm tasks that match the filters (`docker service ps`)."""
+    return request("GET", query("/tasks", filters=filters), what, ok=(200,)) or []
+
+
+def create_network(spec: dict, what: str) -> dict:
+    """Create a network from its spec (Name, Driver, Labels, ...); its Id."""
+    return request("POST", "/networks/create", what, body=spec, ok=(201, 200))
 
 
 def short_id(object_id: str) -> str:
@@ -669,23 +909,15 @@ def short_id(object_id: str) -> str:
     return object_id.removeprefix("sha256:")[:12]
 
 
-def stream_get(path: str, params: dict) -> "requests.Response":
-    """GET an endpoint whose body is streamed (an export, a save), with no read timeout:
-    the daemon may take minutes before its first byte. docker-py's private request methods
-    are used here and nowhere else."""
-    api = client().api
-    response = api._get(api._url(path), params=params, stream=True, timeout=None)
-    api._raise_for_status(response)
-    return response
+def download(path: str, what: str) -> Answer:
+    """GET an endpoint whose body is an archive (an export, a save), streamed, with no
+    timeout: the daemon may take minutes before its first byte."""
+    return open_answer("GET", path, what, timeout=None)
 
 
-def stream_post(path: str, params: dict, body, headers: dict) -> "requests.Response":
-    """POST a streamed request body (an import, a load) and return the streamed answer."""
-    api = client().api
-    response = api._post(api._url(path), params=params, data=body, headers=headers,
-                         stream=True, timeout=None)
-    api._raise_for_status(response)
-    return response
+def upload(path: str, what: str, body, content_type: str) -> Answer:
+    """POST a streamed request body (an import, a load): the engine's streamed answer."""
+    return open_answer("POST", path, what, body=body, headers={"Content-Type": content_type}, timeout=None)
 
 
 # -- streams and upgraded connections (logs, exec, attach) -----------------------------------
@@ -879,44 +1111,13 @@ def stream(path: str, what: str) -> Iterator[bytes]:
     """GET an endpoint whose answer comes as it is made (logs), in pieces as they come. The
     request is made now (an error status is a ``Refused``, a missing engine one line naming
     it); the pieces come with no read timeout."""
-    connection = _connected(request_timeout(), what)
-    if connection is None:
-        with engine_errors(what):
-            response = _send_through_docker_py("GET", path, stream=True, timeout=None)
-            if response.status_code != 200:
-                raise _refusal(what, response.status_code, response.content)
-        return _pieces_through_docker_py(response, what)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        if response.status != 200:
-            raise _refusal(what, response.status, response.read())
-        connection.sock.settimeout(None)
-    except BaseException as e:
-        connection.close()
-        if isinstance(e, (OSError, http.client.HTTPException)):
-            raise _local_failure(e, what) from None
-        raise
-    return _pieces(connection, response, what)
+    answer = open_answer("GET", path, what, timeout=request_timeout())
 
+    def pieces() -> Iterator[bytes]:
+        with answer:
+            yield from answer.pieces()
 
-def _pieces(connection: http.client.HTTPConnection, response: http.client.HTTPResponse,
-            what: str) -> Iterator[bytes]:
-    try:
-        while piece := response.read1(65536):
-            yield piece
-    except (OSError, http.client.HTTPException) as e:
-        raise _local_failure(e, what) from None
-    finally:
-        connection.close()
-
-
-def _pieces_through_docker_py(response: "requests.Response", what: str) -> Iterator[bytes]:
-    try:
-        with engine_errors(what):
-            yield from response.iter_content(chunk_size=None)
-    finally:
-        response.close()
+    return pieces()
 
 
 def logs(container_id: str, what: str, *, follow: bool, tail: str | int = "all",
@@ -942,41 +1143,79 @@ def logs(container_id: str, what: str, *, follow: bool, tail: str | int = "all",
     return taken_apart()
 
 
-def post_slow(path: str, params: dict) -> dict:
-    """A POST answered in JSON that may take minutes (a commit of a big container)."""
-    api = client().api
-    return api._result(api._post_json(api._url(path), data=None, params=params, timeout=None),
-                       json=True)
-
-
-def build_stream(context, params: dict, on_response: Callable[[Any], object]) -> Iterator[dict]:
+def build_stream(context, params: dict, on_response: Callable[[Answer], object]) -> Iterator[dict]:
     """POST /build with a tar context; the engine's JSON messages as they come. The live
-    response goes to ``on_response`` first: closing it makes the engine cancel the build
-    (docker-py's own ``build`` keeps it out of reach). No read timeout: builds take long."""
-    api = client().api
+    answer goes to ``on_response`` first: cutting it makes the engine cancel the build.
+    No timeout: builds take long."""
+    what = f"build {params.get('t')}"
     headers = {"Content-Type": "application/tar"}
-    api._set_auth_headers(headers)  # credentials for the registries FROM lines pull from
-    response = api._post(api._url("/build"), data=context, params=params, headers=headers,
-                         stream=True, timeout=None)
-    on_response(response)
-    api._raise_for_status(response)
-    return api._stream_helper(response, decode=True)
+    registries = _registry_config()  # credentials for the registries FROM lines pull from
+    if registries:
+        headers["X-Registry-Config"] = registries
+    answer = open_answer("POST", query("/build", **params), what, body=context, headers=headers,
+                         timeout=None, ok=None)
+    on_response(answer)
+    if answer.status != 200:
+        with answer:
+            raise _refusal(what, answer.status, answer.read())
+
+    def messages() -> Iterator[dict]:
+        with answer:
+            yield from answer.messages()
+
+    return messages()
 
 
-def cut(response) -> None:
-    """Cut a streamed answer's connection from another thread. Closing the response would
-    wait for the thread that reads it; a shutdown ends that read, and the engine sees its
-    client gone (and cancels a build)."""
-    raw = getattr(response, "raw", None)
-    sock = getattr(getattr(raw, "_connection", None), "sock", None)
-    if sock is None:
-        try:
-            sock = raw._fp.fp.raw._sock
-        except AttributeError:
-            return
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
+def _registry_config() -> str | None:
+    """The X-Registry-Config header of a build: every registry's credentials from the Docker
+    config file (and its credential helpers), as docker-py and the docker CLI send them; None
+    when there are none. A config file that names no credentials costs no docker-py."""
+    path = Path(os.environ.get("DOCKER_CONFIG") or "~/.docker").expanduser() / "config.json"
+    try:
+        found = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(found, dict) or not (found.get("auths") or found.get("credsStore")
+                                            or found.get("credHelpers")):
+        return None
+    from docker import auth, errors
+
+    try:
+        credentials = auth.load_config(config_path=str(path)).get_all_credentials()
+    except errors.DockerException as e:  # a credential helper is missing or failed
+        raise DockyardError(f"the registries' credentials for the build, from {path}: {e}") from None
+    if auth.INDEX_URL not in credentials and auth.INDEX_NAME in credentials:
+        credentials[auth.INDEX_URL] = credentials[auth.INDEX_NAME]
+    return auth.encode_header(credentials) if credentials else None
+
+
+def helper_auth(registry: str) -> str:
+    """The X-Registry-Auth header of a push or pull when the Docker config file leaves the
+    registry's credentials to a credential helper: docker-py's ``docker.auth`` asks it
+    ({} when it has none). Never printed."""
+    from docker import auth, errors
+
+    try:
+        credentials = auth.load_config().resolve_authconfig(registry)
+    except errors.DockerException as e:  # the helper program is missing or failed
+        raise DockyardError(f"the credentials for the registry {registry}: {e}") from None
+    return auth.encode_header(credentials or {}).decode()
+
+
+def messages(method: str, path: str, what: str, headers: dict) -> Iterator[dict]:
+    """The JSON messages of a progress stream (a push, a pull), as they come; the request is
+    sent when the first is asked for. No timeout: a push takes as long as its layers."""
+    with open_answer(method, path, what, headers=headers, timeout=None, ok=(200, 201)) as answer:
+        yield from answer.messages()
+
+
+def cut(answer: Answer) -> None:
+    """Cut a streamed answer's connection from another thread (``Answer.cut``)."""
+    answer.cut()
 
 
 def port_in_use(error_text: str) -> bool:
+    """Whether a start's refusal says its host port is taken. The engine answers that with
+    500, as it does any other failure to start (docker-py's own errors say so by its words
+    too): its words are all there is to tell it by."""
     return "port is already allocated" in error_text or "address already in use" in error_text

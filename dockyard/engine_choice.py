@@ -11,15 +11,17 @@ The first of these that is set wins:
 8. the default socket.
 
 So a setting or a variable sends everything to one engine, as it always did, and an image's
-own engine is a project's choice like ``[project] engine``, only narrower. The image layer is
+own engine is a project's choice like ``[project] engine``, only narrower. The project layer
+is a context variable too, set around each method of a ``Project`` (``project_layer``): two
+Projects in one process each work on their own engine. The image layer is
 a context variable that ``engine.using`` sets around the work done for one image (a build of
 it, run, stop, status, push, ...): its value belongs to that work, and to the threads that
 carry it when they start in a copy of its context (the builder's do). An image is built on
 its parents' engine: containers.toml with a FROM across engines is refused when it is loaded.
 
 A value is an address (``unix://``, ``tcp://``, ``ssh://``) or the name of a Docker context.
-Nothing here imports docker-py: ``engine.get_json``'s fast path asks ``local_socket`` whether
-the chosen engine is a unix socket it can talk to with the standard library; resolving a
+Nothing here imports docker-py: the engine's client asks ``local_socket`` whether the chosen
+engine is a unix socket it can talk to with the standard library; resolving a
 context's address (and TLS) is ``engine``'s job.
 """
 
@@ -124,6 +126,25 @@ def use_project(engine: str | None, project_file: Path) -> None:
     _layers["project"] = (engine, f"project.engine in {project_file}") if engine else None
 
 
+# The project being worked on (set by ``project_layer`` around each of a Project's methods):
+# its (engine, source), or None when it names no engine. A process may hold several Projects
+# (the Python API), each on its own engine; outside their methods, the project loaded last
+# (``use_project``) counts, as it did for code that calls the engine layer directly.
+_OUTSIDE = object()
+_project: ContextVar = ContextVar("dockyard_project_engine", default=_OUTSIDE)
+
+
+@contextlib.contextmanager
+def project_layer(engine: str | None, project_file: Path):
+    """Within: this project's ``[project] engine`` (None: it names none), whichever project
+    was loaded last."""
+    token = _project.set((engine, f"project.engine in {project_file}") if engine else None)
+    try:
+        yield
+    finally:
+        _project.reset(token)
+
+
 # The engine of the image being worked on (set by ``image_layer``), or None.
 _image: ContextVar[tuple[str, str] | None] = ContextVar("dockyard_image_engine", default=None)
 
@@ -148,7 +169,7 @@ def chosen() -> Choice:
     env = os.environ
     layers = [_layers["setting"], (env.get("DOCKYARD_ENGINE"), "DOCKYARD_ENGINE"),
               (env.get("DOCKER_HOST"), "DOCKER_HOST"), (env.get("DOCKER_CONTEXT"), "DOCKER_CONTEXT"),
-              _image.get(), _layers["project"]]
+              _image.get(), _layers["project"] if _project.get() is _OUTSIDE else _project.get()]
     for value, source in (layer for layer in layers if layer is not None):
         value = (value or "").strip()
         if not value:

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import sys
 import time
 from pathlib import Path
-from typing import Callable, ContextManager, Iterable, TextIO
+from typing import Callable, ContextManager, Iterable, Iterator, TextIO
 
 from . import config, interrupts
 from .config import ImageSpec, normalize_ref
@@ -40,6 +41,19 @@ def _on_its_engine(method: Callable) -> Callable:
     return on_its_engine
 
 
+def _on_its_projects_engine(method: Callable) -> Callable:
+    """The method works on its own project's engine (its ``[project] engine``, after the
+    environment's choices), whichever Project the process loaded since: the choice is set
+    for the method's work (and the threads that carry it) and undone when it returns."""
+
+    @functools.wraps(method)
+    def on_its_projects_engine(self: "Project", *args, **kwargs):
+        with self.on_own_engine():
+            return method(self, *args, **kwargs)
+
+    return on_its_projects_engine
+
+
 class Project:
     """The project described by one containers.toml (validated when loaded)."""
 
@@ -51,7 +65,9 @@ class Project:
         self.builder = builder
         self.spec = config.load(path)
         # A project that names an engine is used there (after the environment's choices, see
-        # ``engine_choice``); an image that names its own is worked on there (``on_engine_of``).
+        # ``engine_choice``) by each of its methods; an image that names its own is worked on
+        # there (``on_engine_of``). Outside its methods, the engine layer called directly sees
+        # the project loaded last.
         engine_choice.use_project(self.spec.engine, self.spec.path)
 
     def __repr__(self) -> str:
@@ -76,14 +92,24 @@ class Project:
             return {"address": engine.endpoint(), "source": choice.source,
                     "context": None if choice.is_address else choice.value}
 
-    def on_engine_of(self, image: str) -> ContextManager:
-        """Within: the image's own engine, if it names one (a setting or the environment
-        still comes first, see ``engine_choice``)."""
+    def on_own_engine(self) -> ContextManager:
+        """Within: this project's engine (a setting or the environment still comes first, see
+        ``engine_choice``), whichever Project was loaded since."""
+        from . import engine_choice
+
+        return engine_choice.project_layer(self.spec.engine, self.spec.path)
+
+    @contextlib.contextmanager
+    def on_engine_of(self, image: str) -> Iterator[None]:
+        """Within: the image's own engine, if it names one, else this project's (a setting or
+        the environment still comes first, see ``engine_choice``)."""
         from . import engine
         from .engine_choice import Choice
 
         spec = self.image(image)
-        return engine.using(Choice(spec.engine, f"images.{spec.key}.engine in {self.path}") if spec.engine else None)
+        with self.on_own_engine(), \
+                engine.using(Choice(spec.engine, f"images.{spec.key}.engine in {self.path}") if spec.engine else None):
+            yield
 
     def _on(self, image: str, function: Callable, *args, **kwargs):
         """``function(*args, **kwargs)`` on the image's engine."""
@@ -633,3 +659,11 @@ class Project:
 def _port_json(port) -> dict:
     return {"host_ip": port.host_ip, "host_port": port.host_port,
             "container_port": port.container_port, "protocol": port.protocol}
+
+
+# Every public method works on its own project's engine: two Projects in one process (a
+# release script's) each talk to their own, however their calls interleave.
+for _name, _method in list(vars(Project).items()):
+    if inspect.isfunction(_method) and not _name.startswith("_") and _name not in ("image", "on_own_engine",
+                                                                                   "on_engine_of"):
+        setattr(Project, _name, _on_its_projects_engine(_method))

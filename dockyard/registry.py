@@ -3,21 +3,20 @@ that tag; ``pull`` pulls it and tags it back as the image's own tag.
 
 An image keeps its labels through a registry (they are in its config, whose digest is its
 id), so a pulled image still carries the ``dockyard.key`` it was built with and `build` finds
-it up to date. Credentials come from the Docker config file (docker-py reads it for each
-push and pull); nothing here prints them.
+it up to date. Credentials come from the Docker config file, read for each push and pull (a credential
+helper through docker-py's ``docker.auth``); nothing here prints them.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import http.client
 import json
 import os
 import time
 from pathlib import Path
 from typing import Iterator, TextIO
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import quote, urlencode
 
 from . import engine
 from .config import ImageSpec, registry_address
@@ -138,84 +137,31 @@ Request = tuple[str, str, dict, str, "str | None"]
 
 
 def _engine_stream(requests: list[Request], registry: str) -> Iterator[dict]:
-    """The engine's JSON messages for these requests, in turn. On the local socket with the
-    standard library (a push then needs no docker-py, a quarter of a second); through
-    docker-py otherwise, or when the config file's credentials need a helper program."""
-    auth = _plain_auth(registry)
-    probe = engine.local_connection(timeout=engine.request_timeout()) if auth is not None else None
-    reachable = False
-    if probe is not None:
+    """The engine's JSON messages for these requests, in turn, on the engine's one client
+    (on the local socket a push needs no docker-py, a quarter of a second, unless the config
+    file's credentials need a helper program)."""
+    auth = _plain_auth(registry) or engine.helper_auth(registry)
+    for method, path, query, what, not_found in requests:
         try:
-            probe.connect()
-            reachable = True
-        except OSError:
-            pass  # docker-py says what is wrong with the engine
-        finally:
-            probe.close()
-    if reachable:
-        # The socket found here serves every request of this stream.
-        for request in requests:
-            yield from _socket_stream(request, auth, probe.path)
-        return
-    for request in requests:
-        yield from _docker_py_stream(request)
+            yield from engine.messages(method, f"{path}?{urlencode(query)}", what, {"X-Registry-Auth": auth})
+        except engine.Refused as e:
+            if e.status == 404 and not_found:
+                raise DockyardError(not_found) from None
+            raise DockyardError(f"{what}: {' '.join(e.explanation.split())}") from None
 
 
-def _socket_stream(request: Request, auth: str, socket_path: str) -> Iterator[dict]:
-    method, path, query, what, not_found = request
-    connection = engine.unix_connection(socket_path, timeout=None)
-    try:
-        connection.request(method, f"{path}?{urlencode(query)}", headers={"X-Registry-Auth": auth})
-        response = connection.getresponse()
-        if response.status >= 300:
-            body = response.read().decode("utf-8", "replace")
-            try:
-                reason = json.loads(body).get("message") or body
-            except ValueError:
-                reason = body
-            if response.status == 404 and not_found:
-                raise DockyardError(not_found)
-            raise DockyardError(f"{what}: {' '.join(str(reason).split())}")
-        decoder = json.JSONDecoder()
-        while line := response.readline():
-            text = line.decode("utf-8", "replace").strip()
-            while text:
-                message, end = decoder.raw_decode(text)
-                yield message
-                text = text[end:].lstrip()
-    except (OSError, http.client.HTTPException, ValueError) as e:
-        raise DockyardError(f"{what}: the connection to the Docker engine at {engine.endpoint()} broke "
-                            f"({type(e).__name__}); is the engine still running?") from None
-    finally:
-        connection.close()
-
-
-def _docker_py_stream(request: Request) -> Iterator[dict]:
-    import docker
-
-    method, path, query, what, not_found = request
-    with engine.engine_errors(what):
-        api = engine.client().api
-        try:
-            if path.endswith("/tag"):
-                image = unquote(path.removeprefix("/images/").removesuffix("/tag"))
-                api.tag(image, query["repo"], query["tag"], force=True)
-                return
-            if path.endswith("/push"):
-                repository = unquote(path.removeprefix("/images/").removesuffix("/push"))
-                yield from api.push(repository, tag=query["tag"], stream=True, decode=True)
-            else:
-                yield from api.pull(query["fromImage"], tag=query["tag"], stream=True, decode=True)
-        except docker.errors.NotFound:
-            if not_found is None:
-                raise
-            raise DockyardError(not_found) from None
+def auth_header(repository: str) -> str:
+    """X-Registry-Auth for a pull of ``repository`` (Docker Hub's when it names no registry
+    host): from the config file's "auths", or its credential helper."""
+    first, slash, _ = repository.partition("/")
+    registry = first if slash and ("." in first or ":" in first or first == "localhost") else "index.docker.io/v1/"
+    return _plain_auth(registry) or engine.helper_auth(registry)
 
 
 def _plain_auth(registry: str) -> str | None:
     """X-Registry-Auth for ``registry`` from the Docker config file's "auths", as the docker
     CLI sends it ({} when it has none); None when a credential helper (credsStore,
-    credHelpers) holds them: docker-py asks it. Never printed."""
+    credHelpers) holds them: ``engine.helper_auth`` asks it. Never printed."""
     path = Path(os.environ.get("DOCKER_CONFIG") or "~/.docker").expanduser() / "config.json"
     try:
         config = json.loads(path.read_text(encoding="utf-8"))

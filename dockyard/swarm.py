@@ -21,7 +21,6 @@ virtual IPs and the ingress routing mesh do.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import time
@@ -31,6 +30,7 @@ from . import containers, engine, engine_ports, resources
 from .config import ImageSpec, PortMapping, ProjectSpec, size_bytes, swarm_ports_warning
 from .errors import DockyardError
 from .labels import IMAGE, OWNER, SETTINGS, resource_is_ours, resource_labels, resource_owner
+from .registry import auth_header
 
 SERVICE_LABEL = "com.docker.swarm.service.id"  # the engine's label on a task's container
 CAPABILITIES_API = (1, 41)  # ContainerSpec's CapabilityAdd/CapabilityDrop
@@ -75,7 +75,7 @@ def manager() -> dict:
 
 
 def check_api(spec: ImageSpec) -> None:
-    version = tuple(int(part) for part in str(engine.client().api.api_version).split(".")[:2])
+    version = engine.api_version()
     if (spec.run.cap_add or spec.run.cap_drop) and version < CAPABILITIES_API:
         raise DockyardError(f"the Docker engine at {engine.where()} speaks API {'.'.join(map(str, version))}; swarm "
                             f"services take cap_add/cap_drop from API 1.41 (Docker 20.10) on: upgrade the engine, or "
@@ -88,76 +88,92 @@ def check_api(spec: ImageSpec) -> None:
 # -- what a service is made of --------------------------------------------------------
 
 
-def _tmpfs_mount(spec: ImageSpec, index: int, value: str):
+def _tmpfs_mount(spec: ImageSpec, index: int, value: str) -> dict:
     """A run.tmpfs entry, ``PATH[:OPTIONS]``, as a service's mount: a swarm's tmpfs takes a size
     in bytes and a mode, nothing else (its TmpfsOptions)."""
-    from docker.types import Mount
-
     path, _, options = value.partition(":")
     settings: dict = {}
     for option in options.split(",") if options else ():
         name, _, setting = option.partition("=")
         if name == "size" and not setting.endswith("%"):
-            settings["tmpfs_size"] = size_bytes(setting)
+            settings["SizeBytes"] = size_bytes(setting)
         elif name == "mode":
-            settings["tmpfs_mode"] = int(setting, 8)
+            settings["Mode"] = int(setting, 8)
         else:
             raise DockyardError(f"images.{spec.key}.run.tmpfs[{index}]: '{option}' cannot be given to a swarm "
                                 "service's tmpfs, which takes only size=N[k|m|g] and mode=OCTAL")
-    return Mount(path, None, type="tmpfs", **settings)
+    mount = {"Target": path, "Source": None, "Type": "tmpfs", "ReadOnly": False}
+    settings = {k: v for k, v in settings.items() if v}  # 0: the engine's default (docker-py left it out)
+    if settings:
+        mount["TmpfsOptions"] = settings
+    return mount
 
 
 def service_request(project: ProjectSpec, spec: ImageSpec, image: str, replicas: int) -> dict:
-    """The keyword arguments of `create_service` (and `update_service`), with the hash of
-    everything but the replica count in the dockyard.settings label: `deploy` compares the
-    count with the service's own (which `scale` changes), and scales it without a rollover."""
-    from docker.types import (ContainerSpec, EndpointSpec, Mount, NetworkAttachmentConfig, Placement, Resources,
-                              RestartPolicy, ServiceMode, TaskTemplate, UpdateConfig)
-
+    """The parts of a service's spec as `engine.create_service` (and `update_service`) take
+    them, in the engine's format, with the hash of everything but the replica count in the
+    dockyard.settings label: `deploy` compares the count with the service's own (which
+    `scale` changes), and scales it without a rollover."""
     run, deploy = spec.run, spec.deploy
     mounts = []
     for mount in resources.binds(project, spec):
         source, target, mode = (mount.split(":") + ["rw"])[:3]
         kind = "bind" if source.startswith("/") else "volume"
-        mounts.append(Mount(target, source, type=kind, read_only=mode == "ro"))
+        mounts.append({"Target": target, "Source": source, "Type": kind, "ReadOnly": mode == "ro"})
     mounts += [_tmpfs_mount(spec, i, value) for i, value in enumerate(run.tmpfs)]
     command = list(run.command) if isinstance(run.command, tuple) else run.command
-    container = ContainerSpec(
-        image, args=command, env=[f"{k}={v}" for k, v in run.environment], user=run.user, workdir=run.workdir,
-        mounts=mounts or None, read_only=run.read_only or None, init=run.init or None,
-        labels={IMAGE: spec.key},
-        cap_drop=[_capability(c) for c in run.cap_drop] or None, cap_add=[_capability(c) for c in run.granted_capabilities] or None)
-    limits = Resources(cpu_limit=int(run.cpus * 1e9) if run.cpus else None,
-                       mem_limit=size_bytes(run.memory) if run.memory else None)
+    container = {"Image": image, "Command": None, "Args": command, "Env": [f"{k}={v}" for k, v in run.environment],
+                 "Labels": {IMAGE: spec.key}}
+    optional = {"User": run.user, "Dir": run.workdir, "Mounts": mounts or None, "ReadOnly": run.read_only or None,
+                "Init": run.init or None, "CapabilityAdd": [_capability(c) for c in run.granted_capabilities] or None,
+                "CapabilityDrop": [_capability(c) for c in run.cap_drop] or None}
+    container.update((k, v) for k, v in optional.items() if v is not None)
+    limits = {k: v for k, v in (("NanoCPUs", int(run.cpus * 1e9) if run.cpus else None),
+                                ("MemoryBytes", size_bytes(run.memory) if run.memory else None)) if v is not None}
     if run.pids and run.pids > 0:  # -1: no limit, a service's default
-        limits.setdefault("Limits", {})["Pids"] = run.pids
+        limits["Pids"] = run.pids
     policy, _, count = run.restart.partition(":")
-    restart = RestartPolicy(condition=RESTART_CONDITIONS[policy], max_attempts=int(count or 0))
-    networks = [NetworkAttachmentConfig(network_name(project), aliases=[spec.key])] \
-        if run.network == "project" else None
-    log_driver = None
+    template: dict = {"ContainerSpec": container,
+                      "RestartPolicy": {"Condition": RESTART_CONDITIONS[policy], "Delay": 0,
+                                        "MaxAttempts": int(count or 0), "Window": 0}}
+    if limits:
+        template["Resources"] = {"Limits": limits}
+    if deploy.placement:
+        template["Placement"] = {"Constraints": list(deploy.placement)}
     if engine.default_log_driver() in ("json-file", "local"):
-        log_driver = {"Name": engine.default_log_driver(),
-                      "Options": {"max-size": run.log_max_size, "max-file": str(run.log_max_files)}}
-    template = TaskTemplate(container, resources=limits or None, restart_policy=restart, networks=networks,
-                            placement=Placement(constraints=list(deploy.placement)) if deploy.placement else None,
-                            log_driver=log_driver)
+        template["LogDriver"] = {"Name": engine.default_log_driver(),
+                                 "Options": {"max-size": run.log_max_size, "max-file": str(run.log_max_files)}}
+    if run.network == "project":
+        template["Networks"] = [{"Target": network_name(project), "Aliases": [spec.key], "DriverOpts": None}]
     ports = engine_ports.endpoint_ports(run.ports, deploy.publish)
     # DNS round-robin needs no IPVS; Docker refuses it only beside ingress-published ports.
-    mode = "vip" if ports and deploy.publish == "ingress" else "dnsrr"
+    endpoint_spec = {"Ports": ports} if ports else {}
+    endpoint_spec["Mode"] = "vip" if ports and deploy.publish == "ingress" else "dnsrr"
     update = deploy.update
-    rolling = dict(parallelism=update.parallelism, delay=int(update.delay * 1e9), order=update.order,
-                   monitor=int(update.monitor * 1e9))
+    rolling = {"Parallelism": update.parallelism, "Delay": int(update.delay * 1e9),
+               "Monitor": int(update.monitor * 1e9), "Order": update.order}
     request = dict(
-        task_template=template, name=service_name(spec),
-        endpoint_spec=EndpointSpec(mode=mode, ports=ports or None),
-        update_config=UpdateConfig(failure_action=update.failure_action, **rolling),
-        rollback_config=UpdateConfig(failure_action="pause", **rolling),
+        task_template=template, name=service_name(spec), endpoint_spec=endpoint_spec,
+        update_config={**rolling, "FailureAction": update.failure_action},
+        rollback_config={**rolling, "FailureAction": "pause"},
     )
+    # The same words and values as when docker-py's types made them: a service deployed by
+    # an earlier dockyard is not taken for changed.
     settings = json.dumps(request, sort_keys=True, default=str).encode()
     request["labels"] = {OWNER: project.name, IMAGE: spec.key, SETTINGS: hashlib.sha256(settings).hexdigest()[:32]}
-    request["mode"] = ServiceMode("replicated", replicas=replicas)
+    request["mode"] = Replicated(replicas)
     return request
+
+
+class Replicated(dict):
+    """A replicated service's Mode, as the engine takes it: {"Replicated": {"Replicas": N}}."""
+
+    def __init__(self, replicas: int) -> None:
+        super().__init__(Replicated={"Replicas": replicas})
+
+    @property
+    def replicas(self) -> int:
+        return self["Replicated"]["Replicas"]
 
 
 def _capability(name: str) -> str:
@@ -195,14 +211,10 @@ def image_reference(spec: ImageSpec, nodes: int, registry: str | None, pushed: d
 
 def find(project: ProjectSpec, spec: ImageSpec) -> dict | None:
     """Our service of the image, or None; someone else's of that name is refused."""
-    import docker
-
     name = service_name(spec)
-    with engine.engine_errors(f"inspect service {name}"):
-        try:
-            service = engine.client().api.inspect_service(name)
-        except docker.errors.NotFound:
-            return None
+    service = engine.inspect_service(name, f"inspect service {name}", missing=True)
+    if service is None:
+        return None
     labels = service["Spec"].get("Labels") or {}
     if labels.get(OWNER) != project.name:
         owner = f"dockyard project '{labels[OWNER]}'" if labels.get(OWNER) else "something other than dockyard"
@@ -232,19 +244,17 @@ def services(filters: dict | None = None) -> list[dict]:
 
 def ensure_network(project: ProjectSpec) -> str:
     """The project's overlay network: attachable, labelled; someone else's is refused."""
-    import docker
-
     name = network_name(project)
     network = resources.inspect_network(name)
     if network is None:
-        with engine.engine_errors(f"create network {name}"):
-            try:
-                engine.client().api.create_network(name, driver="overlay", attachable=True,
-                                                   labels=resource_labels(project.name), check_duplicate=True)
-                return name
-            except docker.errors.APIError as e:
-                if e.status_code != 409:
-                    raise
+        try:
+            engine.create_network({"Name": name, "Driver": "overlay", "Attachable": True,
+                                   "Labels": resource_labels(project.name), "CheckDuplicate": True},
+                                  f"create network {name}")
+            return name
+        except engine.Refused as e:
+            if e.status != 409:
+                raise
         network = resources.inspect_network(name)
     if network is None or not resource_is_ours(network, project.name):
         owner = "nobody" if network is None else resource_owner(network)
@@ -267,12 +277,10 @@ def deploy(project: ProjectSpec, spec: ImageSpec, image: str, *, replicas: int |
     current = find(project, spec)
     count = replicas if replicas is not None else spec.deploy.replicas
     request = service_request(project, spec, image, count)
-    api = engine.client().api
     outcome = {"image": spec.key, "service": service_name(spec), "id": None, "action": "created", "reason": None,
                "replicas": count, "warning": swarm_ports_warning(spec)}
     if current is None:
-        with engine.engine_errors(f"create service {service_name(spec)}"):
-            outcome["id"] = api.create_service(**request)["ID"]
+        outcome["id"] = engine.create_service(service_spec(request), _auth(image), f"create service {service_name(spec)}")["ID"]
     else:
         outcome["id"] = current["ID"]
         image_changed = current["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"] != image
@@ -298,8 +306,7 @@ def _left(spec: ImageSpec, service_id: str) -> str:
     name = service_name(spec)
     remove = f"`inv {spec.key}.undeploy` removes it"
     try:
-        with engine.engine_errors(f"inspect service {name}"):
-            service = engine.client().api.inspect_service(service_id)
+        service = engine.inspect_service(service_id, f"inspect service {name}")
         rows = tasks(service_id, service=service)
     except DockyardError:  # the engine went away too: what failed first is what to read
         return f"the service {name} may be left deployed; {remove}"
@@ -318,15 +325,13 @@ def scale(project: ProjectSpec, spec: ImageSpec, replicas: int, timeout: float |
                             f"deploy it with `inv {spec.key}.deploy`")
     before = _replicas(current)
     if replicas != before:
-        with engine.engine_errors(f"scale service {service_name(spec)}"):
-            # The current spec as it is, but the count: docker-py's fetch_current_spec would fill
-            # in defaults, which the engine takes for a change and rolls every task over.
-            spec_now = current["Spec"]
-            engine.client().api.update_service(
-                current["ID"], current["Version"]["Index"], task_template=spec_now["TaskTemplate"],
-                name=spec_now["Name"], labels=spec_now.get("Labels"), mode={"Replicated": {"Replicas": replicas}},
-                update_config=spec_now.get("UpdateConfig"), rollback_config=spec_now.get("RollbackConfig"),
-                endpoint_spec=spec_now.get("EndpointSpec"))
+        # The current spec as it is, but the count: filling in defaults (docker-py's
+        # fetch_current_spec did) the engine takes for a change, and rolls every task over.
+        kept = ("Name", "Labels", "TaskTemplate", "UpdateConfig", "RollbackConfig", "EndpointSpec")
+        now = {key: current["Spec"][key] for key in kept if current["Spec"].get(key) is not None}
+        engine.update_service(current["ID"], current["Version"]["Index"], {**now, "Mode": Replicated(replicas)},
+                              _auth(current["Spec"]),
+                              f"scale service {service_name(spec)}")
     return {"image": spec.key, "service": service_name(spec), "id": current["ID"], "replicas": replicas,
             "before": before, "tasks": wait_ready(spec, current["ID"], replicas, timeout)}
 
@@ -336,17 +341,30 @@ def _replicas(service: dict) -> int:
 
 
 def _update(spec: ImageSpec, current: dict, request: dict) -> None:
-    with engine.engine_errors(f"update service {service_name(spec)}"):
-        engine.client().api.update_service(current["ID"], current["Version"]["Index"], **request)
+    engine.update_service(current["ID"], current["Version"]["Index"], service_spec(request),
+                          _auth(request["task_template"]["ContainerSpec"]["Image"]),
+                          f"update service {service_name(spec)}")
+
+
+def service_spec(request: dict) -> dict:
+    """A ``service_request`` as the engine's ServiceSpec (the body of a create or update)."""
+    names = {"task_template": "TaskTemplate", "name": "Name", "endpoint_spec": "EndpointSpec", "labels": "Labels",
+             "update_config": "UpdateConfig", "rollback_config": "RollbackConfig", "mode": "Mode"}
+    return {names[key]: value for key, value in request.items() if value is not None}
+
+
+def _auth(image: str | dict) -> str:
+    """X-Registry-Auth for the registry the service's image (or its spec's) comes from: the
+    nodes pull it with these credentials."""
+    if isinstance(image, dict):
+        image = ((image.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image") or ""
+    return auth_header(image.partition("@")[0])
 
 
 def undeploy(project: ProjectSpec, specs: list[ImageSpec] | None, *, timeout: float = 60) -> dict:
     """Remove our services (of ``specs``, or every one of the project), wait until their task
     containers are gone, then the overlay network once nothing of ours uses it."""
-    import docker
-
     manager()
-    api = engine.client().api
     if specs is None:
         found = ours(project)
     else:
@@ -354,9 +372,8 @@ def undeploy(project: ProjectSpec, specs: list[ImageSpec] | None, *, timeout: fl
     removed = []
     for service in found:
         name = service["Spec"]["Name"]
-        with engine.engine_errors(f"remove service {name}"):
-            with contextlib.suppress(docker.errors.NotFound):
-                api.remove_service(service["ID"])
+        engine.request("DELETE", engine.query(f"/services/{service['ID']}"), f"remove service {name}",
+                       ok=(200,), missing=True)
         removed.append((name, service["ID"]))
     deadline = time.monotonic() + timeout
     for name, service_id in removed:
@@ -367,14 +384,11 @@ def undeploy(project: ProjectSpec, specs: list[ImageSpec] | None, *, timeout: fl
 
 
 def _task_containers(service_id: str) -> list[dict]:
-    with engine.engine_errors("list the tasks' containers"):
-        return engine.client().api.containers(all=True, filters={"label": f"{SERVICE_LABEL}={service_id}"})
+    return engine.containers({"label": f"{SERVICE_LABEL}={service_id}"}, "list the tasks' containers")
 
 
 def _remove_network(project: ProjectSpec, deadline: float) -> str:
     """'removed', 'absent', or why it was kept (a service of ours, someone's container)."""
-    import docker
-
     name = network_name(project)
     network = resources.inspect_network(name)
     if network is None:
@@ -385,17 +399,16 @@ def _remove_network(project: ProjectSpec, deadline: float) -> str:
     if users:
         return f"kept: {', '.join(sorted(users))} still deployed"
     while True:  # the engine frees a removed task's endpoint a moment after its container
-        with engine.engine_errors(f"remove network {name}"):
-            try:
-                engine.client().api.remove_network(network["Id"])
-                return "removed"
-            except docker.errors.NotFound:
+        try:
+            engine.request("DELETE", engine.query(f"/networks/{network['Id']}"), f"remove network {name}", ok=(204, 200))
+            return "removed"
+        except engine.Refused as e:
+            if e.status == 404:
                 return "absent"
-            except docker.errors.APIError as e:
-                if e.status_code not in (403, 409) or time.monotonic() > deadline:
-                    if e.status_code in (403, 409):
-                        return f"kept: {engine.explanation(e)}"
-                    raise
+            if e.status not in (403, 409) or time.monotonic() > deadline:
+                if e.status in (403, 409):
+                    return f"kept: {e.explanation}"
+                raise
         time.sleep(0.3)
 
 
@@ -410,14 +423,13 @@ def tasks(service_id: str, *, running_only: bool = True, service: dict | None = 
     an ingress port is, on every node), and reached at node_address, the node's own address.
     ``service`` (as just inspected) and ``nodes`` (by id, filled in here) spare a poll those
     questions."""
-    api = engine.client().api
     nodes = {} if nodes is None else nodes
-    with engine.engine_errors("list the service's tasks"):
-        service = service or api.inspect_service(service_id)
-        filters = {"service": service_id} | ({"desired-state": "running"} if running_only else {})
-        found = api.tasks(filters=filters)
-        if any(task.get("NodeID") and task["NodeID"] not in nodes for task in found):
-            nodes.update((n["ID"], n) for n in api.nodes())
+    what = "list the service's tasks"
+    service = service or engine.inspect_service(service_id, what)
+    filters = {"service": service_id} | ({"desired-state": "running"} if running_only else {})
+    found = engine.swarm_tasks(filters, what)
+    if any(task.get("NodeID") and task["NodeID"] not in nodes for task in found):
+        nodes.update((n["ID"], n) for n in engine.request("GET", "/nodes", what, ok=(200,)) or [])
     name, template = service["Spec"]["Name"], service["Spec"]["TaskTemplate"]
     endpoint = engine_ports.published_of((service.get("Endpoint") or {}).get("Ports"))
     ingress = [p for p in endpoint if p.mode == "ingress"]
@@ -464,8 +476,7 @@ def wait_ready(spec: ImageSpec, service_id: str, replicas: int, timeout: float |
     pause, seen = 0.01, None
     while True:
         with engine.doing(f"waiting for the tasks of {name} to run and answer"):
-            with engine.engine_errors(f"inspect service {name}"):
-                service = engine.client().api.inspect_service(service_id)
+            service = engine.inspect_service(service_id, f"inspect service {name}")
             rows = tasks(service_id, service=service, nodes=nodes)
         update_state = (service.get("UpdateStatus") or {}).get("State")
         # A state left by an earlier deploy (a rollback) is no failure of a scale or of "unchanged".
@@ -497,8 +508,7 @@ def _update_failed(name: str, service: dict, state: str) -> str:
     """One line: how the update ended, and why its newest failed task failed."""
     how = {"rollback_completed": "was rolled back", "paused": "is paused",
            "rollback_paused": "was being rolled back and is paused"}[state]
-    with engine.engine_errors("list the service's tasks"):
-        found = engine.client().api.tasks(filters={"service": service["ID"]})
+    found = engine.swarm_tasks({"service": service["ID"]}, "list the service's tasks")
     errors = [t["Status"]["Err"] for t in sorted(found, key=lambda t: t["CreatedAt"]) if t["Status"].get("Err")]
     why = errors[-1] if errors else (service.get("UpdateStatus") or {}).get("Message") or "no task said why"
     return f"the update of {name} failed and {how} ({why}); see `docker service ps {name} --no-trunc`"
