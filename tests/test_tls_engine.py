@@ -13,6 +13,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import uuid
@@ -199,6 +200,23 @@ def test_exec_logs_attach_restart_and_rm_go_through_docker_py_on_a_tls_engine(pr
     project.inv("httpd.rm", "--force", env=env)
     with on_tls_engine.engine.client() as api:
         assert project.container("httpd") not in held(api, project)["containers"]
+
+
+def test_input_that_ends_while_output_streams_loses_none_of_it_on_a_tls_engine(project, on_tls_engine):
+    """Our input's end over TLS (the close_notify alert) must not cost any output that is
+    arriving at that moment: the container prints lines without a pause while our stdin
+    closes in the middle of it, and every line comes through."""
+    env = on_tls_engine.env()
+    project.inv("httpd.run", "--quiet-build", env=env)
+    lines = 2_000_000
+    with subprocess.Popen([sys.executable, "-m", "invoke", "httpd.exec", f"seq 1 {lines}"], cwd=project.root,
+                          env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as exe:
+        first = exe.stdout.readline()  # the output is flowing
+        exe.stdin.close()  # ...and our input ends in the middle of it
+        rest, errors = exe.stdout.read(), exe.stderr.read()
+    assert exe.wait() == 0, errors
+    output = (first + rest).decode()
+    assert output.count("\n") == lines and output.endswith(f"\n{lines}\n"), (len(output), output[-40:])
 
 
 # -- through a Docker context that holds the TLS files ------------------------------------------
