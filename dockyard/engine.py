@@ -412,6 +412,54 @@ def _send_through_docker_py(method: str, path: str, **options) -> "requests.Resp
     return api.request(method, f"{api.base_url}/v{api.api_version}{path}", **options)
 
 
+def get_archive(container_id: str, path: str, what: str) -> bytes | None:
+    """`GET /containers/{id}/archive`: a tar of ``path`` in the container (a file: one member,
+    with its owner and mode), or None when there is no such path. For small files (a watch's
+    sync): the answer is read whole."""
+    return _bytes_request("GET", _archive_path(container_id, path), what, missing=True)
+
+
+def put_archive(container_id: str, directory: str, tar: bytes, what: str) -> None:
+    """`PUT /containers/{id}/archive`: the engine unpacks ``tar`` into ``directory`` of the
+    container, as root, with the owners and modes its headers give. A read-only root
+    filesystem is refused unless ``directory`` is on a volume."""
+    _bytes_request("PUT", _archive_path(container_id, directory), what, body=tar,
+                   headers={"Content-Type": "application/x-tar"})
+
+
+def _archive_path(container_id: str, path: str) -> str:
+    from urllib.parse import quote, urlencode
+
+    return quote(f"/containers/{container_id}/archive") + "?" + urlencode({"path": path})
+
+
+def _bytes_request(method: str, path: str, what: str, *, body: bytes | None = None, headers: dict | None = None,
+                   missing: bool = False) -> bytes | None:
+    """One request whose body and answer are bytes, not JSON (the archive endpoints); as
+    ``request``: the local socket by the standard library, any other engine through docker-py.
+    An error status is ``Refused``; a 404 is None with ``missing``."""
+    connection = _connected(request_timeout(), what)
+    if connection is None:
+        with engine_errors(what):
+            response = _send_through_docker_py(method, path, data=body, headers=headers or {},
+                                               timeout=request_timeout())
+            status, answer = response.status_code, response.content
+    else:
+        try:
+            connection.request(method, path, body=body, headers=headers or {})
+            response = connection.getresponse()
+            status, answer = response.status, response.read()
+        except (OSError, http.client.HTTPException) as e:
+            raise _local_failure(e, what) from None
+        finally:
+            connection.close()
+    if status == 404 and missing:
+        return None
+    if status not in (200, 204):
+        raise _refusal(what, status, answer)
+    return answer
+
+
 def client() -> "docker.DockerClient":
     """A connected client to the current engine (see ``using``), made on first use and kept
     for the process; an unreachable engine is one clear error that names it."""
