@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import io
 import posixpath
-import signal
+import queue
 import sys
 import tarfile
 import threading
@@ -117,6 +117,64 @@ class Ended(Exception):
         self.said = said
 
 
+class Watcher:
+    """``watchfiles`` in a thread of its own, from before the first turn to the end: changes
+    made during a turn are gathered, not lost, and the main thread keeps its signals (Ctrl-C
+    ends the wait at once). ``bursts`` gets each burst once the files have been quiet for
+    ``debounce`` seconds, or after ``LONGEST_BURST`` of changes that never stop."""
+
+    def __init__(self, paths: list[Path], debounce: float) -> None:
+        self.bursts: queue.Queue = queue.Queue()
+        self._ready = threading.Event()
+        self._stop = threading.Event()
+        self._failure: list[BaseException] = []
+        self._thread = threading.Thread(target=self._watch, args=(paths, debounce), name="dockyard-watch",
+                                        daemon=True)
+        self._thread.start()
+        self._ready.wait(10)  # watching from here on (or failed, said below)
+        if self._failure:
+            error = self._failure[0]
+            raise DockyardError(f"cannot watch {', '.join(map(str, paths))}: {error}")
+
+    def _watch(self, paths: list[Path], debounce: float) -> None:
+        import watchfiles  # the file watcher: only a watch needs it
+
+        # watchfiles groups changes until their set stops growing, but a file saved again and
+        # again is one member of that set: its own grouping would split twenty saves of one
+        # file into several turns. So it hands over what it has often (STEP_MS), and the quiet
+        # time is ours: a wait of ``debounce`` that sees no change at all (an empty set).
+        pending: set[tuple[object, str]] = set()
+        since = 0.0
+        try:
+            for burst in watchfiles.watch(*paths, debounce=int(LONGEST_BURST * 1000), step=STEP_MS,
+                                          rust_timeout=max(1, int(debounce * 1000)), yield_on_timeout=True,
+                                          stop_event=self._stop, raise_interrupt=False):
+                self._ready.set()
+                if burst and not pending:
+                    since = time.monotonic()
+                pending |= burst
+                if pending and (not burst or time.monotonic() - since > LONGEST_BURST):
+                    self.bursts.put(pending)
+                    pending = set()
+        except Exception as e:  # noqa: BLE001 - a path that went, a watch limit: said by the main thread
+            self._failure.append(e)
+            self.bursts.put(e)
+        finally:
+            self._ready.set()
+
+    def replaced_by(self, other: Watcher) -> Watcher:
+        """``other``, with what this one gathered and had not handed over; this one closed."""
+        self.close()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                other.bursts.put(self.bursts.get_nowait())
+        return other
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
 @dataclass
 class Plan:
     """What a burst of changes asks for."""
@@ -152,50 +210,45 @@ class Watch:
 
     def run(self) -> None:
         """The first turn (bring everything up), then one turn per burst of changes, until a
-        signal or ``stop``: then ``Ended`` is raised. The services are left as they are."""
+        signal or ``stop``: then ``Ended`` is raised. The services are left as they are. The
+        files are watched from before the first turn: an edit made while it runs is the next."""
+        watcher = Watcher(self.watched_paths(), self.debounce)
         try:
-            self._turn(Turn(changed=[]), Plan(changed=[], rebuild=True))
+            self._turn(Turn(changed=[]), Plan(changed=[], rebuild=True), first=True)
             while True:
-                for changes in self._changes(self.watched_paths()):
+                for changes in self._changes(watcher):
                     plan = self._plan(changes)
                     if plan is not None:
                         self._do(plan)
                         if plan.reload:
-                            break  # what is watched may have changed (and an editor may have replaced the file)
-        except KeyboardInterrupt as interrupt:  # one that came between the steps of a turn
+                            # What is watched may have changed (and an editor may have replaced
+                            # containers.toml): a new watcher, what the old one still has handed on.
+                            watcher = watcher.replaced_by(Watcher(self.watched_paths(), self.debounce))
+                            break
+        except KeyboardInterrupt as interrupt:  # while waiting, or between the steps of a turn
             raise Ended(interrupts.exit_code(interrupt)) from None
+        finally:
+            watcher.close()
 
-    def _changes(self, paths: list[Path]) -> Iterator[set[tuple[object, str]]]:
-        """Bursts of changes to ``paths``, each once the files have been quiet for
-        ``debounce`` (or after ``LONGEST_BURST`` of changes that never stop). A signal while
-        waiting ends the watch at once (``Ended``); one during a turn ends it as it ends
-        anything (the turn's own clean-up, then ``Ended``)."""
-        import watchfiles  # the file watcher: only a watch needs it
-
-        wake = threading.Event()
-        # watchfiles groups changes until their set stops growing, but a file saved again and
-        # again is one member of that set: its own grouping would split twenty saves of one
-        # file into several turns. So it reports often (STEP), and the quiet time is ours: a
-        # wait of ``debounce`` that sees no change at all (it yields an empty set).
-        changes = watchfiles.watch(*paths, debounce=int(LONGEST_BURST * 1000), step=STEP_MS,
-                                   rust_timeout=max(1, int(self.debounce * 1000)), yield_on_timeout=True,
-                                   stop_event=_Either(self.stop, wake), raise_interrupt=False)
-        pending: set[tuple[object, str]] = set()
-        since = 0.0
-        with contextlib.closing(changes):
-            while True:
-                with interrupts.Deferred(on_signal=wake.set) as signals:  # a signal wakes the wait
-                    burst = next(changes, None)
-                    if signals.received:
-                        raise Ended(128 + (signal.SIGTERM if signal.SIGTERM in signals.received else signal.SIGINT))
-                if burst is None:
-                    raise Ended(None)
-                if burst and not pending:
-                    since = time.monotonic()
-                pending |= burst
-                if pending and (not burst or time.monotonic() - since > LONGEST_BURST):
-                    yield pending
-                    pending = set()
+    def _changes(self, watcher: Watcher) -> Iterator[set[tuple[object, str]]]:
+        """The watcher's bursts, as they come; those that came during a turn are one (the turn
+        after it). Ends by ``Ended`` when ``stop`` is set."""
+        while True:
+            try:
+                burst = watcher.bursts.get(timeout=0.1)  # short: ``stop`` is seen soon
+            except queue.Empty:
+                if self.stop.is_set():
+                    raise Ended(None) from None
+                continue
+            except KeyboardInterrupt as interrupt:  # Ctrl-C or SIGTERM: the wait ends at once
+                raise Ended(interrupts.exit_code(interrupt)) from None
+            with contextlib.suppress(queue.Empty):
+                while not isinstance(burst, BaseException):
+                    more = watcher.bursts.get_nowait()
+                    burst = more if isinstance(more, BaseException) else burst | more
+            if isinstance(burst, BaseException):
+                raise DockyardError(f"the watch of the files failed: {burst}; start it again")
+            yield burst
 
     # -- what a burst of changes asks for ----------------------------------------------------
 
@@ -274,13 +327,14 @@ class Watch:
             turn.synced = []  # what could be synced is rebuilt with what could not
         self._turn(turn, plan)
 
-    def _turn(self, turn: Turn, plan: Plan) -> None:
+    def _turn(self, turn: Turn, plan: Plan, first: bool = False) -> None:
         """Build what is out of date, then bring the target up; a failure is said in the
-        turn's report, and the watch goes on."""
+        turn's report, and the watch goes on. The first turn's build output is shown (a first
+        build takes long); a later turn is its one line, and its error says where a build failed."""
         started = time.monotonic()
         try:
             if plan.rebuild:
-                self._build_and_up(turn)
+                self._build_and_up(turn, self.output if first else io.StringIO())
             self._restart(turn, plan)
         except DockyardError as e:
             if e.code in _SIGNAL_CODES:  # the step under way was interrupted, and said so
@@ -288,9 +342,9 @@ class Watch:
             turn.error = str(e)
         self._finish(turn, started)
 
-    def _build_and_up(self, turn: Turn) -> None:
+    def _build_and_up(self, turn: Turn, output: TextIO) -> None:
         keys = self.target.keys(self.spec)
-        outcomes = self.project.build(keys, quiet=self.quiet_build, output=self.output, check=False)
+        outcomes = self.project.build(keys, quiet=self.quiet_build, output=output, check=False)
         turn.built = [o["image"] for o in outcomes if o["status"] == "built"]
         failed = [o for o in outcomes if o["status"] == "failed"]
         if failed:

@@ -27,7 +27,8 @@ from test_browser import page  # noqa: F401 - the fixture: headless Chromium tha
 
 from dockyard import Project, config, containers
 from dockyard.tasks.services import turn_line
-from dockyard.watch import Ended, Target, Watch, writable_directories
+from dockyard import interrupts
+from dockyard.watch import DEFAULT_DEBOUNCE, Ended, Target, Watch, Watcher, writable_directories
 
 SYNCED = """
 [images.app.watch]
@@ -136,51 +137,53 @@ def test_a_deleted_synced_file_rebuilds_and_an_ignored_one_is_no_turn(tmp_path):
     assert watch._plan({(2, str(tmp_path / "elsewhere.txt"))}) is None
 
 
-def test_twenty_saves_in_a_second_are_one_burst(tmp_path):
-    path = synced_project(tmp_path, SYNCED.replace("[images.app.watch]", "[images.app.run]\nports = [\"8000:80\"]\n"
-                                                                         "[images.app.watch]"))
-    watch = Watch(Project(path), Target(image="app"))
-    bursts: queue.Queue = queue.Queue()
-    stop = threading.Event()
-    watch.stop = stop
+def test_twenty_saves_in_a_second_are_one_burst_and_a_change_during_a_turn_is_kept(tmp_path):
+    (tmp_path / "page.html").write_text("<p>first</p>\n")
+    watcher = Watcher([tmp_path], DEFAULT_DEBOUNCE)
+    try:
+        page = tmp_path / "page.html"
+        for i in range(20):
+            page.write_text(f"<p>save {i}</p>\n")
+            time.sleep(0.05)
+        first = watcher.bursts.get(timeout=5)
+        assert {Path(name).name for _, name in first} == {"page.html"}
+        time.sleep(0.5)
+        assert watcher.bursts.empty(), "the saves were split into more than one turn"
+        # A change made while a turn runs (nobody reads the bursts) is there for the next one.
+        (tmp_path / "other.html").write_text("<p>during the turn</p>\n")
+        time.sleep(0.5)
+        assert {Path(name).name for _, name in watcher.bursts.get(timeout=5)} == {"other.html"}
+    finally:
+        watcher.close()
 
-    def collect() -> None:
-        try:
-            for burst in watch._changes(watch.watched_paths()):
-                bursts.put(burst)
-        except Exception as e:  # noqa: BLE001 - Ended, once stopped
-            bursts.put(e)
 
-    thread = threading.Thread(target=collect, daemon=True)
-    thread.start()
-    time.sleep(0.3)  # the watcher is set up
-    page = tmp_path / "app" / "page.html"
-    for i in range(20):
-        page.write_text(f"<p>save {i}</p>\n")
-        time.sleep(0.05)
-    first = bursts.get(timeout=5)
-    assert {Path(name).name for _, name in first} == {"page.html"}
-    time.sleep(0.5)
-    assert bursts.empty(), "the saves were split into more than one turn"
-    page.write_text("<p>one more</p>\n")  # and the next change is a turn of its own
-    assert {Path(name).name for _, name in bursts.get(timeout=5)} == {"page.html"}
-    stop.set()
-    thread.join(timeout=5)
-    assert not thread.is_alive()
+def test_a_change_made_during_the_first_turn_is_not_missed(tmp_path):
+    (tmp_path / "page.html").write_text("<p>first</p>\n")
+    watcher = Watcher([tmp_path], DEFAULT_DEBOUNCE)  # made before the first turn
+    try:
+        (tmp_path / "page.html").write_text("<p>edited while the services come up</p>\n")
+        assert {Path(name).name for _, name in watcher.bursts.get(timeout=5)} == {"page.html"}
+    finally:
+        watcher.close()
 
 
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_a_signal_while_waiting_ends_the_watch_at_once(tmp_path, signum, code):
+    previous = signal.signal(signal.SIGTERM, interrupts._terminate)  # as the tasks install it
     path = synced_project(tmp_path, SYNCED.replace("[images.app.watch]", "[images.app.run]\nports = [\"8000:80\"]\n"
                                                                          "[images.app.watch]"))
     watch = Watch(Project(path), Target(image="app"))
-    threading.Timer(0.3, os.kill, (os.getpid(), signum)).start()
-    started = time.monotonic()
-    with pytest.raises(Ended) as ended:
-        next(watch._changes(watch.watched_paths()))
-    assert ended.value.signal_code == code
-    assert time.monotonic() - started < 1.0
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are put back
+    watcher = Watcher(watch.watched_paths(), DEFAULT_DEBOUNCE)
+    try:
+        threading.Timer(0.3, os.kill, (os.getpid(), signum)).start()
+        started = time.monotonic()
+        with pytest.raises(Ended) as ended:
+            next(watch._changes(watcher))
+        assert ended.value.signal_code == code
+        assert time.monotonic() - started < 1.0
+    finally:
+        watcher.close()
+        signal.signal(signal.SIGTERM, previous)
 
 
 def test_a_turn_is_one_line_and_a_failure_says_what_keeps_serving():
@@ -382,19 +385,28 @@ def test_up_watch_syncs_rebuilds_replaces_and_keeps_what_works(example, docker_c
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("delay", [0.0, 0.4, 1.0, 2.0])
+@pytest.mark.parametrize("change, delay", [("provision", 0.0), ("provision", 0.5), ("provision", 1.0),
+                                           ("settings", 0.1), ("settings", 0.3), ("settings", 0.6),
+                                           ("settings", 1.2)])
 def test_an_interrupt_during_a_turn_leaves_the_old_container_or_the_new_never_both_or_none(
-        example, docker_client, delay):
-    """Ctrl-C at several moments of a rebuild turn (building, replacing, waiting for the new
-    one to answer): the watch ends, and httpd is one container, running and answering."""
+        example, docker_client, change, delay):
+    """Ctrl-C (or SIGTERM) at several moments of a turn: while it builds (a provision script
+    edit), while it replaces httpd and waits for the new one to answer (a settings edit in
+    containers.toml, which builds nothing). The watch ends, and httpd is one container,
+    running and answering."""
     watch = WatchProcess(example.root, "up")
     try:
         assert watch.turn()["error"] is None
         before = container_ids(docker_client, example)
-        edit(example.root / "images" / "busybox-httpd" / "provision-httpd.sh", "set -eu\n",
-             f"set -eu\necho interrupted after {delay}\n")
+        token = f"{change}-{delay}-{time.monotonic_ns()}"
+        if change == "provision":
+            edit(example.root / "images" / "busybox-httpd" / "provision-httpd.sh", "set -eu\n",
+                 f"set -eu\necho {token}\n")
+        else:
+            example.config.write_text(re.sub(r'environment = \{ (TURN = "[^"]*", )?HTTPD_PORT',
+                                             f'environment = {{ TURN = "{token}", HTTPD_PORT', example.config.read_text()))
         time.sleep(0.15 + delay)  # the debounce, then into the turn
-        code = watch.end(signal.SIGINT if delay != 1.0 else signal.SIGTERM)
+        code = watch.end(signal.SIGTERM if delay == 1.0 else signal.SIGINT)
         said = "".join(watch.stderr)
         assert "watch ended" in said and "Traceback" not in said, said
         assert code == 0, said
