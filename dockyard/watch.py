@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
 # How long the files must stay quiet before a turn starts: an editor's save, or twenty saves
 # in a second, is one turn. The longest a burst is gathered before a turn starts anyway.
-DEFAULT_DEBOUNCE = 0.15
+DEFAULT_DEBOUNCE = 0.1
 LONGEST_BURST = 2.0
 STEP_MS = 20  # how often watchfiles hands over what it has gathered
 
@@ -201,6 +201,7 @@ class Watch:
         self.output = output or sys.stderr
         self.report = report
         self.stop = stop or threading.Event()
+        self._owners: dict[tuple[str, str], tarfile.TarInfo] = {}  # sync_file's, for the watch's life
 
     @property
     def spec(self) -> ProjectSpec:
@@ -365,7 +366,8 @@ class Watch:
                     plan.rebuild = True
                     return
                 with interrupts.Deferred() as signals:  # a file is copied whole or not at all
-                    why = sync_file(container["Id"], path, target, f"sync {self._said(path)} into {spec.run.name}")
+                    why = sync_file(container["Id"], path, target, f"sync {self._said(path)} into {spec.run.name}",
+                                    self._owners)
                 signals.check()
             if why is not None:
                 plan.rebuild = True
@@ -430,23 +432,29 @@ def _sync_target(spec: ImageSpec, path: Path) -> str | None:
     return None
 
 
-def sync_file(container_id: str, path: Path, target: str, what: str) -> str | None:
+def sync_file(container_id: str, path: Path, target: str, what: str,
+              owners: dict[tuple[str, str], tarfile.TarInfo] | None = None) -> str | None:
     """Copy the file ``path`` into the container at ``target``, keeping the owner and mode of
     the file there (the engine writes as root; a tar header carries both). None once done,
     else why it cannot be synced: no such file in the container yet (a rebuild says what it
-    should be), something else than a file there, the engine's refusal."""
-    current = engine.get_archive(container_id, target, what)
-    if current is None:
-        return f"{target} does not exist in the container"
-    with tarfile.open(fileobj=io.BytesIO(current)) as tar:
-        members = tar.getmembers()
-    if not members or not members[0].isfile():
-        return f"{target} is not a file in the container"
+    should be), something else than a file there, the engine's refusal. ``owners``: the
+    headers read before, by (container, target): only the engine writes there, so they hold
+    for the container's life, and a sync after the first is one request (half the time)."""
+    owners = {} if owners is None else owners
+    old = owners.get((container_id, target))
+    if old is None:
+        current = engine.get_archive(container_id, target, what)
+        if current is None:
+            return f"{target} does not exist in the container"
+        with tarfile.open(fileobj=io.BytesIO(current)) as tar:
+            members = tar.getmembers()
+        if not members or not members[0].isfile():
+            return f"{target} is not a file in the container"
+        old = owners[(container_id, target)] = members[0]
     try:
         data = path.read_bytes()
     except OSError as e:
         return f"{path}: {e.strerror}"
-    old = members[0]
     info = tarfile.TarInfo(posixpath.basename(target))
     info.size, info.mode, info.mtime = len(data), old.mode, time.time()
     info.uid, info.gid, info.uname, info.gname = old.uid, old.gid, old.uname, old.gname

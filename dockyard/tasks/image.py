@@ -51,7 +51,7 @@ def build(c, target, force=False, no_cache=False, pull=False, quiet=False, json_
     "watch": "Then keep watching the image's files: sync, rebuild and replace it on each change, until "
              "Ctrl-C (docs/watch.md).",
     "debounce": "With --watch: milliseconds the files must stay quiet before a turn starts "
-                "(setting: dockyard.watch_debounce; 150).",
+                "(setting: dockyard.watch_debounce; 100).",
 })
 def run(c, target, port=None, env=None, attach=False, detach=False, no_build=False, quiet_build=False,
         ready_timeout=None, json_=False, watch=False, debounce=None):

@@ -34,7 +34,7 @@ def outcome_line(outcome: dict) -> str:
     "watch": "Then keep watching the images' files and containers.toml: sync, rebuild and replace on "
              "each change, until Ctrl-C (docs/watch.md).",
     "debounce": "With --watch: milliseconds the files must stay quiet before a turn starts "
-                "(setting: dockyard.watch_debounce; 150).",
+                "(setting: dockyard.watch_debounce; 100).",
 })
 def up(c, target, only=None, no_build=False, quiet_build=False, ready_timeout=None, json_=False, watch=False,
        debounce=None):
