@@ -463,3 +463,31 @@ def test_a_browser_sees_the_page_change_after_an_edit(example, page):
         assert watch.end() == 0
     finally:
         watch.kill()
+
+
+@pytest.mark.integration
+def test_an_edit_under_a_host_path_a_service_mounts_restarts_it(example, docker_client, tmp_path):
+    """The container sees the file already (a bind mount); a server reads its configuration
+    when it starts, so the watch restarts the service: the same container, started again."""
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "greeting").write_text("hello\n")
+    toml = example.config.read_text()
+    example.config.write_text(toml.replace('cap_add = ["SETUID", "SETGID"]\nafter = ["api"]',
+                                           f'cap_add = ["SETUID", "SETGID"]\nafter = ["api"]\n'
+                                           f'volumes = ["{conf}:/conf:ro"]', 1))
+    watch = WatchProcess(example.root, "httpd.run")
+    try:
+        assert watch.turn()["error"] is None
+        httpd = docker_client.api.inspect_container(example.container("httpd"))
+        (conf / "greeting").write_text("hello again\n")
+        turn = watch.turn()
+        assert turn["changed"] == [str(conf / "greeting")] and turn["restarted"] == ["httpd"], turn
+        assert turn["built"] == turn["replaced"] == turn["synced"] == [] and turn["error"] is None
+        again = docker_client.api.inspect_container(example.container("httpd"))
+        assert again["Id"] == httpd["Id"] and again["State"]["StartedAt"] != httpd["State"]["StartedAt"]
+        serves(example, "</html>", within=10)
+        assert watch.end() == 0
+    finally:
+        watch.kill()
+        example.config.write_text(toml)
