@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import posixpath
 import queue
 import sys
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
 DEFAULT_DEBOUNCE = 0.1
 LONGEST_BURST = 2.0
 STEP_MS = 20  # how often watchfiles hands over what it has gathered
+ADDED = 1  # watchfiles.Change.added (its values, without importing it where no watch runs)
 
 
 @dataclass(frozen=True)
@@ -276,7 +278,10 @@ class Watch:
         images = [self.spec.images[key] for key in build_order(self.spec.images, keys)]
         configs = set(self._config_files())
         plan = Plan(changed=[])
+        added = {Path(name).absolute() for kind, name in changes if int(kind) == ADDED}
         for path in sorted({Path(name).absolute() for _, name in changes}):
+            if path in added and not os.path.lexists(path):
+                continue  # made and gone within the burst: an editor's temporary file (a save by rename)
             if path in configs:
                 plan.reload = plan.rebuild = True
                 plan.changed.append(self._said(path))

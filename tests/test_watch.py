@@ -121,6 +121,20 @@ def test_a_synced_file_is_synced_and_anything_else_rebuilds(tmp_path):
     assert plan.reload and plan.rebuild
 
 
+def test_a_save_by_rename_is_a_sync_not_a_rebuild(tmp_path):
+    """An editor that writes a temporary file and renames it over the one edited: the
+    temporary file, made and gone within the burst, is no change of the build context."""
+    plan = planned(tmp_path, "app/page.html")
+    assert plan.syncs and not plan.rebuild
+    path = tmp_path / "app" / "page.html"
+    watch = Watch(Project(tmp_path / "containers.toml"), Target(image="app"))
+    renamed = {(1, str(tmp_path / "app" / ".page.html.tmp")), (2, str(tmp_path / "app" / ".page.html.tmp")),
+               (3, str(tmp_path / "app" / ".page.html.tmp")), (3, str(path)), (1, str(path))}
+    plan = watch._plan(renamed)
+    assert plan.changed == ["app/page.html"] and [t for _, _, t in plan.syncs] == ["/www/page.html"]
+    assert not plan.rebuild
+
+
 def test_a_deleted_synced_file_rebuilds_and_an_ignored_one_is_no_turn(tmp_path):
     (tmp_path / "gone").mkdir()
     plan = planned(tmp_path / "gone", "app/new.html")  # does not exist: as a delete leaves it
