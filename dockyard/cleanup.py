@@ -232,7 +232,9 @@ def _remove_all(objects: list[dict], kind: str) -> list[dict]:
     import docker
 
     api = engine.client().api
-    remove = api.remove_container if kind == "container" else api.remove_image
+    # A container's anonymous volumes go with it (a watch's writable directories), as in `down`.
+    remove = (lambda object_id: api.remove_container(object_id, v=True)) if kind == "container" \
+        else api.remove_image
 
     def one(obj: dict) -> dict | None:
         try:

@@ -505,3 +505,21 @@ def test_an_edit_under_a_host_path_a_service_mounts_restarts_it(example, docker_
     finally:
         watch.kill()
         example.config.write_text(toml)
+
+
+@pytest.mark.integration
+def test_a_watchs_volume_goes_with_its_container_whatever_removes_it(example, docker_client):
+    """The writable directory of a watch's container is an anonymous volume: `stop` and
+    `clean` (or `rm`, `down`, a replace) leave none behind."""
+    watch = WatchProcess(example.root, "httpd.run")
+    try:
+        assert watch.turn()["error"] is None
+        assert watch.end() == 0
+    finally:
+        watch.kill()
+    httpd = docker_client.api.inspect_container(example.container("httpd"))
+    volume = next(m["Name"] for m in httpd["Mounts"] if m["Destination"] == "/www")
+    example.inv("httpd.stop")
+    example.inv("clean", "--yes")
+    assert example.container("httpd") not in container_ids(docker_client, example)
+    assert volume not in {v["Name"] for v in docker_client.api.volumes().get("Volumes") or []}
