@@ -15,6 +15,7 @@ metadata step).
 from __future__ import annotations
 
 import contextvars
+import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -225,7 +226,9 @@ def _remove_volumes(volumes: list[dict]) -> list[dict]:
 def _remove_all(objects: list[dict], kind: str) -> list[dict]:
     """Remove the listed containers or images, WORKERS at a time as `docker rm` does;
     returns those removed. One that is gone already, or in use again, is left out."""
-    remove = engine.remove_container if kind == "container" else engine.remove_image
+    # A container's anonymous volumes go with it (a watch's writable directories), as in `down`.
+    remove = functools.partial(engine.remove_container, volumes=True) if kind == "container" \
+        else engine.remove_image
 
     def one(obj: dict) -> dict | None:
         try:

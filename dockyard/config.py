@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import posixpath
 import re
 import shlex
 import stat
@@ -49,7 +50,7 @@ from .masking import masked_text
 
 __all__ = [
     "DEFAULT_FILE", "BaseSpec", "DeploySpec", "ImageSpec", "UpdateSpec", "PortMapping", "ProjectSpec", "ReadyCheck", "RunSpec",
-    "load", "normalize_ref",
+    "WatchSpec", "load", "normalize_ref",
 ]
 
 DEFAULT_FILE = "containers.toml"
@@ -215,6 +216,19 @@ class DeploySpec:
     registry: str | None = None
 
 
+# -- [images.NAME.watch]: what a watch copies into the running container -----------------
+
+
+@dataclass(frozen=True)
+class WatchSpec:
+    """What `up --watch` and `run --watch` copy into the image's running container when it
+    changes, instead of rebuilding (``dockyard.watch``)."""
+
+    # (path relative to the image's dir, absolute path in the container), in the file's order:
+    # a file to a file, a directory to a directory.
+    sync: tuple[tuple[str, str], ...] = ()
+
+
 @dataclass(frozen=True)
 class ImageSpec:
     key: str
@@ -230,6 +244,7 @@ class ImageSpec:
     run: RunSpec = field(default_factory=lambda: RunSpec(name=""))
     parents: tuple[str, ...] = ()
     deploy: DeploySpec = field(default_factory=DeploySpec)
+    watch: WatchSpec = field(default_factory=WatchSpec)
 
     @property
     def ref(self) -> str:
@@ -546,6 +561,7 @@ class _Validator:
             base=base,
             run=self.run(data.get("run", {}), f"{where}.run", tag),
             deploy=self.deploy(data.get("deploy", {}), f"{where}.deploy"),
+            watch=self.watch(data.get("watch", {}), f"{where}.watch", directory, dockerfile, base),
         )
 
     def file_inside(self, directory: Path, name: str, where: str) -> Path:
@@ -707,6 +723,41 @@ class _Validator:
                               monitor=float(monitor)),
             registry=self.registry(data.get("registry"), f"{where}.registry"),
         )
+
+    def watch(self, data: dict, where: str, directory: Path, dockerfile: str, base: BaseSpec | None) -> WatchSpec:
+        """Each synced path must be one a rebuild carries too (sent in the build context, not
+        the Dockerfile), and its target a path in a directory other than / (a watch makes
+        that directory a writable volume, see ``dockyard.watch``)."""
+        sync = tuple((str(k), _scalar(v)) for k, v in data.get("sync", {}).items())
+        if sync and base is not None:
+            raise self.fail(f"{where}.sync", "a base is imported or pulled, not built from its directory: "
+                                             "it has nothing to sync")
+        targets: dict[str, str] = {}
+        for source, target in sync:
+            at = key_path(f"{where}.sync", source)
+            path = directory / source
+            with self.filesystem(at):
+                if source.startswith("/") or not path.resolve().is_relative_to(directory.resolve()) \
+                        or path.resolve() == directory.resolve():
+                    raise self.fail(at, f"{_quote(source)} must be a file or directory inside the image's "
+                                        f"directory {directory}")
+                if not path.is_file() and not path.is_dir():
+                    raise self.fail(at, f"{path} does not exist (or is not a file or a directory)")
+                if path.resolve() == (directory / dockerfile).resolve():
+                    raise self.fail(at, "the Dockerfile cannot be synced: a change to it is a rebuild")
+                if not sends(directory, dockerfile, path):
+                    raise self.fail(at, f"{_quote(source)} is left out of the build context by .dockerignore: "
+                                        "a rebuild would not carry it")
+            target = posixpath.normpath(target) if target.startswith("/") else target
+            writable = target if path.is_dir() else posixpath.dirname(target)  # the volume a watch mounts
+            if not target.startswith("/") or ":" in target or writable in ("/", "//"):
+                raise self.fail(at, f"{_quote(target)} must be an absolute path in the container, in a directory "
+                                    "other than / (that directory is made writable while a watch runs), "
+                                    "e.g. '/www/cgi-bin/hello'")
+            if target in targets:
+                raise self.fail(at, f"{_quote(target)} is also the target of {_quote(targets[target])}")
+            targets[target] = source
+        return WatchSpec(sync=tuple((source, target) for target, source in targets.items()))
 
     def choice(self, value: str, where: str, allowed: tuple[str, ...]) -> str:
         if value not in allowed:

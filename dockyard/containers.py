@@ -58,6 +58,9 @@ class RunOverrides:
     env: tuple[tuple[str, str], ...] = ()
     args: tuple[str, ...] = ()
     stdin: bool = False  # keep its stdin open for an attached run to write into
+    # Directories made anonymous volumes (a copy of the image's content there), the only
+    # places a watch's sync may write while the root filesystem stays read-only (dockyard.watch).
+    writable: tuple[str, ...] = ()
 
 
 def ports_of(spec: ImageSpec, container: dict) -> list[PortMapping]:
@@ -183,7 +186,8 @@ def _row_name(row: dict) -> str:
 
 
 def replace_and_start(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides,
-                      ports: list[PortMapping], starter: Callable[[str], object] | None = None) -> str:
+                      ports: list[PortMapping], starter: Callable[[str], object] | None = None,
+                      ready: Callable[[str], object] | None = None) -> str:
     """Create and start the container for ``spec`` in place of our old one of the same name,
     never leaving less than before: the new container is made first (under a passing name),
     the old one is stopped and set aside, and removed only once the new one has started; if
@@ -191,8 +195,10 @@ def replace_and_start(project: ProjectSpec, spec: ImageSpec, overrides: RunOverr
     runs again as it did. Interrupts are deferred (``interrupts.Deferred``): each request is
     answered before one is raised between the steps, so the roll back knows what the engine
     did, and another cannot cut the roll back short. ``starter(container_id)`` starts it
-    instead of ``start`` (an attached run attaches first), with signals as usual. Called
-    within ``turn_to_replace``."""
+    instead of ``start`` (an attached run attaches first), with signals as usual.
+    ``ready(container_id)``, with signals as usual too, is asked before the old one is removed:
+    if it raises (the new one exits or does not answer, an interrupt), the old one is put back
+    and runs as it did (a watch keeps serving what worked). Called within ``turn_to_replace``."""
     old = owned(project, spec, required=False)  # refuses a name someone else's container has
     name = spec.run.name
     passing = f"{name}-dockyard-{secrets.token_hex(4)}"
@@ -216,6 +222,10 @@ def replace_and_start(project: ProjectSpec, spec: ImageSpec, overrides: RunOverr
             else:
                 with signals.released():
                     starter(new_id)
+            if ready is not None:
+                with signals.released():
+                    ready(new_id)
+                signals.check()
         except BaseException as e:
             signals.say = f"{undoing} first"  # for a signal that comes during the roll back
             _roll_back(spec, new_id or passing, old, say=isinstance(e, KeyboardInterrupt))
@@ -286,7 +296,9 @@ def _create(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, n
 
 
 def _remove(container_id: str, what: str) -> None:
-    engine.request("DELETE", engine.query(f"/containers/{container_id}", force=True), what, missing=True)
+    # v: its anonymous volumes go with it (a watch's writable directories, an image's VOLUME);
+    # nobody else can reach them, and a replace would leave one more behind each time.
+    engine.request("DELETE", engine.query(f"/containers/{container_id}", force=True, v=True), what, missing=True)
 
 
 def creation(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, name: str | None,
@@ -312,6 +324,7 @@ def creation(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, 
         "Init": (spec.run.init and not interactive) or None,
         **privileges(spec.run),
         "NetworkMode": network,
+        "Mounts": [{"Type": "volume", "Target": path} for path in overrides.writable] or None,
     }
     if command is None:
         command = list(overrides.args) if overrides.args else \
@@ -369,6 +382,8 @@ def settings_hash(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides
         network=resources.network_mode(project, spec) if named else None,
         interactive=interactive, stdin=overrides.stdin,
     )
+    if overrides.writable:  # said only when there are some: the hash of every other container stays
+        described["writable"] = list(overrides.writable)
     text = json.dumps(described, sort_keys=True, default=str).encode()
     return hashlib.sha256(text).hexdigest()[:32]
 
@@ -539,7 +554,7 @@ def restart(spec: ImageSpec, container_id: str, timeout: int) -> None:
 
 
 def remove(spec: ImageSpec, container_id: str, *, force: bool) -> None:
-    engine.request("DELETE", engine.query(f"/containers/{container_id}", force=force),
+    engine.request("DELETE", engine.query(f"/containers/{container_id}", force=force, v=True),
                    f"remove {spec.run.name}", ok=(204,))
 
 

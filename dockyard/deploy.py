@@ -25,14 +25,19 @@ from .labels import OWNER, SETTINGS, labels_of
 
 
 def up(project: ProjectSpec, order: list[str], *, ready_timeout: float | None = None,
-       report: Callable[[dict], None] = lambda outcome: None) -> list[dict]:
+       report: Callable[[dict], None] = lambda outcome: None,
+       overrides: Callable[[ImageSpec], containers.RunOverrides] = lambda spec: containers.RunOverrides(),
+       keep_until_ready: bool = False) -> list[dict]:
     """Bring the services in ``order`` (dependencies first) to running and ready. Each starts
     as soon as the services its ``after`` names are ready, so services with no `after` path
     between them start together and their readiness waits overlap. One dict per service, in
     ``order``: image, name, id, action (created, replaced, started, unchanged), reason, and
     exit_code (a step's: 0; None for a service);
     ``report`` sees each once it and every service before it in ``order`` are ready, so the
-    lines come in the same order however the waits end.
+    lines come in the same order however the waits end. ``overrides``: what each service's
+    container is made with beyond its settings (a watch's, or `run`'s flags).
+    ``keep_until_ready``: a container replaced is removed only once the new one is ready; if
+    the new one fails (or the wait is abandoned), the old one is put back, running (a watch).
 
     When one fails, nothing more is started, the others stop waiting (what was started is
     left running, as `run` leaves a container that did not answer) and its error is raised."""
@@ -48,11 +53,13 @@ def up(project: ProjectSpec, order: list[str], *, ready_timeout: float | None = 
             return None
         # The turn lasts until the service is ready: another `run` or `up` of it waits for that.
         with containers.turn_to_replace(project, spec, interrupted=abandon.is_set):
-            outcome = _bring_up(project, spec)
+            outcome = _bring_up(project, spec, overrides(spec),
+                                ready_first=abandon if keep_until_ready and not spec.run.completes else None,
+                                ready_timeout=ready_timeout)
             if spec.run.completes:
                 done = containers.wait_completed(spec, outcome["id"], abandon)
                 return outcome | {"exit_code": 0} if done else None
-            ports = containers.published_ports(spec, containers.RunOverrides())
+            ports = containers.published_ports(spec, overrides(spec))
             if not containers.wait_ready(spec, outcome["id"], ports, timeout=ready_timeout,
                                          abandon=abandon, settled=outcome["action"] == "unchanged"):
                 return None
@@ -116,15 +123,18 @@ def up(project: ProjectSpec, order: list[str], *, ready_timeout: float | None = 
     return [ready[key] for key in order]
 
 
-def _bring_up(project: ProjectSpec, spec: ImageSpec) -> dict:
-    """Within the service's turn (``containers.turn_to_replace``)."""
+def _bring_up(project: ProjectSpec, spec: ImageSpec, overrides: containers.RunOverrides, *,
+              ready_first: threading.Event | None = None, ready_timeout: float | None = None) -> dict:
+    """Within the service's turn (``containers.turn_to_replace``). ``ready_first``: a replaced
+    container goes only once the new one is ready; the event abandons that wait, which puts
+    the old one back."""
     outcome = {"image": spec.key, "name": spec.run.name, "id": None, "action": "created", "reason": None,
                "exit_code": None}
-    ports = containers.published_ports(spec, containers.RunOverrides())  # as `run` publishes them
+    ports = containers.published_ports(spec, overrides)  # as `run` publishes them
     old = containers.owned(project, spec, required=False)
     if old is not None:
         image = engine.inspect_image(spec.ref)
-        wanted = containers.settings_hash(project, spec, containers.RunOverrides(), ports=ports, interactive=False)
+        wanted = containers.settings_hash(project, spec, overrides, ports=ports, interactive=False)
         state = old["State"]
         if image is None or old["Image"] != image["Id"]:
             outcome.update(action="replaced", reason="image changed")
@@ -143,7 +153,12 @@ def _bring_up(project: ProjectSpec, spec: ImageSpec) -> dict:
         else:
             outcome.update(id=old["Id"], action="unchanged")
             return outcome
-    outcome["id"] = containers.replace_and_start(project, spec, containers.RunOverrides(), ports)
+    ready = None
+    if ready_first is not None and old is not None:
+        def ready(container_id: str) -> None:
+            if not containers.wait_ready(spec, container_id, ports, timeout=ready_timeout, abandon=ready_first):
+                raise KeyboardInterrupt()  # abandoned: an interrupt, or another service failed
+    outcome["id"] = containers.replace_and_start(project, spec, overrides, ports, ready=ready)
     return outcome
 
 
@@ -162,7 +177,8 @@ def down(project: ProjectSpec, *, volumes: bool, timeout: int = 10) -> dict:
                            f"stop {_name(container)}", ok=(204, 304), missing=True, longer_by=timeout)
 
     def remove(container: dict) -> str:
-        engine.request("DELETE", engine.query(f"/containers/{container['Id']}", force=True),
+        # v: with its anonymous volumes (a watch's writable directories), which nothing else reaches
+        engine.request("DELETE", engine.query(f"/containers/{container['Id']}", force=True, v=True),
                        f"remove {_name(container)}", missing=True)
         return _name(container)
 

@@ -521,6 +521,28 @@ def _refusal(what: str, status: int, answer: bytes) -> "Refused":
     return Refused(what, status, str(said or answer.decode("utf-8", "replace").strip() or f"HTTP {status}"))
 
 
+def get_archive(container_id: str, path: str, what: str) -> bytes | None:
+    """`GET /containers/{id}/archive`: a tar of ``path`` in the container (a file: one member,
+    with its owner and mode), or None when there is no such path. For small files (a watch's
+    sync): the answer is read whole."""
+    with open_answer("GET", query(f"/containers/{container_id}/archive", path=path), what,
+                     timeout=request_timeout(), streamed=False, ok=None) as answer:
+        if answer.status == 404:
+            return None
+        if answer.status != 200:
+            raise _refusal(what, answer.status, answer.read())
+        return answer.read()
+
+
+def put_archive(container_id: str, directory: str, tar: bytes, what: str) -> None:
+    """`PUT /containers/{id}/archive`: the engine unpacks ``tar`` into ``directory`` of the
+    container, as root, with the owners and modes its headers give. A read-only root
+    filesystem is refused unless ``directory`` is on a volume."""
+    with open_answer("PUT", query(f"/containers/{container_id}/archive", path=directory), what, body=tar,
+                     headers={"Content-Type": "application/x-tar"}, timeout=request_timeout(), streamed=False):
+        pass
+
+
 def client() -> "docker.DockerClient":
     """A connected client to the current engine (see ``using``), made on first use and kept
     for the process; an unreachable engine is one clear error that names it."""
@@ -806,9 +828,10 @@ def images(filters: dict, what: str) -> list[dict]:
     return request("GET", query("/images/json", filters=filters), what, ok=(200,)) or []
 
 
-def remove_container(container: str, what: str, *, force: bool = False) -> None:
-    """Remove a container (`docker rm`); with ``force``, a running one too."""
-    request("DELETE", query(f"/containers/{container}", force=force or None), what, ok=(204,))
+def remove_container(container: str, what: str, *, force: bool = False, volumes: bool = False) -> None:
+    """Remove a container (`docker rm`); with ``force``, a running one too; with ``volumes``,
+    its anonymous volumes too (`docker rm -v`)."""
+    request("DELETE", query(f"/containers/{container}", force=force or None, v=volumes or None), what, ok=(204,))
 
 
 def remove_image(image: str, what: str, *, force: bool = False) -> None:

@@ -21,6 +21,7 @@ import contextlib
 import functools
 import inspect
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable, ContextManager, Iterable, Iterator, TextIO
@@ -386,6 +387,48 @@ class Project:
             if build:
                 self.build(order, quiet=quiet_build, output=output or sys.stderr)
             return up(self.spec, order, ready_timeout=ready_timeout, report=report or (lambda outcome: None))
+
+    def watch(self, only: Iterable[str] | None = None, *, image: str | None = None, port: int | None = None,
+              env: dict[str, str] | None = None, args: Iterable[str] = (), debounce: float | None = None,
+              ready_timeout: float | None = None, quiet_build: bool = True, output: TextIO | None = None,
+              report: Callable[[dict], None] | None = None, stop: threading.Event | None = None) -> dict:
+        """Bring the services up (or ``only`` those and what they need; or the one ``image``
+        as `run` starts it, with ``port``, ``env`` and ``args``), then watch what they are made
+        from and, after each burst of changes (quiet for ``debounce`` seconds), sync, rebuild
+        or replace what changed (``dockyard.watch``). ``report`` gets one dict per turn:
+        changed, synced, built, replaced, restarted, seconds, url and error (a failed turn;
+        the old containers keep serving). Until SIGINT, SIGTERM or ``stop`` is set; the
+        services are left running. Returns how it ended: {'ended_by': 'stop' | 'SIGINT' |
+        'SIGTERM', 'detail': what an interrupted step said, or None}."""
+        from . import containers, watch as watching
+
+        if image is not None:
+            spec = self.image(image)
+            if not spec.run.ports and spec.run.ready is None and not spec.run.service:
+                raise DockyardError(f"--watch keeps a server running: {spec.key} publishes no port and has no "
+                                    f"readiness check (it runs and exits: `inv {spec.key}.run` runs it)")
+        overrides = containers.RunOverrides(port=port, env=tuple((env or {}).items()), args=tuple(args))
+        target = watching.Target(only=None if only is None else tuple(self.image(k).key for k in only),
+                                 image=None if image is None else self.image(image).key, overrides=overrides)
+        keys = target.keys(self.spec)
+        for key in keys:
+            containers.published_ports(self.image(key), target.overrides_for(self.image(key)))  # --port's checks
+        watcher = watching.Watch(self, target, debounce=watching.DEFAULT_DEBOUNCE if debounce is None else debounce,
+                                 ready_timeout=ready_timeout, quiet_build=quiet_build, output=output,
+                                 report=report or (lambda turn: None), stop=stop)
+        with self._one_engine(keys, "watch"):
+            try:
+                watcher.run()
+            except watching.Ended as ended:
+                names = {None: "stop", 130: "SIGINT", 143: "SIGTERM"}
+                return {"ended_by": names.get(ended.signal_code, "SIGINT"), "detail": ended.said}
+        raise AssertionError("a watch ends only by Ended")  # pragma: no cover
+
+    def reload(self) -> None:
+        """Read containers.toml again (a watch, after it changed); the old settings stay when
+        the new ones are not valid (the error is raised)."""
+        config.load.cache_clear()
+        self.spec = config.load(self.spec.path)
 
     def down(self, *, volumes: bool = False, timeout: int = 10) -> dict:
         """Stop and remove the project's containers and its network; its managed volumes too

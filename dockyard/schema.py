@@ -129,6 +129,13 @@ DEPLOY = Table((
     Key("registry", STRING, "the registry the swarm's nodes pull the image from, HOST[:PORT]"),
 ))
 
+# -- [images.NAME.watch]: what `up --watch` and `run --watch` copy instead of rebuilding ------
+
+WATCH = Table((
+    Key("sync", SCALARS, "files or directories of dir copied into the running container on change, instead of "
+                         "a rebuild, by `--watch`: {'PATH IN DIR' = '/PATH/IN/CONTAINER'}"),
+))
+
 BASE = Table(
     (
         Key("pull", STRING, "an image to pull, e.g. 'busybox:latest'"),
@@ -151,6 +158,7 @@ IMAGE = Table((
     Key("base", TABLE, "a base image that is pulled or imported instead of built", table=BASE),
     Key("run", TABLE, "how `run` starts the container", table=RUN),
     Key("deploy", TABLE, "how `deploy` runs it as a Swarm service", table=DEPLOY),
+    Key("watch", TABLE, "what `up --watch` and `run --watch` sync into the running container", table=WATCH),
     Key("outside_project", BOOLEAN, "allow dir to lie outside the project's directory (default false)"),
 ))
 

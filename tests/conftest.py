@@ -187,7 +187,7 @@ def remove_project_objects(client, name: str) -> None:
     for label in ("dockyard.owner", "dockyard.project"):  # ours, and any made from our images
         for container in api.containers(all=True, filters={"label": f"{label}={name}"}):
             try:
-                api.remove_container(container["Id"], force=True)
+                api.remove_container(container["Id"], force=True, v=True)  # and a watch's volumes
             except docker.errors.APIError as e:
                 if e.status_code not in (404, 409):  # gone, or its removal already under way
                     raise
@@ -380,7 +380,7 @@ def own_engine(*options: str):
         if engine.running():
             with contextlib.suppress(Exception), engine.client() as api:
                 for container in api.containers(all=True):
-                    api.remove_container(container["Id"], force=True)
+                    api.remove_container(container["Id"], force=True, v=True)  # and a watch's volumes
                 for network in api.networks():  # a stopped engine leaves its bridges on the host
                     if network["Name"] not in ("bridge", "host", "none"):
                         with contextlib.suppress(Exception):

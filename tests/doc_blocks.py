@@ -31,6 +31,7 @@ RUN_BY = {
     "python-script": "test_compose.py::test_the_readmes_python_api_example_runs_as_written",
     "upgrade-external": "test_volume_upgrade.py::test_run_and_up_warn_once_of_a_volume_left_by_0_1",
     "upgrade-copy": "test_volume_upgrade.py::test_run_and_up_warn_once_of_a_volume_left_by_0_1",
+    "watch": "test_watch.py::test_a_browser_sees_the_page_change_after_an_edit",
     "config-output": "test_config_output.py::test_the_readmes_example_is_what_config_prints",
 }
 

@@ -34,6 +34,9 @@ ready = {{ url = "http://127.0.0.1:{port}/cgi-bin/hello-world", timeout = 30 }}
 cap_add = ["SETUID", "SETGID"]
 after = ["api"]
 
+[images.httpd.watch]
+sync = {{ "hello-world.cgi" = "/www/cgi-bin/hello-world", "from-api.cgi" = "/www/cgi-bin/from-api", "index.html" = "/www/index.html" }}
+
 [images.api]
 tag = "{name}/api:latest"
 dir = "images/api"

@@ -31,6 +31,7 @@ def test_list_and_help_do_not_import_docker():
         "        pass\n"
         "assert 'docker' not in sys.modules, 'docker was imported'\n"
         "assert 'requests' not in sys.modules, 'requests was imported'\n"
+        "assert 'watchfiles' not in sys.modules, 'watchfiles was imported'\n"
         "print('clean')\n"
     )
     output = fresh_python(code, REPO)

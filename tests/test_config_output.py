@@ -76,6 +76,9 @@ update = { parallelism = 2, delay = 1.5, order = "stop-first", failure_action = 
 placement = ["node.role==manager"]
 registry = "pull.example.com"
 
+[images.app.watch]
+sync = { "page.html" = "/www/page.html" }
+
 [images.step]
 tag = "full/step"
 dir = "step"
@@ -104,6 +107,7 @@ def everything(tmp_path, monkeypatch, nothing_chosen):
     monkeypatch.setenv("DB_PASSWORD", SECRET)
     path = write_project(tmp_path, EVERYTHING, {"app": "FROM full/base:1\n", "step": "FROM full/base:1\n"})
     (tmp_path / "app.env").write_text("TOKEN=from-a-file\n")
+    (tmp_path / "app" / "page.html").write_text("<p>synced by a watch</p>\n")
     return path
 
 

@@ -213,6 +213,7 @@ PYTHON_API = textwrap.dedent("""
         result = [o["action"] for o in project.up(quiet_build=True)]
     else:
         result = project.down()
+    assert "watchfiles" not in sys.modules, "watchfiles was imported"  # the watch's alone
     print(json.dumps({"result": result, "docker imported": "docker" in sys.modules}))
 """)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from bench.cases import artifacts, build, clean, registry, run, services, startup, swarm
+from bench.cases import artifacts, build, clean, registry, run, services, startup, swarm, watch
 from bench.harness import Row
 from bench.workspace import Bench
 
@@ -109,6 +109,15 @@ CASES = [
          "--replicas 3 --publish mode=host,target=PORT ...` + a poll of `docker service ps` and each task's "
          "page. Makes the engine a single-node swarm for the case when it is in none.",
          hot_path="`inv httpd.deploy --replicas 3` vs `docker service create` + poll"),
+    Case("watch-sync", watch.watch_sync, 0.3,
+         "A running `inv httpd.run --watch`: the time from a write to index.html (synced) to the page showing "
+         "it vs the docker CLI loop (the edit, `docker build`, `docker rm -f`, `docker run`, a poll). Target in "
+         "seconds: dockyard's median.",
+         target_kind="seconds", hot_path="write to served, synced by `--watch` (seconds)"),
+    Case("watch-rebuild", watch.watch_rebuild, 0.6,
+         "The same edit without the sync table: the watch rebuilds httpd and replaces its container vs the "
+         "same docker CLI loop.",
+         hot_path="write to served, rebuilt by `--watch` vs the docker CLI loop"),
     Case("deploy-overlay", swarm.deploy_overlay, None,
          "The same, with the baseline also creating an attachable overlay network and attaching the service "
          "to it, as dockyard does for a project's services (no target: it shows what the network costs)."),

@@ -42,6 +42,7 @@ SETTINGS: dict[str, Any] = {
     "engine": None,         # the Docker engine (an address or a context), before DOCKYARD_ENGINE
     "registry": None,       # push and pull --registry, before [project] registry
     "builder": None,        # auto, buildkit or classic, before DOCKYARD_BUILDER (default auto)
+    "watch_debounce": None, # up --watch and run --watch --debounce: quiet milliseconds before a turn (100)
 }
 
 

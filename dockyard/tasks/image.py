@@ -12,6 +12,7 @@ import sys
 from ..errors import DockyardError
 from .core import (choose, number_setting, parse_env, parse_number, print_json, remainder_args,
                    stdin_is_data, task_options)
+from .services import watch_turns
 
 BUILD_HELP = {
     "force": "Rebuild even when up to date (the images asked for, not their prerequisites).",
@@ -46,10 +47,14 @@ def build(c, target, force=False, no_cache=False, pull=False, quiet=False, json_
     "no-build": "Do not build the image first, even if it is missing or out of date.",
     "quiet-build": "Hide the build output of the prerequisite build (setting: dockyard.quiet).",
     "ready-timeout": "Seconds to wait for the readiness check (setting: dockyard.ready_timeout).",
-    "json": "Print the container's id, name, ports and URL as JSON.",
+    "json": "Print the container's id, name, ports and URL as JSON (with --watch: one line of JSON per turn).",
+    "watch": "Then keep watching the image's files: sync, rebuild and replace it on each change, until "
+             "Ctrl-C (docs/watch.md).",
+    "debounce": "With --watch: milliseconds the files must stay quiet before a turn starts "
+                "(setting: dockyard.watch_debounce; 100).",
 })
 def run(c, target, port=None, env=None, attach=False, detach=False, no_build=False, quiet_build=False,
-        ready_timeout=None, json_=False):
+        ready_timeout=None, json_=False, watch=False, debounce=None):
     """Start the container (replacing our previous one) and wait until it answers.
 
     Words after `--` replace the image's command: inv tool.run -- a b c.
@@ -58,6 +63,14 @@ def run(c, target, port=None, env=None, attach=False, detach=False, no_build=Fal
     if attach and detach:
         raise DockyardError("--attach and --detach contradict each other; give one")
     quiet, _ = choose(c, quiet_build, "quiet")
+    if watch:
+        if attach or no_build:
+            raise DockyardError(f"--watch keeps a server running and builds what changed: it does not go with "
+                                f"{'--attach' if attach else '--no-build'}")
+        watch_turns(c, lambda **options: project.watch(image=target.key, port=parse_number("--port", port, 1, 65535),
+                                                       env=parse_env(env or []), args=remainder_args(c), **options),
+                    ready_timeout, debounce, json_, stop_with=f"inv {target.key}.stop")
+        return
     result = project.run(
         target.key, port=parse_number("--port", port, 1, 65535), env=parse_env(env or []),
         args=remainder_args(c), build=not no_build, quiet_build=bool(quiet),

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import sys
+import time
+
 from ..errors import DockyardError
 from .core import choose, counted, number_setting, parse_number, print_json, task_options
 
@@ -26,9 +30,14 @@ def outcome_line(outcome: dict) -> str:
     "no-build": "Do not build first, even what is missing or out of date.",
     "quiet-build": "Hide the build output (setting: dockyard.quiet).",
     "ready-timeout": "Seconds to wait for each readiness check (setting: dockyard.ready_timeout).",
-    "json": "Print one result per service as JSON.",
+    "json": "Print one result per service as JSON (with --watch: one line of JSON per turn).",
+    "watch": "Then keep watching the images' files and containers.toml: sync, rebuild and replace on "
+             "each change, until Ctrl-C (docs/watch.md).",
+    "debounce": "With --watch: milliseconds the files must stay quiet before a turn starts "
+                "(setting: dockyard.watch_debounce; 100).",
 })
-def up(c, target, only=None, no_build=False, quiet_build=False, ready_timeout=None, json_=False):
+def up(c, target, only=None, no_build=False, quiet_build=False, ready_timeout=None, json_=False, watch=False,
+       debounce=None):
     """Build, then start every service in `after` order, each once what it needs answers.
 
     Reentrant: a running container whose image and settings are unchanged is left alone,
@@ -37,6 +46,12 @@ def up(c, target, only=None, no_build=False, quiet_build=False, ready_timeout=No
     """
     project = target.project(c)
     quiet, _ = choose(c, quiet_build, "quiet")
+    if watch:
+        if no_build:
+            raise DockyardError("--watch builds what changed: it does not go with --no-build")
+        watch_turns(c, lambda **options: project.watch(names(only), **options), ready_timeout, debounce, json_,
+                    stop_with="inv down")
+        return
     outcomes = project.up(names(only), build=not no_build, quiet_build=bool(quiet),
                           ready_timeout=number_setting(c, ready_timeout, "ready_timeout", 1, 86400),
                           report=None if json_ else lambda outcome: print(outcome_line(outcome), flush=True))
@@ -54,6 +69,40 @@ def up(c, target, only=None, no_build=False, quiet_build=False, ready_timeout=No
             counts[o["action"]] = counts.get(o["action"], 0) + 1
         done = ", ".join(f"{n} {action}" for action, n in counts.items())
         print(f"up: {done}, {len(outcomes) - len(changed)} unchanged; stop with: inv down")
+
+
+def watch_turns(c, watch, ready_timeout, debounce, as_json: bool, stop_with: str) -> None:
+    """Run a watch (``watch(**options)``, a Project.watch), a line per turn, until Ctrl-C or
+    SIGTERM; then say that the services stay, and how to stop them."""
+    def report(turn: dict) -> None:
+        print(json.dumps(turn) if as_json else turn_line(turn), flush=True)
+
+    quiet_ms = number_setting(c, debounce, "watch_debounce", 0, 60000, "--debounce")
+    ended = watch(debounce=None if quiet_ms is None else quiet_ms / 1000,
+                  ready_timeout=number_setting(c, ready_timeout, "ready_timeout", 1, 86400), report=report)
+    if ended["detail"]:
+        print(f"dockyard: {ended['detail']}", file=sys.stderr, flush=True)
+    print(f"dockyard: watch ended ({ended['ended_by']}); the containers keep running: {stop_with} stops them",
+          file=sys.stderr, flush=True)
+
+
+def turn_line(turn: dict) -> str:
+    """One line a turn: what changed, what was done, how long it took, where to look; a failed
+    turn's error follows, and says that what ran before keeps serving."""
+    changed = turn["changed"]
+    what = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "") if changed \
+        else "start"
+    done = [f"synced {', '.join(turn['synced'])}"] if turn["synced"] else []
+    done += [f"built {', '.join(turn['built'])}"] if turn["built"] else []
+    done += [f"{', '.join(turn['replaced'])}"] if turn["replaced"] else []
+    done += [f"restarted {', '.join(turn['restarted'])}"] if turn["restarted"] else []
+    said = "; ".join(done) or "up to date, nothing to do"
+    if turn["error"]:
+        error = turn["error"].replace("\n", "\n  ")
+        return (f"[{time.strftime('%H:%M:%S')}] {what}: {'; '.join(done + ['failed'])} ({turn['seconds']:.2f}s)\n"
+                f"  {error}\n  what ran before keeps serving; watching for the next change")
+    url = f" {turn['url']}" if turn["url"] else ""
+    return f"[{time.strftime('%H:%M:%S')}] {what}: {said} ({turn['seconds']:.2f}s){url}"
 
 
 @task_options(help={
