@@ -27,7 +27,7 @@ import threading
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from . import engine_choice
 from .errors import DockyardError
@@ -525,7 +525,7 @@ def get_archive(container_id: str, path: str, what: str) -> bytes | None:
     """`GET /containers/{id}/archive`: a tar of ``path`` in the container (a file: one member,
     with its owner and mode), or None when there is no such path. For small files (a watch's
     sync): the answer is read whole."""
-    with open_answer("GET", query(f"/containers/{container_id}/archive", path=path), what,
+    with open_answer("GET", _archive_path(container_id, path), what,
                      timeout=request_timeout(), streamed=False, ok=None) as answer:
         if answer.status == 404:
             return None
@@ -534,11 +534,17 @@ def get_archive(container_id: str, path: str, what: str) -> bytes | None:
         return answer.read()
 
 
+def _archive_path(container_id: str, path: str) -> str:
+    """The archive endpoint for ``path`` in the container (``query`` takes its own first
+    argument by that name)."""
+    return f"{query(f'/containers/{container_id}/archive')}?{urlencode({'path': path})}"
+
+
 def put_archive(container_id: str, directory: str, tar: bytes, what: str) -> None:
     """`PUT /containers/{id}/archive`: the engine unpacks ``tar`` into ``directory`` of the
     container, as root, with the owners and modes its headers give. A read-only root
     filesystem is refused unless ``directory`` is on a volume."""
-    with open_answer("PUT", query(f"/containers/{container_id}/archive", path=directory), what, body=tar,
+    with open_answer("PUT", _archive_path(container_id, directory), what, body=tar,
                      headers={"Content-Type": "application/x-tar"}, timeout=request_timeout(), streamed=False):
         pass
 
