@@ -10,6 +10,7 @@ runs both, since tasks of different images are different tasks to Invoke.
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import json
 import os
@@ -23,7 +24,8 @@ from typing import Any, Callable
 from invoke import Argument, Context, Exit, Task
 
 from .. import interrupts
-from ..config import load as load_config
+from ..config import load as load_config, warnings as spec_warnings
+from ..engine_choice import said, use_setting
 from ..errors import DockyardError
 from ..masking import masked_text
 from ..project import Project
@@ -159,8 +161,6 @@ class Target:
                 f"~/.invoke.yaml, INVOKE_DOCKYARD_CONFIG or -f), but these tasks were made from "
                 f"{self.path}; make them from that file (INVOKE_DOCKYARD_CONFIG is read when "
                 f"the namespace is made) or unset it")
-        from ..engine_choice import use_setting
-
         use_setting(setting(c, "engine"))  # Invoke tasks share no global flag: this is --engine
         return Project(self.path, builder=setting(c, "builder"))
 
@@ -298,12 +298,24 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
 
 
+def engine_line(engine: dict) -> str:
+    """`engine: ...`, the engine in use and what chose it, or why there is none."""
+    if engine.get("error"):
+        return f"engine: {engine['error']}"
+    return f"engine: {said(engine['address'], engine['context'], engine['source'])}"
+
+
+def warn(project: Any, deployed: Any = ()) -> None:
+    """Settings that weaken the defaults, on stderr: stdout stays the result. ``deployed``:
+    images whose Swarm service runs now (it publishes on every interface, [deploy] table or not)."""
+    for line in spec_warnings(project, deployed):
+        print(f"dockyard: warning: {masked_text(line, project.masked_values)}", file=sys.stderr)
+
+
 def end_quietly_on_closed_stdout() -> None:
     """Output into a closed pipe ends as `cat` does, with no message and the status of
     SIGPIPE, also where Invoke itself writes (--list, -h), which no task of ours wraps:
     stdout is flushed at exit while a failure can still be caught."""
-    import atexit
-
     def flush() -> None:
         try:
             sys.stdout.flush()
