@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import __version__
+from dockyard import __version__
 
 USAGE = """\
 dockyard {version}: Make-style Invoke tasks for a project's Docker images.

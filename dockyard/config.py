@@ -26,6 +26,7 @@ Numbers inside strings (ports, ``on-failure:N``, URL ports) are ASCII digits onl
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import os
 import posixpath
@@ -358,8 +359,6 @@ class _Validator:
             raise self.fail(where, f"expected a table, got {_type_name(value)}")
         for name in value:
             if name not in table.names:
-                import difflib  # only when there is a key to correct
-
                 hint = difflib.get_close_matches(name, table.names, n=1)
                 suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
                 known = ", ".join(sorted(table.names))

@@ -18,8 +18,10 @@ import shlex
 import signal
 import socket
 import sys
+import termios
 import threading
 import time
+import tty
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -676,9 +678,6 @@ def interactive(container_id: str, *, started: bool = False, stop_on_interrupt: 
     ``stop_on_interrupt``: Ctrl-C stops the container (a service run or started attached)
     and its exit code is returned; otherwise the interrupt goes on to the caller.
     """
-    import termios
-    import tty
-
     container = inspect(container_id)
     if container is None:
         raise DockyardError(f"attach: no container {engine.short_id(container_id)}; was it removed meanwhile?")

@@ -26,9 +26,12 @@ import time
 from pathlib import Path
 from typing import Callable, ContextManager, Iterable, Iterator, TextIO
 
-from . import config, interrupts
-from .config import ImageSpec, normalize_ref
+from . import config, engine_choice, interrupts
+from .config import ImageSpec, normalize_ref, swarm_ports_warning
+from .engine_choice import Choice
 from .errors import DockyardError
+from .labels import IMAGE, KEY, OWNER, PROJECT
+from .services import start_order
 
 
 def _on_its_engine(method: Callable) -> Callable:
@@ -61,8 +64,6 @@ class Project:
     def __init__(self, path: str | Path = config.DEFAULT_FILE, *, builder: str | None = None) -> None:
         """``builder``: "buildkit", "classic" or "auto" (BuildKit where the engine offers it);
         None: DOCKYARD_BUILDER, else auto."""
-        from . import engine_choice
-
         self.builder = builder
         self.spec = config.load(path)
         # A project that names an engine is used there (after the environment's choices, see
@@ -86,7 +87,7 @@ class Project:
         """The engine in use (for ``image``: that image's): its address, what chose it (a
         setting, a variable, this containers.toml, the Docker CLI's context or the default)
         and the context's name."""
-        from . import engine, engine_choice
+        from . import engine
 
         with self.on_engine_of(image) if image is not None else contextlib.nullcontext():
             choice = engine_choice.chosen()
@@ -96,8 +97,6 @@ class Project:
     def on_own_engine(self) -> ContextManager:
         """Within: this project's engine (a setting or the environment still comes first, see
         ``engine_choice``), whichever Project was loaded since."""
-        from . import engine_choice
-
         return engine_choice.project_layer(self.spec.engine, self.spec.path)
 
     @contextlib.contextmanager
@@ -105,7 +104,6 @@ class Project:
         """Within: the image's own engine, if it names one, else this project's (a setting or
         the environment still comes first, see ``engine_choice``)."""
         from . import engine
-        from .engine_choice import Choice
 
         spec = self.image(image)
         with self.on_own_engine(), \
@@ -131,8 +129,6 @@ class Project:
         """The keys grouped by the engine their work goes to, in order: an image's own engine,
         unless a setting or the environment sends everything to one (see ``engine_choice``);
         an image that names the project's engine is on the project's engine."""
-        from . import engine_choice
-
         groups: dict[str, list[str]] = {}
         for key in keys:
             with self.on_engine_of(key):
@@ -363,8 +359,6 @@ class Project:
     @property
     def services(self) -> list[str]:
         """The images `up` starts, in start order (see ``dockyard.services``)."""
-        from .services import start_order
-
         return start_order(self.spec.images)
 
     def up(self, only: Iterable[str] | None = None, *, build: bool = True, quiet_build: bool = False,
@@ -377,7 +371,6 @@ class Project:
         id, action ('created', 'replaced', 'started', 'unchanged'), reason and exit_code (a
         step's 0; None for the others)."""
         from .deploy import up
-        from .services import start_order
 
         order = start_order(self.spec.images, None if only is None else [self.image(k).key for k in only])
         if not order:
@@ -442,7 +435,6 @@ class Project:
                      tail: int | None = None) -> None:
         """Every service's output (or ``only`` some), each line prefixed by its container's name."""
         from .deploy import follow_logs
-        from .services import start_order
 
         keys = start_order(self.spec.images, None if only is None else [self.image(k).key for k in only])
         with self._one_engine(keys, "logs"):
@@ -508,8 +500,6 @@ class Project:
         service: image, service, id, action ('created', 'updated', 'scaled', 'unchanged'),
         reason, replicas, tasks. ``warn`` is told, before anything is deployed, of each service
         whose ports a swarm publishes on every interface."""
-        from .services import start_order
-
         if images is None:
             keys = [key for key in start_order(self.spec.images) if not self.image(key).run.completes]
         else:
@@ -525,7 +515,6 @@ class Project:
     def _deploy(self, keys: list[str], *, replicas, push, registry, build, quiet_build, ready_timeout,
                 output, report, warn) -> list[dict]:
         from . import registry as registries, swarm
-        from .config import swarm_ports_warning
 
         nodes = int(swarm.manager().get("Nodes") or 1)
         # Said before anything is deployed: a deploy that fails or is interrupted while it waits
@@ -654,7 +643,6 @@ class Project:
                 changes: Iterable[str] = (), message: str | None = None, progress: bool = False) -> dict:
         """A filesystem tar as an image (default tag: the image's own), like `docker import`."""
         from .artifacts import import_image
-        from .labels import IMAGE, PROJECT
 
         spec = self.image(image)
         return import_image(source, tag=tag or spec.ref, changes=list(changes), message=message,
@@ -667,7 +655,6 @@ class Project:
         the time)."""
         from .artifacts import commit_container
         from .containers import owned
-        from .labels import KEY, OWNER
 
         spec = self.image(image)
         owned(self.spec, spec)  # refuses a container of that name that is not ours

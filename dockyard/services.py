@@ -16,6 +16,7 @@ Pure logic on the validated specs, no engine: ``config`` runs ``check`` when it 
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 from typing import TYPE_CHECKING, Callable, Iterable
 
@@ -40,8 +41,6 @@ def check(images: dict[str, ImageSpec], fail: Fail) -> None:
         for i, name in enumerate(spec.run.after):
             where = f"images.{key}.run.after[{i}]"
             if name not in images:
-                import difflib  # only when there is a name to correct
-
                 hint = difflib.get_close_matches(name, list(images), n=1)
                 suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
                 raise fail(where, f"no image named '{name}'{suggestion}; known: {', '.join(images)}")

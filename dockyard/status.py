@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from . import engine, engine_ports
+from .builder import freshness
 from .containers import left_behind
 from .files import UnusableFile
 from .config import ImageSpec, ProjectSpec
@@ -16,8 +17,6 @@ COLUMNS = ("image", "container", "state", "ports", "uptime", "image_id", "build"
 def image_status(project: ProjectSpec, spec: ImageSpec) -> dict:
     """One row: numbers as numbers (ports, exit code, restarts), times in ISO 8601; ``completed``:
     for a step (``run.completes``), whether it has run to its end with exit code 0."""
-    from .builder import freshness
-
     try:
         build, image_id = freshness(project, spec)
     except (OSError, UnusableFile) as e:  # an unreadable build context, a FIFO .dockerignore: said in the row

@@ -182,10 +182,10 @@ def test_the_docker_py_in_use_is_within_the_supported_range():
     assert major == 7, "the engine module relies on docker-py 7's private request methods"
 
 
-def test_the_parser_finds_each_task_as_invoke_would_also_a_users_collection():
+def test_an_image_collection_finds_each_task_as_invoke_would_also_a_users_and_configured_ones():
     from invoke import Collection, task
 
-    from dockyard.collection import _task, namespace
+    from dockyard.collection import namespace
 
     @task(default=True)
     def smoke_test(c):
@@ -194,16 +194,20 @@ def test_the_parser_finds_each_task_as_invoke_would_also_a_users_collection():
     ns = namespace(REPO / "containers.toml")
     ns.add_collection(Collection("user_checks", smoke_test))  # names transformed: user-checks.smoke-test
     ns.collections["httpd"].add_task(smoke_test)
+    ns.collections["api"].configure({"where": "api"})  # a configured collection: Invoke's own look-up
     names = ns.task_names  # primary names; a default task's collection name is an alias
     assert {"user-checks.smoke-test", "httpd.smoke-test", "httpd.build", "up"} <= set(names)
     assert "user-checks" in names["user-checks.smoke-test"]
-    assert all(_task(ns, name) is ns[name] for name in names)
+    for name in [*names, "user-checks", "api.build"]:
+        task, configuration = ns.task_with_config(name)
+        assert (task, configuration) == Collection.task_with_config(ns, name)
+    assert ns.task_with_config("api.build")[1]["where"] == "api"
+    assert ns.task_with_config("httpd.build")[0].target.key == "httpd"
 
 
-def test_inv_loads_tasks_py_as_dockyards_namespace_and_makes_flags_only_for_named_tasks(tmp_path):
-    """`inv` copies tasks.py's ``ns`` with Collection.from_module; the copy keeps the lazy
-    parser contexts (else every command makes and copies one per task of every image), and
-    a tasks.py of plain Invoke still loads as a plain Collection."""
+def test_inv_loads_tasks_py_with_invokes_own_collection_and_parser(tmp_path):
+    """`inv` copies tasks.py's ``ns`` with Invoke's own Collection.from_module, untouched by
+    dockyard, and parses with Invoke's own parser contexts; a plain tasks.py loads as ever."""
     plain = tmp_path / "plain"
     plain.mkdir()
     (plain / "tasks.py").write_text("from invoke import task\n\n\n@task(help={'x': 'An x.'})\ndef t(c, x=1):\n    pass\n")
@@ -211,26 +215,46 @@ def test_inv_loads_tasks_py_as_dockyards_namespace_and_makes_flags_only_for_name
         "import sys\n"
         "from invoke import Collection\n"
         "from invoke.loader import FilesystemLoader\n"
-        "from invoke.parser import Parser\n"
-        "from dockyard.collection import Namespace\n"
+        "from invoke.parser import Parser, ParserContext\n"
+        "from_module = Collection.__dict__['from_module']\n"
+        "to_contexts = Collection.__dict__['to_contexts']\n"
         "def load(where):\n"
         "    module, _ = FilesystemLoader(start=where).load('tasks')\n"
         "    sys.modules.pop('tasks')\n"
         "    return Collection.from_module(module)\n"
         f"ns = load({str(REPO)!r})\n"
-        "assert type(ns) is Namespace, type(ns)\n"
+        "assert Collection.__dict__['from_module'] is from_module, 'Collection.from_module was replaced'\n"
+        "assert Collection.__dict__['to_contexts'] is to_contexts, 'Collection.to_contexts was replaced'\n"
+        "assert type(ns) is Collection, type(ns)\n"
         "contexts = ns.to_contexts()\n"
+        "assert all(type(c) is ParserContext for c in contexts)\n"
         "parsed = Parser(contexts=contexts).parse_argv(['httpd.build', '--quiet'])\n"
         "assert parsed[0].name == 'httpd.build' and parsed[0].args['quiet'].value is True\n"
-        "made = [c.name for c in contexts if c._loaded]\n"
-        "assert made == [], made  # the parser's own copies made theirs, not these\n"
         "help_text = [c for c in contexts if c.name == 'httpd.run'][0].help_tuples()\n"
         "assert any('--no-build' in flag for flag, _ in help_text)\n"
         f"plain = load({str(plain)!r})\n"
         "assert type(plain) is Collection, type(plain)\n"
-        "for _ in range(2):  # a plain task's help texts survive more than one parse\n"
-        "    context = Namespace.to_contexts(plain)[0]\n"
-        "    assert context.help_tuples()[0][1] == 'An x.', context.help_tuples()\n"
+        "context = plain.to_contexts()[0]\n"
+        "assert context.help_tuples()[0][1] == 'An x.', context.help_tuples()\n"
         "print('ok')\n"
     )
     assert fresh_python(code, tmp_path).strip() == "ok"
+
+
+def test_the_tasks_of_one_kind_share_their_flags_and_each_parse_fills_in_its_own_values():
+    """Every command makes a parser context per task of every image (10,000 for 500 images):
+    the flags of one kind of task are made once and shared, and the parser's copies keep
+    the values of `inv a.run --env A=1 b.run` (and of the next command) apart."""
+    from invoke.parser import Parser
+
+    from dockyard.collection import namespace
+
+    ns = namespace(REPO / "containers.toml")
+    contexts = {context.name: context for context in ns.to_contexts()}
+    assert contexts["httpd.run"].flags["--env"] is contexts["api.run"].flags["--env"]
+    for _ in range(2):
+        parsed = Parser(contexts=ns.to_contexts()).parse_argv(
+            ["httpd.run", "--env", "A=1", "--env", "B=2", "api.run", "httpd.run", "--env", "C=3"])
+        assert [(p.name, p.args["env"].value) for p in parsed] == [
+            ("httpd.run", ["A=1", "B=2"]), ("api.run", []), ("httpd.run", ["C=3"])]
+    assert contexts["httpd.run"].args["env"].value == []

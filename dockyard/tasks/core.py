@@ -10,6 +10,7 @@ runs both, since tasks of different images are different tasks to Invoke.
 
 from __future__ import annotations
 
+import atexit
 import inspect
 import json
 import os
@@ -20,10 +21,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
-from invoke import Context, Exit, Task
+from invoke import Argument, Context, Exit, Task
 
 from .. import interrupts
-from ..config import load as load_config
+from ..config import load as load_config, warnings as spec_warnings
+from ..engine_choice import said, use_setting
 from ..errors import DockyardError
 from ..masking import masked_text
 from ..project import Project
@@ -81,13 +83,19 @@ class ImageTask(DockyardTask):
         return _signature_without_target(body)
 
     def get_arguments(self, ignore_unknown_help: bool | None = None) -> list:
-        # Invoke's version uses up the help texts (it pops them); a lazily parsed command
-        # line may ask more than once.
-        saved = dict(self.help)
-        try:
-            return super().get_arguments(ignore_unknown_help)
-        finally:
-            self.help = saved
+        # Every `inv` asks every task for its flags (Collection.to_contexts), 10,000 tasks
+        # for 500 images; the tasks of one generic body have the same flags, so they are
+        # made once per body. The parser copies them before it fills in values.
+        key = (self.body, ignore_unknown_help)
+        flags = _FLAGS.get(key)
+        if flags is None:
+            # Invoke's version uses up the help texts (it pops them), so it gets a copy.
+            saved = dict(self.help)
+            try:
+                flags = _FLAGS[key] = [Flag.of(made) for made in super().get_arguments(ignore_unknown_help)]
+            finally:
+                self.help = saved
+        return flags
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not args or not isinstance(args[0], Context):
@@ -154,10 +162,39 @@ class Target:
                 f"~/.invoke.yaml, INVOKE_DOCKYARD_CONFIG or -f), but these tasks were made from "
                 f"{self.path}; make them from that file (INVOKE_DOCKYARD_CONFIG is read when "
                 f"the namespace is made) or unset it")
-        from ..engine_choice import use_setting
-
         use_setting(setting(c, "engine"))  # Invoke tasks share no global flag: this is --engine
         return Project(self.path, builder=setting(c, "builder"))
+
+
+class Flag(Argument):
+    """An Argument made once per generic body and shared by its tasks in every image.
+    Invoke copies and shows every task's flags on every command (the parser deep-copies
+    them all and logs them all): a Flag's copy is shallow, since only its value changes,
+    and its text is made once."""
+
+    @classmethod
+    def of(cls, made: Argument) -> "Flag":
+        flag = cls(names=made.names, kind=made.kind, default=made.default, help=made.help,
+                   positional=made.positional, optional=made.optional,
+                   incrementable=made.incrementable, attr_name=made.attr_name)
+        flag.text = Argument.__repr__(flag)
+        return flag
+
+    def __deepcopy__(self, memo: dict) -> "Flag":
+        copied = Flag.__new__(Flag)
+        copied.__dict__.update(self.__dict__)
+        for name in ("_value", "raw_value"):  # a list kind's values, filled in by the parser
+            value = self.__dict__[name]
+            if isinstance(value, list):
+                copied.__dict__[name] = list(value)
+        return copied
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+# The flags of each generic body (and ignore_unknown_help), as ImageTask.get_arguments made them.
+_FLAGS: dict[tuple[Callable, bool | None], list] = {}
 
 
 @lru_cache(maxsize=None)
@@ -262,12 +299,24 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
 
 
+def engine_line(engine: dict) -> str:
+    """`engine: ...`, the engine in use and what chose it, or why there is none."""
+    if engine.get("error"):
+        return f"engine: {engine['error']}"
+    return f"engine: {said(engine['address'], engine['context'], engine['source'])}"
+
+
+def warn(project: Any, deployed: Any = ()) -> None:
+    """Settings that weaken the defaults, on stderr: stdout stays the result. ``deployed``:
+    images whose Swarm service runs now (it publishes on every interface, [deploy] table or not)."""
+    for line in spec_warnings(project, deployed):
+        print(f"dockyard: warning: {masked_text(line, project.masked_values)}", file=sys.stderr)
+
+
 def end_quietly_on_closed_stdout() -> None:
     """Output into a closed pipe ends as `cat` does, with no message and the status of
     SIGPIPE, also where Invoke itself writes (--list, -h), which no task of ours wraps:
     stdout is flushed at exit while a failure can still be caught."""
-    import atexit
-
     def flush() -> None:
         try:
             sys.stdout.flush()

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import sys
 
+from ..config import is_loopback
 from ..errors import DockyardError
-from .core import (choose, number_setting, parse_env, parse_number, print_json, remainder_args,
-                   stdin_is_data, task_options)
+from .core import (choose, engine_line, number_setting, parse_env, parse_number, print_json,
+                   remainder_args, stdin_is_data, task_options, warn)
 from .services import watch_turns
+from .swarm import deploy_rows
 
 BUILD_HELP = {
     "force": "Rebuild even when up to date (the images asked for, not their prerequisites).",
@@ -84,8 +86,6 @@ def run(c, target, port=None, env=None, attach=False, detach=False, no_build=Fal
                             code=result["exit_code"])
     if json_ or "exit_code" in result and not detach:  # attached: its output said it all
         return
-    from ..config import is_loopback
-
     print(f"\nContainer id: {result['id']}\n")
     if "exit_code" in result:  # run in the background (--detach), and finished already
         print(f"{result['name']} exited (code {result['exit_code']})\n")
@@ -182,8 +182,6 @@ def status(c, target, json_=False):
     """State, ports, uptime and image of this image's container; is the image up to date?"""
     from ..status import format_rows
 
-    from .project import engine_line, warn
-
     project = target.project(c)
     rows = project.status([target.key])
     warn(project.spec, deployed=[row["image"] for row in rows if row["service"]])
@@ -193,8 +191,6 @@ def status(c, target, json_=False):
     print(engine_line(project.engine(target.key)))  # the image's own engine, as the row's
     print(format_rows(rows))
     if any(row["service"] for row in rows):  # Swarm services of ours: each task's node, state, address
-        from .swarm import deploy_rows
-
         print("\n" + deploy_rows([row["service"] for row in rows if row["service"]]))
 
 

@@ -5,12 +5,17 @@ from __future__ import annotations
 import contextlib
 import sys
 
+from ..engine_choice import chosen
 from ..errors import DockyardError
-from ..masking import MASK, masked, masked_text
-from .artifacts import CLEAN_HELP, LOAD_HELP, archive_help, progress_wanted, report, run_clean, written
-from .core import choose, counted, number_setting, print_json, setting, task_options
+from ..graph import build_order
+from ..masking import MASK, masked
+from ..resolved import field_lines, resolved_config, setting_line
+from .artifacts import (CLEAN_HELP, LOAD_HELP, archive_help, load, progress_wanted, report, run_clean,
+                        written)
+from .core import choose, counted, engine_line, number_setting, print_json, setting, task_options, warn
 from .services import format_volumes
 from .image import BUILD_HELP
+from .swarm import deploy_rows
 
 
 @task_options(help={
@@ -64,8 +69,6 @@ def status(c, target, json_=False):
         print(line)
     print(format_rows(rows))
     if any(row["service"] for row in rows):  # Swarm services of ours: each task's node, state, address
-        from .swarm import deploy_rows
-
         print("\n" + deploy_rows([row["service"] for row in rows if row["service"]]))
     volumes = project.volumes()
     if volumes:
@@ -75,9 +78,6 @@ def status(c, target, json_=False):
 @task_options(help={"json": "Print the resolved configuration as JSON."})
 def config(c, target, json_=False):
     """Validate containers.toml and print the resolved configuration."""
-    from ..graph import build_order
-    from ..resolved import field_lines, resolved_config, setting_line
-
     api = target.project(c)
     project = api.spec
     warn(project)
@@ -115,8 +115,6 @@ def engine_in_use(project, image: str | None = None) -> dict:
     try:
         return project.engine(image)
     except DockyardError as e:
-        from ..engine_choice import chosen
-
         with project.on_engine_of(image) if image is not None else contextlib.nullcontext():
             choice = chosen()
         return {"address": None, "source": choice.source, "context": choice.value, "error": str(e)}
@@ -127,23 +125,6 @@ def image_engine_lines(project) -> list[str]:
     default = engine_in_use(project)
     found = ((key, engine_in_use(project, key)) for key in project.images)
     return [f"{key} {engine_line(engine)}" for key, engine in found if engine != default]
-
-
-def engine_line(engine: dict) -> str:
-    if engine.get("error"):
-        return f"engine: {engine['error']}"
-    from ..engine_choice import said
-
-    return f"engine: {said(engine['address'], engine['context'], engine['source'])}"
-
-
-def warn(project, deployed=()) -> None:
-    """Settings that weaken the defaults, on stderr: stdout stays the result. ``deployed``:
-    images whose Swarm service runs now (it publishes on every interface, [deploy] table or not)."""
-    from ..config import warnings
-
-    for line in warnings(project, deployed):
-        print(f"dockyard: warning: {masked_text(line, project.masked_values)}", file=sys.stderr)
 
 
 @task_options(help={**CLEAN_HELP, "volumes": "Also the project's named volumes that no container left uses "
@@ -166,8 +147,6 @@ def save_all(c, target, output=None, force=False, json_=False, no_progress=False
 @task_options(name="load", positional=["source"], help=LOAD_HELP)
 def load_all(c, target, source, json_=False, no_progress=False):
     """Load images from a saved tar file; they keep their tags."""
-    from .artifacts import load
-
     load(c, target, source, json_=json_, no_progress=no_progress)
 
 
