@@ -27,7 +27,7 @@ LAZY: dict[str, str] = {
     "dockyard.containers": "run, stop, exec and the other container tasks, 22 ms",
     "dockyard.resources": "volumes and networks: run, up, status, clean, 21 ms",
     "dockyard.status": "status, 24 ms (it needs builder and containers)",
-    "dockyard.deploy": "up and down, 26 ms",
+    "dockyard.up": "up, down and the services' logs, 26 ms",
     "dockyard.swarm": "deploy, scale and undeploy, 28 ms",
     "dockyard.registry": "push and pull, 12 ms",
     "dockyard.artifacts": "export, save, load, import and commit, 20 ms (the archive readers and writers)",

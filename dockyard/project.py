@@ -370,7 +370,7 @@ class Project:
         its end first, unless it completed with them already. One dict per service: image, name,
         id, action ('created', 'replaced', 'started', 'unchanged'), reason and exit_code (a
         step's 0; None for the others)."""
-        from .deploy import up
+        from .up import up
 
         order = start_order(self.spec.images, None if only is None else [self.image(k).key for k in only])
         if not order:
@@ -426,7 +426,7 @@ class Project:
     def down(self, *, volumes: bool = False, timeout: int = 10) -> dict:
         """Stop and remove the project's containers and its network; its managed volumes too
         with ``volumes`` (not one that any other container still uses)."""
-        from .deploy import down
+        from .up import down
 
         with self._one_engine(self.services, "down"):
             return down(self.spec, volumes=volumes, timeout=timeout)
@@ -434,7 +434,7 @@ class Project:
     def service_logs(self, only: Iterable[str] | None = None, *, follow: bool = True,
                      tail: int | None = None) -> None:
         """Every service's output (or ``only`` some), each line prefixed by its container's name."""
-        from .deploy import follow_logs
+        from .up import follow_logs
 
         keys = start_order(self.spec.images, None if only is None else [self.image(k).key for k in only])
         with self._one_engine(keys, "logs"):

@@ -11,7 +11,7 @@ more turn after it):
 - any other change builds what is out of date, parents first (the build key decides: a
   change that alters no key builds nothing), then replaces the services whose image or
   settings changed, in `after` order, each removed only once its new container answers
-  (``deploy.up``'s ``keep_until_ready``): a failed build or container leaves the old one
+  (``up.up``'s ``keep_until_ready``): a failed build or container leaves the old one
   serving, and the next change tries again;
 - a change under a host path a service mounts restarts that service (the container sees the
   file already; a server reads its configuration when it starts).
@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, TextIO
 
-from . import config, containers, deploy, engine, interrupts
+from . import config, containers, engine, interrupts, up
 from .config import ImageSpec, ProjectSpec
 from .context import sends
 from .errors import DockyardError
@@ -356,7 +356,7 @@ class Watch:
         if failed:
             raise DockyardError(failed[0]["detail"])
         with self.project.on_engine_of(keys[0]):
-            outcomes = deploy.up(self.spec, keys, ready_timeout=self.ready_timeout,
+            outcomes = up.up(self.spec, keys, ready_timeout=self.ready_timeout,
                                  overrides=self.target.overrides_for, keep_until_ready=True)
         turn.replaced = [f"{o['image']} {o['action']}" + (f" ({o['reason']})" if o["reason"] else "")
                          for o in outcomes if o["action"] != "unchanged"]

@@ -40,7 +40,7 @@ LAYER = {
     # What a command does, over the engine.
     "builder": "operations",
     "containers": "operations",
-    "deploy": "operations",
+    "up": "operations",
     "swarm": "operations",
     "registry": "operations",
     "artifacts": "operations",
