@@ -20,7 +20,9 @@ import http.client
 import json
 import os
 import re
+import select
 import socket
+import ssl  # loaded already with http.client
 import struct
 import sys
 import threading
@@ -623,8 +625,6 @@ def _tls_failure(error: BaseException) -> tuple[str, str] | None:
     our certificate files missing (docker-py checks them before connecting), a handshake the
     engine or we refused, or plain HTTP sent to an engine that speaks only TLS. Told by the
     exceptions' types, ssl's reason codes and the engine's status, not by their messages."""
-    import ssl
-
     import docker
 
     check = ("Check that the client's TLS files (DOCKER_CERT_PATH's ca.pem, cert.pem and key.pem, or "
@@ -1006,8 +1006,6 @@ class Hijacked:
         try:
             return self.socket.recv(65536)
         except OSError as e:
-            import ssl  # loaded already when the socket is a TLS one
-
             if isinstance(e, ssl.SSLZeroReturnError):  # TLS's own end, after ``end_input``
                 return b""
             raise _local_failure(e, self.what) from None
@@ -1024,24 +1022,19 @@ class Hijacked:
     def end_input(self) -> None:
         """Our input ended: the container's stdin sees its end; its output goes on. Over TLS
         that is TLS's own end of writing, the close_notify alert, as the docker CLI sends it:
-        a TCP half-close under TLS makes the engine drop the connection, output and all. The
-        alert is sent by the first step of ``unwrap``; its second, waiting for the engine's
-        own alert, is not waited for (the socket is non-blocking meanwhile)."""
-        unwrap = getattr(self.socket, "unwrap", None)
-        if unwrap is None:
+        a TCP half-close under TLS makes the engine drop the connection, output and all."""
+        if not hasattr(self.socket, "unwrap"):
             with contextlib.suppress(OSError):
                 self.socket.shutdown(socket.SHUT_WR)
             return
         self.socket.setblocking(False)
         try:
-            while piece := self.socket.recv(65536):  # output at hand: unwrap's wait would drop it
+            while piece := self.socket.recv(65536):  # output at hand, taken before the alert
                 self._first += piece
         except OSError:  # nothing more at hand
             pass
         try:
-            unwrap()
-        except OSError:  # the engine's alert has not come (it comes after the output): as expected
-            pass
+            _send_close_notify(self.socket)
         finally:
             self.socket.setblocking(True)
 
@@ -1050,6 +1043,44 @@ class Hijacked:
             if part is not None:
                 with contextlib.suppress(OSError, ValueError):
                     part.close()
+
+
+def _send_close_notify(tls: ssl.SSLSocket) -> None:
+    """Send TLS's close_notify alert on ``tls`` (non-blocking) and go on reading from it.
+
+    Python sends the alert only through ``unwrap``, whose OpenSSL shutdown writes the alert,
+    then reads the connection for the engine's own alert. Output that arrives in that instant
+    is an error to OpenSSL 3 ("application data after close notify"), which ends the
+    connection: the container's output was cut short, seen in 5 of 12 tries while it streamed.
+    So the shutdown runs with an empty stand-in socket in the connection's place: the alert
+    is written there and its read finds nothing; then the alert's bytes are sent on the
+    connection itself, whose incoming bytes OpenSSL has not touched."""
+    fd = tls.fileno()
+    connection = os.dup(fd)
+    stand_in, alert = socket.socketpair()
+    try:
+        stand_in.setblocking(False)
+        alert.setblocking(False)
+        os.dup2(stand_in.fileno(), fd)
+        try:
+            tls.unwrap()
+        except ssl.SSLWantReadError:  # its wait for the engine's alert, which is not on the stand-in
+            pass
+        finally:
+            os.dup2(connection, fd)
+        data = b""
+        with contextlib.suppress(BlockingIOError):
+            while piece := alert.recv(4096):
+                data += piece
+        while data:  # a few dozen bytes: the connection takes them at once, or soon
+            try:
+                data = data[os.write(fd, data):]
+            except BlockingIOError:
+                select.select([], [fd], [])
+    finally:
+        os.close(connection)
+        stand_in.close()
+        alert.close()
 
 
 def exec_start(exec_id: str, what: str) -> Hijacked:

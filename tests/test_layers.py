@@ -103,7 +103,6 @@ LAYER_EXCEPTIONS: set[tuple[str, str]] = set()
 # changing when the rule was made (the engine work); (module, imported): it may only shrink.
 INNER_EXCEPTIONS = {
     ("engine", "urllib.parse"),   # engine.query, inspect_container, inspect_image
-    ("engine", "ssl"),            # engine.receive
     ("engine_choice", "ipaddress"),     # address_problem
     ("engine_choice", "urllib.parse"),  # address_problem
     ("engine_choice", "hashlib"),       # context

@@ -205,18 +205,22 @@ def test_exec_logs_attach_restart_and_rm_go_through_docker_py_on_a_tls_engine(pr
 def test_input_that_ends_while_output_streams_loses_none_of_it_on_a_tls_engine(project, on_tls_engine):
     """Our input's end over TLS (the close_notify alert) must not cost any output that is
     arriving at that moment: the container prints lines without a pause while our stdin
-    closes in the middle of it, and every line comes through."""
+    closes in the middle of it, and every line comes through. (OpenSSL 3 ended the
+    connection when output came while Python's unwrap waited for the engine's alert: about
+    half the tries lost all but the first few KiB, with exit status 0. Four tries.)"""
     env = on_tls_engine.env()
     project.inv("httpd.run", "--quiet-build", env=env)
     lines = 2_000_000
-    with subprocess.Popen([sys.executable, "-m", "invoke", "httpd.exec", f"seq 1 {lines}"], cwd=project.root,
-                          env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as exe:
-        first = exe.stdout.readline()  # the output is flowing
-        exe.stdin.close()  # ...and our input ends in the middle of it
-        rest, errors = exe.stdout.read(), exe.stderr.read()
-    assert exe.wait() == 0, errors
-    output = (first + rest).decode()
-    assert output.count("\n") == lines and output.endswith(f"\n{lines}\n"), (len(output), output[-40:])
+    for _ in range(4):
+        with subprocess.Popen([sys.executable, "-m", "invoke", "httpd.exec", f"seq 1 {lines}"], cwd=project.root,
+                              env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE) as exe:
+            first = exe.stdout.readline()  # the output is flowing
+            exe.stdin.close()  # ...and our input ends in the middle of it
+            rest, errors = exe.stdout.read(), exe.stderr.read()
+        assert exe.wait() == 0, errors
+        output = (first + rest).decode()
+        assert output.count("\n") == lines and output.endswith(f"\n{lines}\n"), (len(output), output[-40:])
 
 
 # -- through a Docker context that holds the TLS files ------------------------------------------
