@@ -1,8 +1,9 @@
-"""Signals: SIGTERM ends a task as Ctrl-C does, and the steps that put containers back in
-order are not cut short by another signal.
+"""Signals: SIGTERM and SIGHUP (a closed terminal, a lost ssh session) end a task as Ctrl-C
+does, and the steps that put containers back in order are not cut short by another signal.
 
-An interrupt is a ``KeyboardInterrupt`` wherever it comes from (SIGTERM raises
-``Terminated``, a subclass), so every cleanup written for Ctrl-C also runs for SIGTERM.
+An interrupt is a ``KeyboardInterrupt`` wherever it comes from (SIGTERM and SIGHUP raise
+``Terminated``, a subclass), so every cleanup written for Ctrl-C also runs for them. A
+signal that the process was started ignoring (`nohup`, a background job) stays ignored.
 Within a replace, signals are ``Deferred``: noted, and raised between its steps, never in the
 middle of a request or of the roll back.
 """
@@ -15,29 +16,44 @@ import sys
 import threading
 from typing import Callable, Iterator
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised as an interrupt."""
+    """SIGTERM or SIGHUP, raised as an interrupt."""
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        super().__init__()
+        self.signum = signum
 
 
 def _terminate(signum: int, frame: object) -> None:
-    raise Terminated()
+    raise Terminated(signum)
+
+
+def _interrupt(signum: int) -> KeyboardInterrupt:
+    return KeyboardInterrupt() if signum == signal.SIGINT else Terminated(signum)
+
+
+def _handled() -> list[int]:
+    """The signals we take over: not those the process was started ignoring."""
+    return [number for number in SIGNALS if signal.getsignal(number) is not signal.SIG_IGN]
 
 
 def terminate_as_interrupt() -> None:
-    """From now on SIGTERM raises ``Terminated`` in the main thread (a command-line process
-    only: a library does not take over its caller's signals). Python's default is to die at
-    once, cleanup and all."""
-    if threading.current_thread() is threading.main_thread() \
-            and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _terminate)
+    """From now on SIGTERM and SIGHUP raise ``Terminated`` in the main thread (a command-line
+    process only: a library does not take over its caller's signals). Python's default is to
+    die at once, cleanup and all."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for number in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(number) is signal.SIG_DFL:
+            signal.signal(number, _terminate)
 
 
 def exit_code(interrupt: KeyboardInterrupt) -> int:
     """What a shell expects of a process that a signal ended: 128 + the signal."""
-    return 128 + (signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
+    return 128 + (interrupt.signum if isinstance(interrupt, Terminated) else signal.SIGINT)
 
 
 class Deferred:
@@ -58,7 +74,7 @@ class Deferred:
 
     def __enter__(self) -> "Deferred":
         if threading.current_thread() is threading.main_thread():
-            self._previous = {number: signal.signal(number, self._note) for number in SIGNALS}
+            self._previous = {number: signal.signal(number, self._note) for number in _handled()}
         return self
 
     def __exit__(self, kind, value, traceback) -> None:
@@ -79,10 +95,11 @@ class Deferred:
         self._previous = {}
 
     def check(self) -> None:
-        """Raise the interrupt noted (once): ``Terminated`` for SIGTERM, else KeyboardInterrupt."""
+        """Raise the interrupt noted (once): ``Terminated`` for SIGTERM or SIGHUP, else
+        KeyboardInterrupt."""
         if self.received and not self.raised:
             self.raised = True
-            raise Terminated() if signal.SIGTERM in self.received else KeyboardInterrupt()
+            raise _interrupt(next((number for number in self.received if number != signal.SIGINT), signal.SIGINT))
 
     @contextlib.contextmanager
     def released(self) -> Iterator[None]:
@@ -95,14 +112,14 @@ class Deferred:
             return
 
         def raise_once(signum: int, frame: object) -> None:
-            for number in SIGNALS:
+            for number in self._previous:
                 signal.signal(number, self._note)
-            raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+            raise _interrupt(signum)
 
-        for number in SIGNALS:
+        for number in self._previous:
             signal.signal(number, raise_once)
         try:
             yield
         finally:
-            for number in SIGNALS:
+            for number in self._previous:
                 signal.signal(number, self._note)

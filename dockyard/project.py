@@ -392,8 +392,8 @@ class Project:
         changed, synced, built, replaced, restarted, seconds, url and error (a failed turn;
         the old containers keep serving). Until SIGINT, SIGTERM or ``stop`` is set; the
         services are left running. Returns how it ended: {'ended_by': 'stop' | 'SIGINT' |
-        'SIGTERM', 'detail': what an interrupted step said, or None}."""
-        from . import containers, watch as watching
+        'SIGTERM' | 'SIGHUP', 'detail': what an interrupted step said, or None}."""
+        from . import containers, engine, watch as watching
 
         if image is not None:
             spec = self.image(image)
@@ -410,10 +410,15 @@ class Project:
                                  ready_timeout=ready_timeout, quiet_build=quiet_build, output=output,
                                  report=report or (lambda turn: None), stop=stop)
         with self._one_engine(keys, "watch"):
+            # An engine that is not there ends the watch now, as it ends `up`: a watch waits
+            # out a failed turn only when there is an engine to try again with.
+            for key in keys:
+                with self.on_engine_of(key):
+                    engine.api_version()
             try:
                 watcher.run()
             except watching.Ended as ended:
-                names = {None: "stop", 130: "SIGINT", 143: "SIGTERM"}
+                names = {None: "stop", 130: "SIGINT", 143: "SIGTERM", 129: "SIGHUP"}
                 return {"ended_by": names.get(ended.signal_code, "SIGINT"), "detail": ended.said}
         raise AssertionError("a watch ends only by Ended")  # pragma: no cover
 

@@ -125,20 +125,28 @@ class Watcher:
     ends the wait at once). ``bursts`` gets each burst once the files have been quiet for
     ``debounce`` seconds, or after ``LONGEST_BURST`` of changes that never stop."""
 
-    def __init__(self, paths: list[Path], debounce: float) -> None:
+    def __init__(self, paths: list[Path], debounce: float, directories: list[Path] = ()) -> None:
+        """``paths``: watched with all they hold; ``directories``: their own entries only (the
+        project's directory, for containers.toml and .env: a file deleted and made again,
+        or replaced by an editor's rename, is seen there, where a watch of the file is lost)."""
         self.bursts: queue.Queue = queue.Queue()
-        self._ready = threading.Event()
         self._stop = threading.Event()
         self._failure: list[BaseException] = []
-        self._thread = threading.Thread(target=self._watch, args=(paths, debounce), name="dockyard-watch",
-                                        daemon=True)
-        self._thread.start()
-        self._ready.wait(10)  # watching from here on (or failed, said below)
-        if self._failure:
-            error = self._failure[0]
-            raise DockyardError(f"cannot watch {', '.join(map(str, paths))}: {error}")
+        self._threads = []
+        for group, recursive in ((paths, True), (directories, False)):
+            if not group:
+                continue
+            ready = threading.Event()
+            thread = threading.Thread(target=self._watch, args=(group, debounce, recursive, ready),
+                                      name="dockyard-watch", daemon=True)
+            thread.start()
+            ready.wait(10)  # watching from here on (or failed, said below)
+            self._threads.append(thread)
+            if self._failure:
+                self.close()
+                raise DockyardError(f"cannot watch {', '.join(map(str, group))}: {self._failure[0]}")
 
-    def _watch(self, paths: list[Path], debounce: float) -> None:
+    def _watch(self, paths: list[Path], debounce: float, recursive: bool, ready: threading.Event) -> None:
         import watchfiles  # the file watcher: only a watch needs it
 
         # watchfiles groups changes until their set stops growing, but a file saved again and
@@ -150,8 +158,8 @@ class Watcher:
         try:
             for burst in watchfiles.watch(*paths, debounce=int(LONGEST_BURST * 1000), step=STEP_MS,
                                           rust_timeout=max(1, int(debounce * 1000)), yield_on_timeout=True,
-                                          stop_event=self._stop, raise_interrupt=False):
-                self._ready.set()
+                                          stop_event=self._stop, raise_interrupt=False, recursive=recursive):
+                ready.set()
                 if burst and not pending:
                     since = time.monotonic()
                 pending |= burst
@@ -162,7 +170,7 @@ class Watcher:
             self._failure.append(e)
             self.bursts.put(e)
         finally:
-            self._ready.set()
+            ready.set()
 
     def replaced_by(self, other: Watcher) -> Watcher:
         """``other``, with what this one gathered and had not handed over; this one closed."""
@@ -174,7 +182,8 @@ class Watcher:
 
     def close(self) -> None:
         self._stop.set()
-        self._thread.join(5)
+        for thread in self._threads:
+            thread.join(5)
 
 
 @dataclass
@@ -215,7 +224,7 @@ class Watch:
         """The first turn (bring everything up), then one turn per burst of changes, until a
         signal or ``stop``: then ``Ended`` is raised. The services are left as they are. The
         files are watched from before the first turn: an edit made while it runs is the next."""
-        watcher = Watcher(self.watched_paths(), self.debounce)
+        watcher = Watcher(self.watched_paths(), self.debounce, self.watched_directories())
         try:
             self._turn(Turn(changed=[]), Plan(changed=[], rebuild=True), first=True)
             while True:
@@ -226,7 +235,8 @@ class Watch:
                         if plan.reload:
                             # What is watched may have changed (and an editor may have replaced
                             # containers.toml): a new watcher, what the old one still has handed on.
-                            watcher = watcher.replaced_by(Watcher(self.watched_paths(), self.debounce))
+                            watcher = watcher.replaced_by(Watcher(self.watched_paths(), self.debounce,
+                                                                  self.watched_directories()))
                             break
         except KeyboardInterrupt as interrupt:  # while waiting, or between the steps of a turn
             raise Ended(interrupts.exit_code(interrupt)) from None
@@ -260,10 +270,14 @@ class Watch:
         project's own files, and the host paths its services mount; those that exist."""
         keys = self.target.keys(self.spec)
         paths = {self.spec.images[key].dir for key in build_order(self.spec.images, keys)}
-        paths |= set(self._config_files())
         for key in keys:
             paths |= set(_mounted(self.spec.images[key]))
         return sorted(path for path in paths if path.exists())
+
+    def watched_directories(self) -> list[Path]:
+        """The directories of the project's own files (containers.toml, .env, env_files),
+        watched for their own entries only: such a file may be gone for a while."""
+        return sorted({path.parent for path in self._config_files() if path.parent.exists()})
 
     def _config_files(self) -> list[Path]:
         files = [self.spec.path, self.spec.root / config.DOTENV_FILE]
@@ -316,7 +330,7 @@ class Watch:
             try:
                 self.project.reload()
             except DockyardError as e:
-                turn.error = f"{e}; the services keep running as they were"
+                turn.error = str(e)  # the turn's line says that what ran before keeps serving
                 self._finish(turn, started)
                 return
         if not plan.rebuild and plan.syncs:
@@ -412,7 +426,7 @@ def _mounted(spec: ImageSpec) -> list[Path]:
     return [Path(mount.partition(":")[0]) for mount in spec.run.volumes if mount.startswith("/")]
 
 
-_SIGNAL_CODES = (130, 143)  # interrupts.exit_code of SIGINT and SIGTERM: what ended a step
+_SIGNAL_CODES = (130, 143, 129)  # interrupts.exit_code of SIGINT, SIGTERM, SIGHUP: what ended a step
 
 
 class _Either:

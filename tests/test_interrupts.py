@@ -42,3 +42,25 @@ def test_released_raises_the_first_signal_and_notes_the_next():
             send(signal.SIGINT)  # while the first one's handling runs: noted
         with pytest.raises(KeyboardInterrupt):
             signals.check()
+
+
+def test_sighup_is_raised_as_terminated_with_its_exit_status():
+    """A closed terminal or a lost ssh session: the replace finishes or rolls back, as for
+    Ctrl-C, instead of the process dying half-way."""
+    with pytest.raises(interrupts.Terminated) as raised:
+        with interrupts.Deferred():
+            send(signal.SIGHUP)
+    assert interrupts.exit_code(raised.value) == 129
+
+
+def test_a_signal_the_process_ignores_stays_ignored():
+    """Under `nohup` (SIGHUP ignored) a replace does not take SIGHUP over."""
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with interrupts.Deferred():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            send(signal.SIGHUP)  # ignored: nothing noted, nothing raised
+        interrupts.terminate_as_interrupt()
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)

@@ -75,13 +75,13 @@ def replace_begun(docker_client, project) -> bool:
     return any("-dockyard-" in name for name in containers_of(docker_client, project))
 
 
-def assert_interrupted_or_finished(returncode: int, errors: str) -> None:
-    """130: the interrupt was taken. 0: the work had finished before the signals came.
-    -SIGINT: it had finished too, and the signals came while Python was shutting down, after it
-    had given SIGINT back its default action (which ends the process). Only 130 says it was
-    interrupted."""
-    assert returncode in (0, 130, -signal.SIGINT), errors
-    assert ("interrupted" in errors) == (returncode == 130), errors
+def assert_interrupted_or_finished(returncode: int, errors: str, number: int = signal.SIGINT) -> None:
+    """128 + the signal: the interrupt was taken. 0: the work had finished before the signals
+    came. -signal: it had finished too, and the signals came while Python was shutting down,
+    after it had given the signal back its default action (which ends the process). Only
+    128 + the signal says it was interrupted."""
+    assert returncode in (0, 128 + number, -number), errors
+    assert ("interrupted" in errors) == (returncode == 128 + number), errors
 
 
 @pytest.mark.parametrize("delay", [0, 0.05, 0.15, 0.4])
@@ -96,6 +96,21 @@ def test_ctrl_c_twice_at_any_moment_of_a_run_leaves_the_old_or_the_new_container
         _, errors = run.communicate(timeout=60)
     assert "Traceback" not in errors and "release unlocked lock" not in errors, errors
     assert_interrupted_or_finished(run.returncode, errors)
+    assert_serving(docker_client, project, report=errors)
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.3])
+def test_a_closed_terminal_during_a_run_leaves_the_old_or_the_new_container(project, docker_client, delay):
+    """SIGHUP (the terminal closed, the ssh session lost) is an interrupt like Ctrl-C: the
+    replace finishes or rolls back; it used to kill the process half-way, the service down."""
+    project.inv("httpd.run", "--quiet-build")
+    with start_inv(project, "httpd.run", "--no-build") as run:
+        wait_for(lambda: replace_begun(docker_client, project), "the replace to begin")
+        time.sleep(delay)
+        run.send_signal(signal.SIGHUP)
+        _, errors = run.communicate(timeout=60)
+    assert "Traceback" not in errors, errors
+    assert_interrupted_or_finished(run.returncode, errors, signal.SIGHUP)
     assert_serving(docker_client, project, report=errors)
 
 

@@ -172,6 +172,25 @@ def test_twenty_saves_in_a_second_are_one_burst_and_a_change_during_a_turn_is_ke
         watcher.close()
 
 
+def test_containers_toml_gone_for_a_while_is_seen_again_when_it_comes_back(tmp_path):
+    """Moved away for a turn (which fails: no such file), then back: the watch made after that
+    turn sees it come back and its later edits, as it does an editor's save by rename."""
+    path = synced_project(tmp_path)
+    watch = Watch(Project(path), Target(image="app"))
+    assert tmp_path in watch.watched_directories() and path not in watch.watched_paths()
+    saved = path.read_text()
+    path.rename(tmp_path / "moved.toml")
+    watcher = Watcher(watch.watched_paths(), DEFAULT_DEBOUNCE, watch.watched_directories())  # made while it is gone
+    try:
+        (tmp_path / "moved.toml").rename(path)
+        assert path in {Path(name) for _, name in watcher.bursts.get(timeout=5)}
+        path.write_text(saved + "# edited\n")
+        plan = watch._plan(watcher.bursts.get(timeout=5))
+        assert plan is not None and plan.reload and plan.changed == ["containers.toml"], plan
+    finally:
+        watcher.close()
+
+
 def test_a_change_made_during_the_first_turn_is_not_missed(tmp_path):
     (tmp_path / "page.html").write_text("<p>first</p>\n")
     watcher = Watcher([tmp_path], DEFAULT_DEBOUNCE)  # made before the first turn
@@ -391,7 +410,7 @@ def test_up_watch_syncs_rebuilds_replaces_and_keeps_what_works(example, docker_c
         code = watch.end()
         assert code == 0, "".join(watch.stderr)
         said = "".join(watch.stderr)
-        assert "watch ended (SIGINT); the containers keep running: inv down stops them" in said, said
+        assert "watch ended (SIGINT); what it started keeps running: inv down stops it" in said, said
         assert "Traceback" not in said
         assert container_ids(docker_client, example) == ids  # the services are left running
         assert "Hello, watched World!" in page_text(example)
@@ -446,7 +465,7 @@ def test_ctrl_c_while_watching_ends_at_once_and_run_watch_says_how_to_stop(examp
         assert watch.end(signal.SIGTERM) == 0
         assert time.monotonic() - started < 3
         said = "".join(watch.stderr)
-        assert f"watch ended (SIGTERM); the containers keep running: inv httpd.stop stops them" in said, said
+        assert f"watch ended (SIGTERM); what it started keeps running: inv httpd.stop stops it" in said, said
         serves(example, "</html>", within=5)
     finally:
         watch.kill()
@@ -457,6 +476,18 @@ def test_a_one_shot_image_cannot_be_watched_and_flags_that_contradict_are_one_li
     assert_clean_failure(copy.inv("my-app.run", "--watch", check=False), "publishes no port")
     assert_clean_failure(copy.inv("up", "--watch", "--no-build", check=False), "--no-build")
     assert_clean_failure(copy.inv("httpd.run", "--watch", "--attach", check=False), "--attach")
+    assert_clean_failure(copy.inv("up", "--debounce", "50", check=False), "--debounce is for --watch")
+    assert_clean_failure(copy.inv("httpd.run", "--debounce", "50", check=False), "--debounce is for --watch")
+
+
+@pytest.mark.parametrize("task", ["up", "httpd.run"])
+def test_a_watch_with_no_engine_ends_at_once_as_up_does(tmp_path, task):
+    """No engine answers (this test's DOCKER_HOST is a socket that is not there): the watch
+    fails as `inv up` does, instead of waiting for a change with nothing to serve it."""
+    copy = make_project(tmp_path / "project")
+    result = copy.inv(task, "--watch", check=False, timeout=60)
+    assert_clean_failure(result, "cannot reach the Docker engine")
+    assert "watching" not in result.stderr and "keep running" not in result.stderr, result.stderr
 
 
 @pytest.mark.integration

@@ -65,6 +65,8 @@ def run(c, target, port=None, env=None, attach=False, detach=False, no_build=Fal
     if attach and detach:
         raise DockyardError("--attach and --detach contradict each other; give one")
     quiet, _ = choose(c, quiet_build, "quiet")
+    if debounce is not None and not watch:
+        raise DockyardError("--debounce is for --watch: give both, or neither")
     if watch:
         if attach or no_build:
             raise DockyardError(f"--watch keeps a server running and builds what changed: it does not go with "

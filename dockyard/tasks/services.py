@@ -46,6 +46,8 @@ def up(c, target, only=None, no_build=False, quiet_build=False, ready_timeout=No
     """
     project = target.project(c)
     quiet, _ = choose(c, quiet_build, "quiet")
+    if debounce is not None and not watch:
+        raise DockyardError("--debounce is for --watch: give both, or neither")
     if watch:
         if no_build:
             raise DockyardError("--watch builds what changed: it does not go with --no-build")
@@ -82,7 +84,7 @@ def watch_turns(c, watch, ready_timeout, debounce, as_json: bool, stop_with: str
                   ready_timeout=number_setting(c, ready_timeout, "ready_timeout", 1, 86400), report=report)
     if ended["detail"]:
         print(f"dockyard: {ended['detail']}", file=sys.stderr, flush=True)
-    print(f"dockyard: watch ended ({ended['ended_by']}); the containers keep running: {stop_with} stops them",
+    print(f"dockyard: watch ended ({ended['ended_by']}); what it started keeps running: {stop_with} stops it",
           file=sys.stderr, flush=True)
 
 
