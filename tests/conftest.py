@@ -29,7 +29,8 @@ from typing import Any
 
 import pytest
 
-from dockyard import config
+from dockyard import config, engine_choice
+from dockyard.engine import close as close_engine_clients
 from dockyard.errors import DockyardError
 
 from example_project import ISOLATED_TOML
@@ -55,6 +56,27 @@ def interrupts_reach_the_processes_under_test():
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
+
+
+@pytest.fixture
+def nothing_chosen(monkeypatch, tmp_path):
+    """No engine chosen by the environment or the Docker CLI, whose store is an empty one of
+    our own (returned): containers.toml alone chooses. What was chosen, read or connected
+    before is forgotten, before and after."""
+    for name in ("DOCKYARD_ENGINE", "DOCKER_HOST", "DOCKER_CONTEXT"):
+        monkeypatch.delenv(name, raising=False)
+    store = tmp_path / "docker-config"
+    monkeypatch.setenv("DOCKER_CONFIG", str(store))
+    forget_engine_choice()
+    yield store
+    forget_engine_choice()
+
+
+def forget_engine_choice() -> None:
+    engine_choice.reset()
+    engine_choice._cli_current_context.cache_clear()
+    config.load.cache_clear()
+    close_engine_clients()
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from conftest import REPO, write_project
 from doc_blocks import block
 from invoke import Program
 
-from dockyard import config, engine_choice, namespace, resolved
+from dockyard import config, namespace, resolved
 from dockyard.config import ImageSpec, ProjectSpec
 from dockyard.masking import MASK
 
@@ -89,17 +89,6 @@ completes = true
 """
 
 
-@pytest.fixture
-def nothing_chosen(tmp_path, monkeypatch):
-    """The engine chosen by containers.toml alone (an image's engine is said in the text only
-    where it differs from the project's); nothing connects to it."""
-    for name in ("DOCKYARD_ENGINE", "DOCKER_HOST", "DOCKER_CONTEXT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
-    engine_choice.reset()
-    yield
-    engine_choice.reset()
-    config.load.cache_clear()
 
 
 @pytest.fixture

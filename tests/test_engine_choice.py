@@ -15,15 +15,9 @@ VARIABLES = ("DOCKYARD_ENGINE", "DOCKER_HOST", "DOCKER_CONTEXT")
 
 
 @pytest.fixture(autouse=True)
-def nothing_chosen(monkeypatch, tmp_path):
-    for name in VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
-    engine_choice.reset()
-    engine_choice._cli_current_context.cache_clear()
-    yield
-    engine_choice.reset()
-    engine_choice._cli_current_context.cache_clear()
+def nothing_chosen_here(nothing_chosen):
+    """Every test here starts with no engine chosen (conftest's ``nothing_chosen``)."""
+    yield nothing_chosen
 
 
 def test_with_nothing_set_the_default_socket_is_chosen():

@@ -96,17 +96,6 @@ def test_a_docker_context_is_followed_from_the_environment_and_from_containers_t
 # -- how each choice is said, without an engine -------------------------------------------
 
 
-@pytest.fixture
-def nothing_chosen(monkeypatch, tmp_path):
-    """No engine chosen by any layer; the Docker CLI's store is an empty one of our own."""
-    for name in ("DOCKYARD_ENGINE", "DOCKER_HOST", "DOCKER_CONTEXT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
-    engine_choice.reset()
-    engine_choice._cli_current_context.cache_clear()
-    yield tmp_path / "docker-config"
-    engine_choice.reset()
-    engine_choice._cli_current_context.cache_clear()
 
 
 def make_context(config: Path, name: str, host: str) -> None:

@@ -11,17 +11,8 @@ import pytest
 from dockyard import Project, engine, engine_choice
 
 from conftest import make_project, own_engine, remove_project_objects, write_project
+from test_engine_selection import ONE_IMAGE
 
-ONE_IMAGE = """
-[project]
-name = "p"
-{project_engine}
-
-[images.app]
-tag = "p/app"
-dir = "app"
-{image_engine}
-"""
 
 
 def objects(api, name: str) -> list[str]:
@@ -31,16 +22,6 @@ def objects(api, name: str) -> list[str]:
     return sorted(containers + images)
 
 
-@pytest.fixture
-def nothing_chosen(monkeypatch, tmp_path):
-    """No engine chosen by the environment or the Docker CLI: each project's own counts."""
-    for name in ("DOCKYARD_ENGINE", "DOCKER_HOST", "DOCKER_CONTEXT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
-    engine_choice.reset()
-    yield
-    engine_choice.reset()
-    engine.close()
 
 
 def test_each_project_says_its_own_engine_whichever_was_loaded_last(nothing_chosen, tmp_path, monkeypatch):
