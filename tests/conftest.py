@@ -49,12 +49,15 @@ def own_cache_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session", autouse=True)
 def interrupts_reach_the_processes_under_test():
-    """The tests send SIGINT to the `inv` processes they start, as Ctrl-C does. A shell that
-    starts pytest as a background job without job control (`cmd &` in a script) makes it
-    ignore SIGINT, and an ignored signal stays ignored in every child: those processes would
-    never see the interrupt. Give SIGINT back its action so the children start with it."""
+    """The tests send SIGINT and SIGHUP to the `inv` processes they start, as Ctrl-C and a
+    closed terminal do. A shell that starts pytest as a background job without job control
+    (`cmd &` in a script) makes it ignore SIGINT, `nohup` makes it ignore SIGHUP, and an
+    ignored signal stays ignored in every child: those processes would never see it. Give
+    both back their actions so the children start with them."""
     if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGHUP) is signal.SIG_IGN:
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
     yield
 
 
