@@ -84,6 +84,11 @@ def on_host_network(ports: tuple[PortMapping, ...]) -> list[PortMapping]:
     return [PortMapping("0.0.0.0", p.container_port, p.container_port, p.protocol) for p in ports]
 
 
+def browser_url(ports: list[PortMapping]) -> str | None:
+    """Where to point a browser at a run's server: its first published port, on this machine."""
+    return f"http://localhost:{ports[0].host_port}" if ports else None
+
+
 def published_ports(spec: ImageSpec, overrides: RunOverrides) -> list[PortMapping]:
     if spec.run.network == "host":
         if overrides.port is not None:

@@ -211,7 +211,7 @@ class Project:
                                                         starter=attached if attach else None)
             result = {"image": spec.key, "name": spec.run.name, "id": container_id,
                       "ports": [_port_json(p) for p in ports],
-                      "url": f"http://localhost:{ports[0].host_port}" if ports else None, **outcome}
+                      "url": containers.browser_url(ports), **outcome}
             if attach:
                 return result
             if not spec.run.ports and spec.run.ready is None:

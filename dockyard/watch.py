@@ -415,9 +415,9 @@ class Watch:
         says it."""
         for key in self.target.keys(self.spec):
             spec = self.spec.images[key]
-            ports = containers.published_ports(spec, self.target.overrides_for(spec))
-            if ports:
-                return f"http://localhost:{ports[0].host_port}"
+            url = containers.browser_url(containers.published_ports(spec, self.target.overrides_for(spec)))
+            if url:
+                return url
         return None
 
 
