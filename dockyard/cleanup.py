@@ -112,10 +112,8 @@ def service_images() -> dict[str, str]:
     A service scaled to 0, or whose tasks have exited, has no container holding its image: the
     engine would let it go, and the service could not start a task again. Every service
     counts, ours or not; none on an engine that is not a swarm manager."""
-    from .swarm import services
-
     found: dict[str, str] = {}
-    for service in services():
+    for service in engine.services():
         for spec in (service.get("Spec") or {}, service.get("PreviousSpec") or {}):
             image = ((spec.get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image")
             if image:

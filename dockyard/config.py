@@ -36,7 +36,6 @@ import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -291,7 +290,9 @@ def _reaches(host_ip: str, hostname: str) -> bool:
 def size_bytes(size: str) -> int:
     """'256m' or '1.5g' as bytes (units b, k, m, g of 1024, as the docker CLI reads them)."""
     number, unit = (size, "b") if size[-1].isdigit() else (size[:-1], size[-1].lower())
-    return int(Decimal(number) * 1024 ** "bkmg".index(unit))
+    whole, _, fraction = number.partition(".")
+    scale = 1024 ** "bkmg".index(unit)
+    return int(whole or 0) * scale + int(fraction or 0) * scale // 10 ** len(fraction)  # whole bytes
 
 
 def registry_address(value: str) -> str:

@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import select
 import shlex
 import signal
@@ -22,8 +21,8 @@ import termios
 import threading
 import time
 import tty
-import urllib.error
-import urllib.request
+import http.client
+import urllib.parse
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -118,10 +117,16 @@ def privileges(run: RunSpec) -> dict:
         "PidsLimit": run.pids,
         "NanoCpus": int(run.cpus * 1e9) if run.cpus else None,
     }
-    if engine.default_log_driver() in ("json-file", "local"):  # others take other options
+    # Rotation for the engine's default driver when it takes these options, or when this
+    # process has not asked yet (`_create` asks once the engine refuses them): a `docker info`
+    # on every run would cost 20 ms or more, for the rare engine with another driver.
+    if engine.known_log_driver() in (None, *ROTATING_LOG_DRIVERS):
         settings["LogConfig"] = {"Type": "", "Config": {"max-size": run.log_max_size,
                                                         "max-file": str(run.log_max_files)}}
     return settings
+
+
+ROTATING_LOG_DRIVERS = ("json-file", "local")  # the drivers that take max-size and max-file
 
 
 # A replace makes the new container under a passing name, `NAME-dockyard-TOKEN`, and sets the
@@ -208,7 +213,7 @@ def replace_and_start(project: ProjectSpec, spec: ImageSpec, overrides: RunOverr
     and runs as it did (a watch keeps serving what worked). Called within ``turn_to_replace``."""
     old = owned(project, spec, required=False)  # refuses a name someone else's container has
     name = spec.run.name
-    passing = f"{name}-dockyard-{secrets.token_hex(4)}"
+    passing = f"{name}-dockyard-{os.urandom(4).hex()}"
     undoing = f"putting {name} back as it was" if old else f"removing the new {name}"
     with interrupts.Deferred(say=f"interrupted; {undoing} once the step under way is done") as signals:
         new_id = None
@@ -292,7 +297,16 @@ def _create(project: ProjectSpec, spec: ImageSpec, overrides: RunOverrides, *, n
     resources.prepare(project, spec, network=network)
     what = f"create container {name} from {spec.ref}" if name else f"create a container from {spec.ref}"
     path = engine.query("/containers/create", **({"name": name} if name else {}))
-    created = engine.request("POST", path, what, body=body, ok=(201,))
+    try:
+        created = engine.request("POST", path, what, body=body, ok=(201,))
+    except engine.Refused as e:
+        # Rotation options sent to an engine whose default logging driver was not asked yet:
+        # another driver (journald, syslog) refuses them (400). Ask it, and create without.
+        if e.status != 400 or "LogConfig" not in body["HostConfig"] or engine.known_log_driver() is not None \
+                or engine.default_log_driver() in ROTATING_LOG_DRIVERS:
+            raise
+        del body["HostConfig"]["LogConfig"]
+        created = engine.request("POST", path, what, body=body, ok=(201,))
     if spec.run.networks:
         try:
             resources.join_networks(spec, created["Id"], network)
@@ -524,13 +538,10 @@ def _answers(url: str | None, port: int | None, ports: list[PortMapping],
     how long a port check waits for a hang-up."""
     if url:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                return 200 <= response.status < 400 or f"HTTP {response.status}"
-        except urllib.error.HTTPError as e:
-            e.close()
-            return f"HTTP {e.code}"
-        except (urllib.error.URLError, ConnectionError, OSError):
+            status = _http_status(url)
+        except (OSError, http.client.HTTPException):
             return False
+        return 200 <= status < 400 or f"HTTP {status}"
     mapping = next(p for p in ports if p.container_port == port)
     host = "127.0.0.1" if mapping.host_ip in ("0.0.0.0", "") else mapping.host_ip
     try:
@@ -543,6 +554,20 @@ def _answers(url: str | None, port: int | None, ports: list[PortMapping],
                 return True
     except OSError:
         return False
+
+
+def _http_status(url: str) -> int:
+    """The status of a GET of ``url``, straight to the server it names (no proxy: the URL
+    is the container's, usually on this machine); a redirect counts as an answer."""
+    parts = urllib.parse.urlsplit(url)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = kind(parts.hostname, parts.port, timeout=2)
+    try:
+        connection.request("GET", urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, "")),
+                           headers={"Connection": "close"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
 
 
 def stop(spec: ImageSpec, container_id: str, timeout: int) -> None:

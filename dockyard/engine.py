@@ -336,6 +336,7 @@ class Answer:
     messages of a progress stream (``messages``). ``cut`` ends it from another thread."""
 
     status: int
+    headers: dict[str, str]  # by their names in lower case
 
     def __init__(self, what: str) -> None:
         self.what = what
@@ -388,6 +389,7 @@ class _SocketAnswer(Answer):
                  what: str) -> None:
         super().__init__(what)
         self.status = response.status
+        self.headers = {name.lower(): value for name, value in response.getheaders()}
         self._connection, self._response = connection, response
         self._socket = connection.sock
 
@@ -418,6 +420,7 @@ class _DockerPyAnswer(Answer):
     def __init__(self, response: "requests.Response", what: str) -> None:
         super().__init__(what)
         self.status = response.status_code
+        self.headers = {name.lower(): value for name, value in response.headers.items()}
         self._response = response
 
     def pieces(self, size: int | None = None) -> Iterator[bytes]:
@@ -864,6 +867,12 @@ def default_log_driver() -> str:
 _log_drivers: dict[str, str] = {}
 
 
+def known_log_driver() -> str | None:
+    """The current engine's logging driver for containers that name none, if this process
+    has asked it already (``default_log_driver``); None if not."""
+    return _log_drivers.get(engine_choice.chosen().value)
+
+
 def info(what: str) -> dict:
     """The current engine's `docker info`, asked now (a swarm's state changes); it settles
     ``default_log_driver`` too, so a deploy asks the engine once, not twice."""
@@ -874,25 +883,28 @@ def info(what: str) -> dict:
 
 def offers_buildkit() -> bool:
     """Whether the current engine builds with BuildKit through its API (`POST /build?version=2`):
-    a Linux engine of API 1.39 or later (Docker 18.09). Asked once per engine."""
-    version = _version()
-    return version.get("Os") == "linux" and api_version() >= (1, 39)
+    a Linux engine of API 1.39 or later (Docker 18.09), as its ping says."""
+    return _ping().get("ostype") == "linux" and api_version() >= (1, 39)
 
 
 def api_version() -> tuple[int, int]:
-    """The current engine's API version (`docker version`'s), as (major, minor)."""
-    return tuple(int(part) for part in re.findall(r"\d+", str(_version().get("ApiVersion", "0")))[:2])
+    """The current engine's API version (the highest it speaks), as (major, minor)."""
+    return tuple(int(part) for part in re.findall(r"\d+", _ping().get("api-version", "0"))[:2])
 
 
-def _version() -> dict:
-    """The current engine's `docker version`, asked once per engine."""
+def _ping() -> dict[str, str]:
+    """The current engine's ping headers (`Api-Version`, `Ostype`, ...), asked once per
+    engine: the cheapest request there is (0.6 ms locally, where `docker version`, which
+    gathers the engine's components, takes 7 ms)."""
     chosen = engine_choice.chosen().value
-    if chosen not in _versions:
-        _versions[chosen] = request("GET", "/version", "ask the engine for its version", ok=(200,)) or {}
-    return _versions[chosen]
+    if chosen not in _pings:
+        with open_answer("GET", "/_ping", "ping the engine", timeout=request_timeout(), streamed=False) as answer:
+            answer.read()
+            _pings[chosen] = answer.headers
+    return _pings[chosen]
 
 
-_versions: dict[str, dict] = {}
+_pings: dict[str, dict[str, str]] = {}
 
 
 # -- Swarm: services, their tasks, overlay networks -----------------------------------------
@@ -921,6 +933,17 @@ def _post_with_auth(path: str, body: dict, auth: str, what: str, ok: tuple[int, 
     with open_answer("POST", path, what, body=data, timeout=request_timeout(), streamed=False, ok=None,
                      headers={"Content-Type": "application/json", "X-Registry-Auth": auth}) as answer:
         return _answer(answer.status, answer.read(), what, ok, False)
+
+
+def services(filters: dict | None = None) -> list[dict]:
+    """The swarm's services (those ``filters`` select), or none on an engine that is not a
+    swarm manager (503): no service can be deployed there."""
+    try:
+        return request("GET", query("/services", filters=filters), "list the swarm's services", ok=(200,)) or []
+    except Refused as e:
+        if e.status == 503:
+            return []
+        raise
 
 
 def swarm_tasks(filters: dict, what: str) -> list[dict]:

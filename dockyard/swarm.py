@@ -226,20 +226,7 @@ def find(project: ProjectSpec, spec: ImageSpec) -> dict | None:
 
 def ours(project: ProjectSpec) -> list[dict]:
     """Every service of the project (any image), or none on an engine that is no manager."""
-    return services({"label": f"{OWNER}={project.name}"})
-
-
-def services(filters: dict | None = None) -> list[dict]:
-    """The swarm's services (those ``filters`` select), or none on an engine that is not a
-    swarm manager. A standard-library request on a local engine: `down` asks it, and loads
-    no docker-py."""
-    listing = engine.query("/services", filters=filters)
-    try:
-        return engine.request("GET", listing, "list the swarm's services", ok=(200,)) or []
-    except engine.Refused as e:
-        if e.status == 503:  # not a swarm manager: no service can be deployed here
-            return []
-        raise
+    return engine.services({"label": f"{OWNER}={project.name}"})
 
 
 def ensure_network(project: ProjectSpec) -> str:

@@ -561,7 +561,7 @@ def test_resource_limits_the_engine_takes_load(tmp_path, limit, field, value):
 def test_tmpfs_options_reach_the_engine_as_docker_run_tmpfs_passes_them(tmp_path, monkeypatch):
     from dockyard import containers, engine
 
-    monkeypatch.setattr(engine, "default_log_driver", lambda: "none")
+    monkeypatch.setattr(engine, "known_log_driver", lambda: "none")
     toml = RUN_LIMITS.replace("LIMIT", 'tmpfs = ["/tmp", "/run:size=64m,noexec"]\nmemory = "1g"')
     run = config.load(write_project(tmp_path, toml)).image("app").run
     settings = containers.privileges(run)

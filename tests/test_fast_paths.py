@@ -124,7 +124,7 @@ def meaningful(value):
     (None, True, RunOverrides()),  # shell's container: no name, the engine's default network
 ])
 def test_the_create_request_is_docker_pys_for_every_setting(example, monkeypatch, name, interactive, overrides):
-    monkeypatch.setattr(engine, "default_log_driver", lambda: "json-file")
+    monkeypatch.setattr(engine, "known_log_driver", lambda: "json-file")
     httpd = example.images["httpd"]
     for field, spec in [("none", httpd), *((f, with_run(httpd, **{f: CHANGED[f]})) for f in sorted(CHANGED))]:
         ours = creation(example, spec, overrides, name=name, ports=list(spec.run.ports), interactive=interactive)
@@ -238,6 +238,28 @@ def test_up_and_down_never_import_docker_py(project):
     # Nothing is left for a second down, which still needs no docker-py.
     assert in_fresh_process(project, "down") == {
         "result": {"containers": [], "network": "absent", "volumes": []}, "docker imported": False}
+
+
+@pytest.mark.integration
+def test_a_build_and_a_run_ask_the_engine_for_no_version_and_no_info(project, nothing_chosen, monkeypatch):
+    # A ping says whether the engine builds with BuildKit (`docker version` takes 7 ms, a
+    # ping 0.6), and a run sends json-file's log rotation without a `docker info` (20 to
+    # 80 ms) to learn the engine's driver: each was asked on every build and every run.
+    asked = []
+    real = engine.open_answer
+
+    def recording(method, path, what, **options):
+        asked.append(path.partition("?")[0])
+        return real(method, path, what, **options)
+
+    monkeypatch.setattr(engine, "open_answer", recording)
+    monkeypatch.setattr(engine, "_pings", {})
+    monkeypatch.setattr(engine, "_log_drivers", {})
+    api = Project(project.config)
+    api.build(["httpd"], quiet=True)
+    api.run("httpd", build=False)
+    assert "/_ping" in asked and "/containers/create" in asked, asked
+    assert "/version" not in asked and "/info" not in asked, asked
 
 
 @pytest.mark.integration

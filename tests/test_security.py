@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from conftest import assert_clean_failure, get
-from dockyard import config
+from conftest import assert_clean_failure, get, make_project, own_engine
+from dockyard import Project, config
 from dockyard.errors import DockyardError
 
 APP = """
@@ -214,6 +214,21 @@ def test_the_page_works_with_only_setuid_and_setgid(project, docker_client):
     caps = project.inv("httpd.exec", "for s in /proc/[0-9]*/status; do "
                        "grep -q '^Name:.httpd$' $s && grep CapEff $s; done; true").stdout
     assert caps.split() == ["CapEff:", "0000000000000000"]
+
+
+@pytest.mark.integration
+def test_an_engine_whose_log_driver_takes_no_rotation_options_gets_a_container_without_them(nothing_chosen,
+                                                                                           tmp_path):
+    # dockyard sends json-file's rotation options without asking the engine's driver first
+    # (a `docker info` per run); syslog refuses them, and the run is made again without.
+    made = make_project(tmp_path / "project")
+    with own_engine("--log-driver", "syslog", "--log-opt", "syslog-address=udp://127.0.0.1:9") as second:
+        made.config.write_text(made.config.read_text().replace(
+            "[project]\n", f'[project]\nengine = "{second.host}"\n', 1))
+        assert Project(made.config).run("my-app", quiet_build=True)["exit_code"] == 0
+        with second.client() as api:
+            log_config = api.inspect_container(made.container("my-app"))["HostConfig"]["LogConfig"]
+    assert log_config["Type"] == "syslog" and "max-size" not in (log_config.get("Config") or {}), log_config
 
 
 @pytest.mark.integration
