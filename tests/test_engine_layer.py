@@ -11,6 +11,7 @@ import pytest
 
 import dockyard
 from dockyard import engine
+from dockyard.engine import client
 from dockyard.errors import DockyardError
 
 PACKAGE = Path(dockyard.__file__).parent
@@ -20,7 +21,7 @@ PRIVATE = ("_result", "_get", "_url", "_raise_for_status", "_post", "_post_json"
            "_multiplexed_buffer_helper", "_multiplexed_response_stream_helper", "_attach_params",
            "_auth_configs", "_retrieve_server_version", "_stream_raw_result")
 # The engine layer: the modules that may make a request or load docker-py.
-ENGINE_LAYER = {"engine.py", "engine_choice.py", "ssh_relay.py"}
+ENGINE_LAYER = {"engine/client.py", "engine_choice.py", "ssh_relay.py"}
 
 
 def sources() -> dict[str, str]:
@@ -62,7 +63,7 @@ def test_a_progress_stream_is_read_across_pieces_lines_or_not():
 
 
 def test_a_progress_stream_that_ends_in_the_middle_is_one_line(monkeypatch):
-    monkeypatch.setattr(engine, "endpoint", lambda: "unix:///var/run/docker.sock")
+    monkeypatch.setattr(client, "endpoint", lambda: "unix:///var/run/docker.sock")
     with pytest.raises(DockyardError, match="^load x: the Docker engine at unix:///var/run/docker.sock answered "
                                             "with something that is not JSON$"):
         list(Pieces(b'{"stream": "a"}{"str').messages())

@@ -25,6 +25,7 @@ import pytest
 
 from conftest import assert_clean_failure, free_port, make_project
 from dockyard import engine as engine_layer
+from dockyard.engine.client import engine_errors, request_timeout
 from dockyard.cleanup import LIVE_BUILD_GRACE, is_build_leftover
 from dockyard.errors import DockyardError
 
@@ -147,13 +148,13 @@ def test_an_old_metadata_step_is_a_leftover():
 
 
 def test_engine_timeout_comes_from_the_environment(monkeypatch):
-    assert engine_layer.request_timeout() == 60
+    assert request_timeout() == 60
     monkeypatch.setenv("DOCKYARD_ENGINE_TIMEOUT", "2.5")
-    assert engine_layer.request_timeout() == 2.5
+    assert request_timeout() == 2.5
     for bad in ("0", "-1", "soon", "²"):
         monkeypatch.setenv("DOCKYARD_ENGINE_TIMEOUT", bad)
         with pytest.raises(DockyardError, match="DOCKYARD_ENGINE_TIMEOUT"):
-            engine_layer.request_timeout()
+            request_timeout()
 
 
 def test_an_engine_lost_or_stuck_mid_task_is_one_line_naming_it():
@@ -161,15 +162,15 @@ def test_an_engine_lost_or_stuck_mid_task_is_one_line_naming_it():
     import urllib3
 
     with pytest.raises(DockyardError) as lost:
-        with engine_layer.engine_errors("build x"):
+        with engine_errors("build x"):
             raise urllib3.exceptions.ProtocolError("Connection broken: IncompleteRead(5 bytes read)")
     assert str(lost.value) == (f"build x: the Docker engine at {engine_layer.endpoint()} went away "
                                "before finishing its answer; is it still running?")
     with pytest.raises(DockyardError, match=r"^list images: .* did not answer within 60 s"):
-        with engine_layer.engine_errors("list images"):
+        with engine_errors("list images"):
             raise requests.exceptions.ReadTimeout("Read timed out. (read timeout=60)")
     with pytest.raises(DockyardError, match=r"^waiting for web to answer: .* went away \(connection refused\)"):
-        with engine_layer.doing("waiting for web to answer"), engine_layer.engine_errors("inspect c"):
+        with engine_layer.doing("waiting for web to answer"), engine_errors("inspect c"):
             raise requests.exceptions.ConnectionError("[Errno 111] Connection refused")
 
 

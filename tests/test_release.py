@@ -75,7 +75,8 @@ def test_the_wheel_installed_in_a_fresh_venv_runs_the_tutorial(tmp_path, docker_
     with zipfile.ZipFile(wheel) as archive:
         names = set(archive.namelist())
         entry_points = archive.read(f"dockyard-{VERSION}.dist-info/entry_points.txt").decode()
-    assert {"dockyard/containers.schema.json", "dockyard/__main__.py", "dockyard/tasks/__init__.py"} <= names
+    assert {"dockyard/containers.schema.json", "dockyard/__main__.py", "dockyard/tasks/__init__.py",
+            "dockyard/engine/__init__.py"} <= names
     assert "dockyard = dockyard.__main__:main" in entry_points
     with tarfile.open(sdist) as archive:
         assert f"dockyard-{VERSION}/dockyard/containers.schema.json" in archive.getnames()

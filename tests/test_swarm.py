@@ -397,13 +397,15 @@ def test_a_deploy_asks_for_the_engines_info_once_and_looks_at_its_tasks_every_te
         project, swarm, monkeypatch):
     """`docker info` (is it a manager? its log driver) is one request of a deploy, not two; and
     between two looks at the tasks no more than POLL_LIMIT passes, plus a poll's own requests."""
-    from dockyard import Project, engine, swarm as swarms
+    from dockyard import Project, swarm as swarms
+    from dockyard.engine import client
 
     project.config.write_text(project.config.read_text() + '\n[images.httpd.deploy]\npublish = "host"\n')
     project.inv("httpd.build", "--quiet")
-    monkeypatch.setattr(engine, "_log_drivers", {}, raising=False)  # none known yet in this process
+    monkeypatch.setattr(client, "_log_drivers", {}, raising=False)  # none known yet in this process
     infos, polls = [], []
-    monkeypatch.setattr(engine, "request", lambda method, path, *a, request=engine.request, **k:
+    # engine.info's request, made in the client module
+    monkeypatch.setattr(client, "request", lambda method, path, *a, request=client.request, **k:
                         (path == "/info" and infos.append(1)) or request(method, path, *a, **k))
     monkeypatch.setattr(swarms, "tasks", lambda *a, tasks=swarms.tasks, **k: polls.append(time.monotonic())
                         or tasks(*a, **k))

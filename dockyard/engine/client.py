@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 from urllib.parse import urlencode, urlsplit
 
-from . import engine_choice
-from .errors import DockyardError
+from .. import engine_choice
+from ..errors import DockyardError
 
 if TYPE_CHECKING:
     import docker
@@ -211,7 +211,7 @@ def _connection(choice: "engine_choice.Choice") -> dict:
         context = _current_context()
         address, tls = context.host, _context_tls(context)
     if address.startswith("ssh://"):
-        from . import ssh_relay
+        from .. import ssh_relay
 
         address = f"unix://{ssh_relay.relay(address, request_timeout()).path}"
     return {"base_url": address, "tls": tls}
@@ -222,7 +222,7 @@ def _ssh_failure() -> str | None:
     address = endpoint()
     if not address.startswith("ssh://"):
         return None
-    from . import ssh_relay
+    from .. import ssh_relay
 
     return ssh_relay.failure(address)
 
