@@ -14,7 +14,7 @@ import textwrap
 import pytest
 
 from dockyard import Project, engine
-from dockyard.engine import client
+from dockyard.engine import local, remote
 from dockyard.config import PortMapping, ReadyCheck, RunSpec
 from dockyard.containers import NOT_HASHED, RunOverrides, creation, exec_in, settings_hash
 from dockyard.labels import SETTINGS, container_labels
@@ -287,14 +287,14 @@ def on_transport(path: str, monkeypatch) -> None:
     earlier in the process (the transport is the engine's, not the process's history)."""
     engine.close()
     if path == "docker-py":
-        monkeypatch.setattr(client, "_local_socket", lambda: None)
+        monkeypatch.setattr(local, "socket_path", lambda: None)
     else:
-        client.client()
+        remote.docker_client()
 
         def through_docker_py(*args, **options):
             raise AssertionError("a request to the local socket went through docker-py")
 
-        monkeypatch.setattr(client, "_send_through_docker_py", through_docker_py)
+        monkeypatch.setattr(remote, "send", through_docker_py)
 
 
 @pytest.mark.integration
@@ -303,7 +303,7 @@ def test_requests_answer_alike_on_both_paths(project, path, monkeypatch):
     project.inv("up", "--quiet-build")
     on_transport(path, monkeypatch)
     try:
-        assert (client.local_connection(1) is None) == (path == "docker-py")
+        assert (local.local_connection(1) is None) == (path == "docker-py")
         network = f"{project.name}_default"
         assert engine.request("GET", engine.query(f"/networks/{network}"), "inspect")["Name"] == network
         assert engine.request("GET", engine.query("/networks/dy-no-such-network"), "inspect", missing=True) is None
