@@ -23,6 +23,7 @@ from ..errors import DockyardError
 from .address import endpoint
 from .errors import local_failure
 
+
 class Answer:
     """The engine's answer to one request, read as it comes, on either transport: its
     ``status``, then its body whole (``read``), in pieces (``pieces``) or as the JSON

@@ -26,6 +26,7 @@ from .address import endpoint, request_timeout
 from .answers import Answer, Frames, Hijacked
 from .errors import engine_errors, refusal
 
+
 def get_json(path: str, what: str, *, missing: bool = False):
     """A read-only GET answered in JSON (``request``'s, with 200 the only good answer).
     ``missing``: None when the engine has no such object (404), instead of an error."""

@@ -28,6 +28,7 @@ from .address import TIMEOUT_VARIABLE, endpoint, request_timeout, where
 if TYPE_CHECKING:
     import docker
 
+
 class Refused(DockyardError):
     """The engine answered with an error status, on either transport; ``status`` and
     ``explanation`` (the daemon's own words) let a caller tell "in use" (409) from a real

@@ -1,8 +1,9 @@
 """The local engine's transport: its unix socket spoken to with the standard library.
 
-A connection per request (``connected``; ``client.open_answer`` sends on it), the answer
-read from it (``SocketAnswer``), and the upgraded connection of exec and attach written by
-hand (``hijack``). No request on a local engine loads docker-py, so `down`, a no-op `up`
+A connection per request (``connected``), the request sent on it (``send``, which
+``client.open_answer`` chooses for a local engine), its answer read as it comes
+(``SocketAnswer``), and the upgraded connection of exec and attach written by hand
+(``hijack``). No request on a local engine loads docker-py, so `down`, a no-op `up`
 and a no-op build never pay for it; which transport serves a request is the chosen
 engine's to say (``socket_path``), never what else the process did before.
 """
@@ -20,6 +21,7 @@ from .. import engine_choice
 from .address import request_timeout
 from .answers import Answer, Hijacked
 from .errors import local_failure, refusal
+
 
 def socket_path() -> str | None:
     """The engine's unix socket, when it is the chosen engine and finding it needs no docker-py."""
