@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import Iterator, TextIO
 from urllib.parse import quote
 
-from . import buildkit, engine, interrupts, registry as registries, turns
+from . import engine, interrupts, registry as registries, turns
 from .config import ImageSpec, ProjectSpec, normalize_ref
 from .context import ContextFile, build_key, context_files, write_context_tar
 from .digests import FileDigests
+from .engine import buildkit
 from .errors import DockyardError
 from .graph import build_order, from_refs
 from .labels import IMAGE, KEY, PROJECT, image_is_ours, label_instruction

@@ -26,8 +26,9 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from . import engine, engine_ports, interrupts, resources, turns
+from . import engine, interrupts, resources, turns
 from .config import ImageSpec, PortMapping, ProjectSpec, RunSpec, size_bytes
+from .engine import ports as engine_ports
 from .errors import DockyardError
 from .labels import IMAGE, OWNER, SETTINGS, container_is_ours, container_labels, container_owner
 
@@ -105,7 +106,7 @@ def published_ports(spec: ImageSpec, overrides: RunOverrides) -> list[PortMappin
 
 def privileges(run: RunSpec) -> dict:
     """The host config of least privilege, as the Engine API takes it: what containers.toml
-    allows the container, and no more (README: Security)."""
+    allows the container, and no more (docs/security.md)."""
     settings: dict = {
         "CapDrop": list(run.cap_drop) or None,
         "CapAdd": list(run.granted_capabilities) or None,

@@ -3,7 +3,8 @@
 The first of these that is set wins:
 
 1. ``dockyard.engine`` in Invoke's configuration (invoke.yaml, INVOKE_DOCKYARD_ENGINE, -f):
-   Invoke tasks share no global flag, so this setting is the "--engine" layer;
+   Invoke tasks share no global flag, so no task takes an engine flag; this setting is how
+   one command line chooses;
 2. ``DOCKYARD_ENGINE``; 3. ``DOCKER_HOST``; 4. ``DOCKER_CONTEXT``;
 5. ``engine`` in an image's ``[images.NAME]`` table, for what is done to that image;
 6. ``engine`` in containers.toml's ``[project]`` table;
@@ -20,14 +21,18 @@ carry it when they start in a copy of its context (the builder's do). An image i
 its parents' engine: containers.toml with a FROM across engines is refused when it is loaded.
 
 A value is an address (``unix://``, ``tcp://``, ``ssh://``) or the name of a Docker context.
-Nothing here imports docker-py: the engine's client asks ``local_socket`` whether the chosen
-engine is a unix socket it can talk to with the standard library; resolving a
-context's address (and TLS) is ``engine``'s job.
+Nothing here imports docker-py, and nothing here makes a request: the engine's client asks
+``local_socket`` whether the chosen engine is a unix socket it can talk to with the standard
+library; resolving a context's address is ``engine.address``'s job, its TLS
+``engine.remote``'s. This module is configuration, not part of the engine package: the
+checks of containers.toml and ``inv --list`` read it without loading the engine's client.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -35,6 +40,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 SCHEMES = ("unix://", "tcp://", "ssh://", "http://", "https://")
@@ -67,9 +73,6 @@ def address_problem(address: str) -> str | None:
     """What docker-py (or ssh) would trip on in an engine address, said for a user; None when
     it can be used. The host is a name, an IPv4 address or an IPv6 one in brackets; a port is
     1-65535 in ASCII digits (tcp, http and https need one); only a path may follow (not for ssh)."""
-    import ipaddress
-    from urllib.parse import urlsplit
-
     scheme = address.split("://", 1)[0]
     if f"{scheme}://" not in SCHEMES:
         return f"the scheme '{scheme}://' is not one of {', '.join(SCHEMES)}"
@@ -209,8 +212,6 @@ def context(name: str) -> Context | None:
     """The Docker CLI's context of this name, read from its store (DOCKER_CONFIG or ~/.docker:
     contexts/meta/SHA256(NAME)/meta.json), or None. Read here rather than with docker-py,
     whose reader looks in the wrong place when the CLI has no config.json (docker-py 7.x)."""
-    import hashlib
-
     store = Path(os.environ.get("DOCKER_CONFIG") or "~/.docker").expanduser() / "contexts"
     digest = hashlib.sha256(name.encode()).hexdigest()
     try:

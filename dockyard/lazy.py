@@ -21,8 +21,9 @@ LAZY: dict[str, str] = {
     "requests": "docker-py's transport: its exceptions are caught only where docker-py was used",
     "urllib3": "docker-py's transport: its exceptions and warnings, only where docker-py was used",
     "tqdm": "progress bars of the archive tasks (export, save, load, import), 4 ms",
-    "dockyard.engine": "the engine layer, 10 ms: `inv --list`, -h and `config` make no request",
-    "dockyard.ssh_relay": "ssh:// engines only",
+    "dockyard.engine": "the engine package (its client, transports and errors), 10 ms: `inv --list`, -h and "
+                       "`config` make no request",
+    "dockyard.engine.ssh_relay": "ssh:// engines only",
     "dockyard.builder": "build (and status's freshness), 29 ms with the engine layer",
     "dockyard.containers": "run, stop, exec and the other container tasks, 22 ms",
     "dockyard.resources": "volumes and networks: run, up, status, clean, 21 ms",

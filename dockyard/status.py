@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from . import engine, engine_ports
+from . import engine
 from .builder import freshness
 from .containers import left_behind
+from .engine import ports as engine_ports
 from .files import UnusableFile
 from .config import ImageSpec, ProjectSpec
 from .labels import container_is_ours

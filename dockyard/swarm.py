@@ -26,8 +26,9 @@ import json
 import time
 from urllib.parse import urlsplit
 
-from . import containers, engine, engine_ports, resources
+from . import containers, engine, resources
 from .config import ImageSpec, PortMapping, ProjectSpec, size_bytes, swarm_ports_warning
+from .engine import ports as engine_ports
 from .errors import DockyardError
 from .labels import IMAGE, OWNER, SETTINGS, resource_is_ours, resource_labels, resource_owner
 from .registry import auth_header

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from conftest import assert_clean_failure
-from dockyard import buildkit
+from dockyard.engine import buildkit
 from dockyard.builder import builder_choice
 from dockyard.errors import DockyardError
 

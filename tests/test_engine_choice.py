@@ -133,14 +133,14 @@ def test_a_context_of_a_tcp_engine_has_no_fast_path(monkeypatch, tmp_path):
 
 
 def test_a_tcp_engine_gets_tls_from_the_environment_as_docker_from_env_does(monkeypatch, tmp_path):
-    from dockyard.engine import client
+    from dockyard.engine import remote
 
     for name in ("ca", "cert", "key"):
         (tmp_path / f"{name}.pem").write_text("not checked until a connection\n")
     monkeypatch.setenv("DOCKYARD_ENGINE", "tcp://lab.example.com:2376")
     monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
     monkeypatch.setenv("DOCKER_CERT_PATH", str(tmp_path))
-    options = client._connection(engine_choice.chosen())
+    options = remote._connection(engine_choice.chosen())
     assert options["base_url"] == "tcp://lab.example.com:2376"
     assert (options["tls"].verify, options["tls"].ca_cert) == (True, str(tmp_path / "ca.pem"))
     assert options["tls"].cert == (str(tmp_path / "cert.pem"), str(tmp_path / "key.pem"))
@@ -157,7 +157,7 @@ def tls_files(directory: Path, *names: str) -> Path:
 def test_tls_from_the_environment_always_checks_the_engine_against_the_ca_file(monkeypatch, tmp_path, verify):
     """docker-py's kwargs_from_env would not check the engine's certificate when DOCKER_TLS_VERIFY is
     unset or empty: an impostor would be sent every request, a push's credentials among them."""
-    from dockyard.engine import client
+    from dockyard.engine import remote
 
     files = tls_files(tmp_path / "certs", "ca", "cert", "key")
     monkeypatch.setenv("DOCKER_CERT_PATH", str(files))
@@ -166,29 +166,29 @@ def test_tls_from_the_environment_always_checks_the_engine_against_the_ca_file(m
     else:
         monkeypatch.setenv("DOCKER_TLS_VERIFY", verify)
     monkeypatch.setenv("DOCKYARD_ENGINE", "tcp://lab.example.com:2376")
-    tls = client._connection(engine_choice.chosen())["tls"]
+    tls = remote._connection(engine_choice.chosen())["tls"]
     assert (tls.verify, tls.ca_cert) == (True, str(files / "ca.pem"))
 
     (files / "ca.pem").unlink()  # no CA to check against is an error, not TLS unchecked
     with pytest.raises(DockyardError, match=r"TLS failed \(.*/certs has no ca\.pem\)"):
-        client.client()
+        remote.docker_client()
 
 
 def test_an_https_address_speaks_tls_checked_against_the_docker_directory(monkeypatch, tmp_path):
-    from dockyard.engine import client
+    from dockyard.engine import remote
 
     for name in ("DOCKER_CERT_PATH", "DOCKER_TLS_VERIFY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     files = tls_files(tmp_path / ".docker", "ca", "cert", "key")
     monkeypatch.setenv("DOCKYARD_ENGINE", "https://lab.example.com:2376")
-    options = client._connection(engine_choice.chosen())
+    options = remote._connection(engine_choice.chosen())
     assert options["base_url"] == "tcp://lab.example.com:2376"
     assert (options["tls"].verify, options["tls"].ca_cert) == (True, str(files / "ca.pem"))
     monkeypatch.setenv("DOCKYARD_ENGINE", "tcp://lab.example.com:2375")  # no TLS asked for: none
-    assert client._connection(engine_choice.chosen())["tls"] is False
+    assert remote._connection(engine_choice.chosen())["tls"] is False
     monkeypatch.setenv("DOCKER_TLS_VERIFY", "")
-    assert client._connection(engine_choice.chosen())["tls"] is False
+    assert remote._connection(engine_choice.chosen())["tls"] is False
 
 
 def test_a_context_that_skips_verification_says_so_once_and_silences_urllib3_for_its_host_only(
@@ -198,9 +198,9 @@ def test_a_context_that_skips_verification_says_so_once_and_silences_urllib3_for
 
     from urllib3.exceptions import InsecureRequestWarning
 
-    from dockyard.engine import client
+    from dockyard.engine import remote
 
-    monkeypatch.setattr(client, "_unverified_said", set())
+    monkeypatch.setattr(remote, "_unverified_said", set())
     write_context(tmp_path / "docker-config", "lab", "tcp://127.0.0.1:2376")
     meta = tmp_path / "docker-config/contexts/meta" / hashlib.sha256(b"lab").hexdigest() / "meta.json"
     written = json.loads(meta.read_text())
@@ -208,7 +208,7 @@ def test_a_context_that_skips_verification_says_so_once_and_silences_urllib3_for
     meta.write_text(json.dumps(written))
     monkeypatch.setenv("DOCKER_CONTEXT", "lab")
     for _ in range(2):
-        tls = client._connection(engine_choice.chosen())["tls"]
+        tls = remote._connection(engine_choice.chosen())["tls"]
         assert (tls.verify, tls.cert) == (False, None)
     assert capsys.readouterr().err.splitlines() == [
         "dockyard: warning: the Docker engine at tcp://127.0.0.1:2376 (Docker context 'lab') is reached over "
@@ -221,11 +221,10 @@ def test_a_context_that_skips_verification_says_so_once_and_silences_urllib3_for
 
 
 def test_an_ssh_engine_goes_through_the_ssh_program_by_a_private_socket(monkeypatch):
-    from dockyard import ssh_relay
-    from dockyard.engine import client
+    from dockyard.engine import remote, ssh_relay
 
     monkeypatch.setenv("DOCKYARD_ENGINE", "ssh://builder@lab:2222")
-    options = client._connection(engine_choice.chosen())
+    options = remote._connection(engine_choice.chosen())
     relay = ssh_relay.relay("ssh://builder@lab:2222", 60)
     assert options["base_url"] == f"unix://{relay.path}"
     assert relay.command[0] == "ssh"  # the program on PATH, with the user's ~/.ssh/config
@@ -419,11 +418,11 @@ def test_engine_addresses_docker_py_takes_are_taken(value):
 def test_a_bad_engine_address_from_the_environment_is_one_line_naming_where_it_came_from(
         monkeypatch, variable, value, words):
     from dockyard import engine
-    from dockyard.engine import client
+    from dockyard.engine import remote
     from dockyard.errors import DockyardError
 
     monkeypatch.setenv(variable, value)
-    for use in (engine.endpoint, lambda: client._connection(engine_choice.chosen())):
+    for use in (engine.endpoint, lambda: remote._connection(engine_choice.chosen())):
         with pytest.raises(DockyardError) as caught:
             use()
         assert str(caught.value).startswith(f"the engine address '{value}', chosen by {variable}, is not usable: "
@@ -446,12 +445,12 @@ def test_inv_with_a_bad_docker_host_port_says_so_in_one_line(tmp_path):
 
 def test_a_docker_context_with_a_bad_address_is_one_line_naming_the_context(monkeypatch, tmp_path):
     from dockyard import engine
-    from dockyard.engine import client
+    from dockyard.engine import remote
     from dockyard.errors import DockyardError
 
     write_context(tmp_path / "docker-config", "lab", "tcp://lab:99999")
     monkeypatch.setenv("DOCKER_CONTEXT", "lab")
-    for use in (engine.endpoint, lambda: client._connection(engine_choice.chosen())):
+    for use in (engine.endpoint, lambda: remote._connection(engine_choice.chosen())):
         with pytest.raises(DockyardError) as caught:
             use()
         assert str(caught.value) == ("Docker context 'lab', chosen by DOCKER_CONTEXT, has the engine address "

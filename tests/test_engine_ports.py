@@ -1,13 +1,13 @@
-"""The engine's port format, written and read in dockyard.engine_ports: engine-free."""
+"""The engine's port format, written and read in dockyard.engine.ports: engine-free."""
 
 from __future__ import annotations
 
 import dataclasses
 
-from dockyard import engine_ports
+from dockyard.engine import ports as engine_ports
 from dockyard.config import ImageSpec, PortMapping, RunSpec
 from dockyard.containers import ports_of
-from dockyard.engine_ports import Binding, Published
+from dockyard.engine.ports import Binding, Published
 
 PORTS = [PortMapping("127.0.0.1", 8000, 80), PortMapping("::1", 5353, 53, "udp"), PortMapping("0.0.0.0", 9000, 9000)]
 

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import assert_clean_failure, free_port, unique, write_project
 from dockyard import engine, engine_choice
-from dockyard.engine import client
+from dockyard.engine import remote
 from dockyard.errors import DockyardError
 from dockyard.project import Project
 from dockyard.tasks.project import engine_line
@@ -174,7 +174,7 @@ def test_an_unreachable_engine_says_to_change_what_chose_it(nothing_chosen, monk
 
     def hint() -> str:
         with pytest.raises(DockyardError) as caught:
-            client.client()
+            remote.docker_client()
         message = str(caught.value)
         assert message.startswith(f"cannot reach the Docker engine at {nowhere}"), message
         return message.partition("(connection refused). Start it (e.g. `sudo systemctl start docker`) or ")[2]

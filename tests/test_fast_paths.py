@@ -14,7 +14,7 @@ import textwrap
 import pytest
 
 from dockyard import Project, engine
-from dockyard.engine import client
+from dockyard.engine import local, remote
 from dockyard.config import PortMapping, ReadyCheck, RunSpec
 from dockyard.containers import NOT_HASHED, RunOverrides, creation, exec_in, settings_hash
 from dockyard.labels import SETTINGS, container_labels
@@ -246,16 +246,18 @@ def test_a_build_and_a_run_ask_the_engine_for_no_version_and_no_info(project, no
     # A ping says whether the engine builds with BuildKit (`docker version` takes 7 ms, a
     # ping 0.6), and a run sends json-file's log rotation without a `docker info` (20 to
     # 80 ms) to learn the engine's driver: each was asked on every build and every run.
+    from dockyard.engine import client
+
     asked = []
-    real = engine.open_answer
+    real = client.open_answer
 
     def recording(method, path, what, **options):
         asked.append(path.partition("?")[0])
         return real(method, path, what, **options)
 
-    monkeypatch.setattr(engine, "open_answer", recording)
-    monkeypatch.setattr(engine, "_pings", {})
-    monkeypatch.setattr(engine, "_log_drivers", {})
+    monkeypatch.setattr(client, "open_answer", recording)
+    monkeypatch.setattr(client, "_pings", {})
+    monkeypatch.setattr(client, "_log_drivers", {})
     api = Project(project.config)
     api.build(["httpd"], quiet=True)
     api.run("httpd", build=False)
@@ -309,14 +311,14 @@ def on_transport(path: str, monkeypatch) -> None:
     earlier in the process (the transport is the engine's, not the process's history)."""
     engine.close()
     if path == "docker-py":
-        monkeypatch.setattr(client, "_local_socket", lambda: None)
+        monkeypatch.setattr(local, "socket_path", lambda: None)
     else:
-        client.client()
+        remote.docker_client()
 
         def through_docker_py(*args, **options):
             raise AssertionError("a request to the local socket went through docker-py")
 
-        monkeypatch.setattr(client, "_send_through_docker_py", through_docker_py)
+        monkeypatch.setattr(remote, "send", through_docker_py)
 
 
 @pytest.mark.integration
@@ -325,7 +327,7 @@ def test_requests_answer_alike_on_both_paths(project, path, monkeypatch):
     project.inv("up", "--quiet-build")
     on_transport(path, monkeypatch)
     try:
-        assert (client.local_connection(1) is None) == (path == "docker-py")
+        assert (local.local_connection(1) is None) == (path == "docker-py")
         network = f"{project.name}_default"
         assert engine.request("GET", engine.query(f"/networks/{network}"), "inspect")["Name"] == network
         assert engine.request("GET", engine.query("/networks/dy-no-such-network"), "inspect", missing=True) is None

@@ -25,7 +25,8 @@ import pytest
 
 from conftest import assert_clean_failure, free_port, make_project
 from dockyard import engine as engine_layer
-from dockyard.engine.client import engine_errors, request_timeout
+from dockyard.engine.address import request_timeout
+from dockyard.engine.errors import engine_errors
 from dockyard.cleanup import LIVE_BUILD_GRACE, is_build_leftover
 from dockyard.errors import DockyardError
 

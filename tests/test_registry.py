@@ -135,7 +135,7 @@ def test_pushes_on_the_socket_path_go_on_while_other_threads_make_and_drop_the_d
     import time
 
     from dockyard import Project, engine
-    from dockyard.engine import client as engine_client
+    from dockyard.engine import remote
 
     api = Project(project.config)
     api.build(["busybox"], quiet=True)
@@ -149,9 +149,9 @@ def test_pushes_on_the_socket_path_go_on_while_other_threads_make_and_drop_the_d
 
     def churn() -> None:
         while not stop.is_set():
-            made.append(engine_client.client())
+            made.append(remote.docker_client())
             time.sleep(0.005)
-            engine_client._clients.clear()  # forgotten, not closed: a push may still be using it
+            remote._clients.clear()  # forgotten, not closed: a push may still be using it
             time.sleep(0.005)
 
     def pushes() -> None:

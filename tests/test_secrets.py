@@ -16,7 +16,8 @@ import pytest
 from invoke import Context
 
 from conftest import DEMO_APP, REPO, assert_clean_failure, inv, load_error, write_project
-from dockyard import buildkit, builder, config, engine, env_files
+from dockyard import builder, config, engine, env_files
+from dockyard.engine import buildkit
 from test_buildkit import log, timestamp, trace, vertex
 from dockyard.containers import RunOverrides, settings_hash
 from dockyard.errors import DockyardError

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .errors import DockyardError
+from ..errors import DockyardError
 
 
 class Relay:

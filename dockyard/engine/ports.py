@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from .config import PortMapping
+from ..config import PortMapping
 
 
 class Binding(NamedTuple):
