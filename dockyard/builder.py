@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import heapq
 import json
 import os
-import queue
 import subprocess
 import sys
 import tempfile
@@ -201,58 +201,108 @@ def build(project: ProjectSpec, names: list[str] | None, options: BuildOptions,
     # --force, --no-cache and --pull apply to the images asked for, not to their prerequisites.
     session = _Session(project, options, output, targets=set(names or keys))
     session.prefetch([project.images[k].ref for k in keys])  # an unreachable engine fails here, once
-    jobs = max(1, options.jobs)
-    outcomes: dict[str, Outcome] = {}
-    pending = list(keys)
-    running: set[str] = set()
-    # Daemon threads, not an executor: on Ctrl-C we leave at once, and the engine cancels a
-    # build whose client went away, so nothing half-built gets tagged.
-    done: queue.Queue = queue.Queue()
+    schedule = _Schedule(project, keys, output, session.interrupted)
+    # ``jobs`` daemon threads, not an executor: on Ctrl-C we leave at once, and the engine
+    # cancels a build whose client went away, so nothing half-built gets tagged. Each worker
+    # takes the next image whose parents are done, so a no-op of many images passes no image
+    # from thread to thread. Each runs in a copy of our context: the engine chosen for these
+    # builds (engine.using).
+    for n in range(min(max(1, options.jobs), len(keys))):
+        threading.Thread(target=contextvars.copy_context().run, args=(_work, session, schedule),
+                         name=f"build-{n}", daemon=True).start()
     try:
-        while pending or running:
-            for key in list(pending):
-                parents = project.images[key].parents
-                failed = [p for p in parents if p in outcomes and outcomes[p].status in (FAILED, SKIPPED)]
-                if failed:
-                    pending.remove(key)
-                    outcomes[key] = Outcome(key, SKIPPED, detail=f"{failed[0]} failed")
-                    output.line(key, f"skipped: {failed[0]} failed")
-                elif all(p in outcomes for p in parents) and len(running) < jobs:
-                    pending.remove(key)
-                    running.add(key)
-                    # In a copy of our context: the engine chosen for this build (engine.using).
-                    threading.Thread(target=contextvars.copy_context().run,
-                                     args=(_build_one, session, project.images[key], done),
-                                     name=f"build-{key}", daemon=True).start()
-            if running:
-                key, outcome = _next_done(done)
-                running.discard(key)
-                outcomes[key] = outcome
+        schedule.wait()
     except KeyboardInterrupt as interrupt:
-        session.interrupted.set()  # a build still waiting for its turn gives up
+        session.interrupted.set()  # a build still waiting for its turn gives up, and none starts
         # Closing their connections makes the engine cancel the builds now, also when the
         # process lives on (a release script that catches the error).
         for response in session.in_flight:
             engine.cut(response)
         engine.close()
-        raise DockyardError(f"interrupted: the build of {', '.join(sorted(running))} was abandoned",
+        raise DockyardError(f"interrupted: the build of {', '.join(sorted(schedule.running))} was abandoned",
                             code=interrupts.exit_code(interrupt)) from None
     _remove_replaced(session)
-    return [outcomes[k] for k in keys]
+    return [schedule.outcomes[k] for k in keys]
 
 
-def _next_done(done: queue.Queue) -> tuple[str, Outcome]:
-    while True:
-        try:  # a timeout keeps the wait interruptible by Ctrl-C
-            key, outcome = done.get(timeout=0.5)
-        except queue.Empty:
-            continue
-        if isinstance(outcome, BaseException):  # a bug, not a build failure: show it
-            raise outcome
-        return key, outcome
+class _Schedule:
+    """Which image is built next: the first, in build order, whose parents are all done. An
+    image with a failed (or skipped) parent is skipped."""
+
+    def __init__(self, project: ProjectSpec, keys: list[str], output: Output,
+                 interrupted: threading.Event) -> None:
+        self.project = project
+        self.output = output
+        self.interrupted = interrupted
+        self.order = {key: n for n, key in enumerate(keys)}
+        self.waiting_for = {key: sum(p in self.order for p in project.images[key].parents) for key in keys}
+        self.children: dict[str, list[str]] = {key: [] for key in keys}
+        for key in keys:
+            for parent in project.images[key].parents:
+                if parent in self.order:
+                    self.children[parent].append(key)
+        self.ready = [self.order[key] for key in keys if not self.waiting_for[key]]  # a heap, of build order
+        self.keys = keys
+        self.running: set[str] = set()
+        self.outcomes: dict[str, Outcome] = {}
+        self.error: BaseException | None = None  # a bug in a worker, raised in the caller's thread
+        self.changed = threading.Condition()
+
+    def next(self) -> ImageSpec | None:
+        """The next image to build, once one is ready; None when there is none left to start."""
+        with self.changed:
+            while not self.ready:
+                if len(self.outcomes) + len(self.running) == len(self.keys) or self.error or self.interrupted.is_set():
+                    return None
+                self.changed.wait()
+            if self.error or self.interrupted.is_set():
+                return None
+            key = self.keys[heapq.heappop(self.ready)]
+            self.running.add(key)
+            return self.project.images[key]
+
+    def done(self, key: str, outcome: Outcome | BaseException) -> None:
+        with self.changed:
+            self.running.discard(key)
+            try:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                self._finish(key, outcome)
+            except BaseException as e:  # noqa: BLE001 - our closed output, or a bug: the caller's thread raises it
+                self.error = e
+            self.changed.notify_all()
+
+    def _finish(self, key: str, outcome: Outcome) -> None:
+        self.outcomes[key] = outcome
+        for child in self.children[key]:
+            if child in self.outcomes:
+                continue
+            if outcome.status in (FAILED, SKIPPED):
+                # Skipped at once, as its failed parent is known; its own children follow.
+                self.waiting_for[child] = -1
+                self.output.line(child, f"skipped: {key} failed")
+                self._finish(child, Outcome(child, SKIPPED, detail=f"{key} failed"))
+                continue
+            self.waiting_for[child] -= 1
+            if self.waiting_for[child] == 0:
+                heapq.heappush(self.ready, self.order[child])
+
+    def wait(self) -> None:
+        """Until every image is done; a worker's bug is raised here."""
+        with self.changed:
+            while len(self.outcomes) < len(self.keys) and not self.error:
+                self.changed.wait(timeout=0.5)  # a timeout keeps the wait interruptible by Ctrl-C
+        if self.error:
+            raise self.error
 
 
-def _build_one(session: _Session, spec: ImageSpec, done: queue.Queue) -> None:
+def _work(session: _Session, schedule: _Schedule) -> None:
+    while (spec := schedule.next()) is not None:
+        schedule.done(spec.key, _build_one(session, spec))
+
+
+def _build_one(session: _Session, spec: ImageSpec) -> Outcome | BaseException:
+    """The image's outcome; a BaseException is a bug or our closed output, not the build's failure."""
     started = time.monotonic()
     try:
         if spec.base is not None:
@@ -260,17 +310,15 @@ def _build_one(session: _Session, spec: ImageSpec, done: queue.Queue) -> None:
         else:
             outcome = _build_dockerfile(session, spec)
     except BrokenPipeError as e:  # our own output was closed: not the image's failure
-        done.put((spec.key, e))
-        return
+        return e
     except (DockyardError, OSError) as e:
         # OSError: the context could not be read, or changed while it was being sent.
         detail = str(e) if isinstance(e, DockyardError) else f"build context {spec.dir}: {e}"
         outcome = Outcome(spec.key, FAILED, detail=detail)
     except BaseException as e:  # noqa: BLE001 - handed to the main thread, which raises it
-        done.put((spec.key, e))
-        return
+        return e
     outcome.seconds = time.monotonic() - started
-    done.put((spec.key, outcome))
+    return outcome
 
 
 def image_key(session: _Session, spec: ImageSpec) -> tuple[str, list]:
