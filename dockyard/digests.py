@@ -150,10 +150,13 @@ def _read(path: Path) -> tuple[dict[str, tuple[_Stamp, str]], int]:
     try:
         parsed = json.loads(body)
         remembered = {}
-        for path, (*stamp, digest) in parsed["files"].items():
-            if len(stamp) != 5 or not all(type(n) is int for n in stamp) or not _DIGEST.fullmatch(digest):
+        # Checked one field at a time, without a generator per file: a record may hold
+        # 20,000. A list of another length is a ValueError, a digest not a str a TypeError.
+        for path, (size, mtime, ctime, device, inode, digest) in parsed["files"].items():
+            if (type(size) is not int or type(mtime) is not int or type(ctime) is not int
+                    or type(device) is not int or type(inode) is not int or not _DIGEST.fullmatch(digest)):
                 return {}, 0
-            remembered[path] = (tuple(stamp), digest)
+            remembered[path] = ((size, mtime, ctime, device, inode), digest)
         remembered_at = parsed["time_ns"]
     except (ValueError, TypeError, KeyError, AttributeError):
         return {}, 0
