@@ -214,6 +214,7 @@ def build(project: ProjectSpec, names: list[str] | None, options: BuildOptions,
         schedule.wait()
     except KeyboardInterrupt as interrupt:
         session.interrupted.set()  # a build still waiting for its turn gives up, and none starts
+        schedule.wake()  # idle workers end, also when the process lives on
         # Closing their connections makes the engine cancel the builds now, also when the
         # process lives on (a release script that catches the error).
         for response in session.in_flight:
@@ -286,6 +287,11 @@ class _Schedule:
             self.waiting_for[child] -= 1
             if self.waiting_for[child] == 0:
                 heapq.heappush(self.ready, self.order[child])
+
+    def wake(self) -> None:
+        """Workers waiting for an image look again (and find that the build was interrupted)."""
+        with self.changed:
+            self.changed.notify_all()
 
     def wait(self) -> None:
         """Until every image is done; a worker's bug is raised here."""
