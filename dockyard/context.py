@@ -33,7 +33,6 @@ import posixpath
 import re
 import stat
 import tarfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -88,7 +87,10 @@ def context_files(context_dir: Path, dockerfile: str = "Dockerfile") -> list[Con
     """
     root = Path(context_dir)
     rules = _IgnoreRules(read_dockerignore(root), dockerfile)
-    return sorted(_walk(root, "", rules), key=lambda entry: entry.path)
+    found: list[ContextFile] = []
+    _walk(os.fspath(root), "", rules, found)
+    found.sort(key=_path_of)
+    return found
 
 
 def build_key(context_dir: Path, files: list[ContextFile], *, dockerfile: str,
@@ -110,8 +112,11 @@ def build_key(context_dir: Path, files: list[ContextFile], *, dockerfile: str,
         _feed(key, ["labels", sorted(labels.items())])
     if options:  # likewise
         _feed(key, ["options", sorted(options.items())])
-    for entry in sorted(files, key=lambda entry: entry.path):
-        _feed(key, [entry.path, entry.mode, _content_digest(root, entry, buffer, digests)])
+    # Each file is one record as _feed writes it, made without json.dumps's set-up per
+    # call (a context may have 20,000 files): the same bytes, so the same key.
+    key.update("".join([f"[{_json_string(entry.path)}, {entry.mode}, "
+                        f"{_json_string(_content_digest(root, entry, buffer, digests))}]\n"
+                        for entry in sorted(files, key=_path_of)]).encode("ascii"))
     return key.hexdigest()
 
 
@@ -146,24 +151,31 @@ def write_context_tar(context_dir: Path, files: list[ContextFile], out: BinaryIO
 # --- walking --------------------------------------------------------------------------
 
 
-def _walk(root: Path, rel_dir: str, rules: _IgnoreRules) -> Iterator[ContextFile]:
-    with os.scandir(root / rel_dir if rel_dir else root) as entries:
+def _walk(root: str, rel_dir: str, rules: _IgnoreRules, found: list[ContextFile]) -> None:
+    """Add the entries under ``rel_dir`` to ``found``. A list, not a generator: a context may
+    have 20,000 files, and a no-op build lists them all."""
+    with os.scandir(os.path.join(root, rel_dir) if rel_dir else root) as entries:
         listed = list(entries)
+    prefix = f"{rel_dir}/" if rel_dir else ""
     for dir_entry in listed:
-        rel_path = f"{rel_dir}/{dir_entry.name}" if rel_dir else dir_entry.name
+        rel_path = prefix + dir_entry.name
         st = dir_entry.stat(follow_symlinks=False)
-        if stat.S_ISSOCK(st.st_mode):
+        kind = stat.S_IFMT(st.st_mode)
+        if kind == stat.S_IFSOCK:
             continue  # a socket cannot travel in a tar; Docker skips it too
-        excluded = rules.excludes(rel_path)
+        excluded = rules.can_exclude and rules.excludes(rel_path)
         if not excluded:
-            yield _context_file(dir_entry, rel_path, st)
+            found.append(_context_file(dir_entry, rel_path, st))
         # lstat said directory, so a symlink to a directory is never entered.
-        if stat.S_ISDIR(st.st_mode) and (not excluded or rules.may_reinclude_under(rel_path)):
-            yield from _walk(root, rel_path, rules)
+        if kind == stat.S_IFDIR and (not excluded or rules.may_reinclude_under(rel_path)):
+            _walk(root, rel_path, rules, found)
 
 
 def _context_file(dir_entry: os.DirEntry[str], rel_path: str, st: os.stat_result) -> ContextFile:
     mode = st.st_mode
+    if stat.S_ISREG(mode):  # the common case first
+        return ContextFile(rel_path, mode, st.st_size, st.st_mtime_ns, None, None, st.st_ctime_ns,
+                           (st.st_dev, st.st_ino))
     link_target = os.readlink(dir_entry.path) if stat.S_ISLNK(mode) else None
     device = None
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
@@ -215,6 +227,9 @@ class _IgnoreRules:
         parsed = (_Pattern.parse(line) for line in [*lines, *always_kept])
         self.patterns = [pattern for pattern in parsed if pattern is not None]
         self.exceptions = [pattern for pattern in self.patterns if pattern.exception]
+        # Without a pattern that excludes (no .dockerignore: only the two kept above), no
+        # path is excluded, and the walk need not ask for each.
+        self.can_exclude = len(self.exceptions) < len(self.patterns)
 
     def excludes(self, path: str) -> bool:
         parent = posixpath.dirname(path)
@@ -295,6 +310,14 @@ def _translate(pattern: str) -> str:
 
 
 # --- hashing and reading ----------------------------------------------------------------
+
+
+def _path_of(entry: ContextFile) -> str:
+    return entry.path
+
+
+# The JSON string of a str, escaped as json.dumps(..., ensure_ascii=True) escapes it.
+_json_string = json.encoder.encode_basestring_ascii
 
 
 def _feed(key: hashlib._Hash, record: list[object]) -> None:

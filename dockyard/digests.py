@@ -34,9 +34,13 @@ from pathlib import Path
 
 from .context import ContextFile
 
-FORMAT = "dockyard-digests-1"
+# Version 2 keeps paths, stamps and digests in three arrays, which are parsed and checked
+# without a step of Python per file (a record may hold 20,000): version 1's object of lists
+# took about twice as long to load.
+FORMAT = "dockyard-digests-2"
 RACY_MARGIN_NS = 2_000_000_000
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_DIGEST_LENGTH = len("sha256:") + 64
+_DIGESTS = re.compile(r"(?:sha256:[0-9a-f]{64})*")  # the digests, each _DIGEST_LENGTH long, one after another
 _clock = time.time_ns  # the record's time; tests move it to make a just-written file old
 
 # One remembered file: (size, mtime_ns, ctime_ns, st_dev, st_ino) and its digest.
@@ -87,8 +91,9 @@ class FileDigests:
         if self.path is None or (not self.read and len(self.trusted) == len(self.remembered)):
             return
         kept = {**self.trusted, **self.read}
-        body = json.dumps({"time_ns": self.started, "files": {
-            path: [*stamp, digest] for path, (stamp, digest) in kept.items()}}, separators=(",", ":")).encode()
+        body = json.dumps({"time_ns": self.started, "paths": list(kept),
+                           "stamps": [n for stamp, _ in kept.values() for n in stamp],
+                           "digests": [digest for _, digest in kept.values()]}, separators=(",", ":")).encode()
         header = f"{FORMAT} {hashlib.sha256(body).hexdigest()}\n".encode()
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -149,14 +154,16 @@ def _read(path: Path) -> tuple[dict[str, tuple[_Stamp, str]], int]:
         return {}, 0
     try:
         parsed = json.loads(body)
-        remembered = {}
-        for path, (*stamp, digest) in parsed["files"].items():
-            if len(stamp) != 5 or not all(type(n) is int for n in stamp) or not _DIGEST.fullmatch(digest):
-                return {}, 0
-            remembered[path] = (tuple(stamp), digest)
-        remembered_at = parsed["time_ns"]
+        paths, stamps, digests, remembered_at = parsed["paths"], parsed["stamps"], parsed["digests"], parsed["time_ns"]
+        # Each check runs over a whole array at once: only str paths, only int (not bool)
+        # stamps, five per path, and one well-formed digest per path.
+        if (type(paths) is not list or type(stamps) is not list or type(digests) is not list
+                or type(remembered_at) is not int or len(stamps) != 5 * len(paths) or len(digests) != len(paths)
+                or not set(map(type, paths)) <= {str} or not set(map(type, stamps)) <= {int}
+                or not set(map(type, digests)) <= {str} or not set(map(len, digests)) <= {_DIGEST_LENGTH}
+                or not _DIGESTS.fullmatch("".join(digests))):
+            return {}, 0
     except (ValueError, TypeError, KeyError, AttributeError):
         return {}, 0
-    if type(remembered_at) is not int:
-        return {}, 0
+    remembered = dict(zip(paths, zip(zip(*[iter(stamps)] * 5), digests)))
     return remembered, remembered_at

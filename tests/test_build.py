@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import sys
@@ -83,6 +84,43 @@ def test_touching_a_file_without_changing_it_rebuilds_nothing(project):
     script = project.root / "images" / "my-app" / "hello-world"
     os.utime(script, (1, 1))
     assert "my-app is up to date" in project.inv("my-app.build").stdout
+
+
+def add_images(project, names: list[str]) -> None:
+    """More images on the project's busybox, each its own (an ENV line: no container to run)."""
+    with project.config.open("a") as config:
+        for name in names:
+            (project.root / "images" / name).mkdir()
+            (project.root / "images" / name / "Dockerfile").write_text(f"FROM {project.tags['busybox']}\nENV N={name}\n")
+            config.write(f'\n[images.{name}]\ntag = "{project.name}/{name}:latest"\ndir = "images/{name}"\n'
+                         f'run = {{ name = "{project.name}-{name}" }}\n')
+
+
+def test_a_no_op_asks_the_engine_as_often_for_28_images_as_for_16(project, monkeypatch):
+    """The images are found in one listing of the project's, not by one request each."""
+    from dockyard import Project, config
+    from dockyard.engine import client
+
+    asked = []
+    send = client.open_answer  # every request to the engine goes through it
+    monkeypatch.setattr(client, "open_answer", lambda method, path, what, **options: (
+        asked.append(path), send(method, path, what, **options))[1])
+
+    def no_op_requests() -> list[str]:
+        config.load.cache_clear()  # containers.toml grew
+        outcomes = Project(project.config).build(quiet=True, output=io.StringIO())
+        assert {o["status"] for o in outcomes} == {"up to date"}
+        made = list(asked)
+        asked.clear()
+        return made
+
+    add_images(project, [f"extra{n}" for n in range(12)])
+    project.inv("build", "--quiet")
+    few = no_op_requests()
+    add_images(project, [f"extra{n}" for n in range(12, 24)])
+    project.inv("build", "--quiet")
+    many = no_op_requests()
+    assert 0 < len(many) == len(few) < 16, many
 
 
 def test_a_parent_edit_rebuilds_its_children_and_nothing_else(project, docker_client):

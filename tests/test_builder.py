@@ -4,10 +4,14 @@
 from __future__ import annotations
 
 import io
+import threading
+
+import pytest
 
 from dockyard import builder
 from dockyard.builder import BuildOptions, Output, _Session, base_key, image_key
 from dockyard.config import load
+from dockyard.errors import DockyardError
 from dockyard.graph import build_order, normalize_ref
 from dockyard.labels import IMAGE, KEY, PROJECT
 
@@ -71,3 +75,42 @@ except DockyardError as e:
     done = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=60)
     assert done.stdout.startswith("build "), done.stdout + done.stderr
     assert "/httpd:latest: the Docker engine at " in done.stdout, done.stdout
+
+
+def test_an_interrupted_build_leaves_no_worker_waiting_for_an_image(tmp_path, monkeypatch):
+    """Ctrl-C during a build with --jobs 2, while one worker builds busybox and the other waits
+    for it (every other image of the example needs it): the waiting worker ends too, so a
+    process that lives on (a release script that catches the error) keeps no idle thread."""
+    project = load(make_project(tmp_path / "project").root / "containers.toml")
+    monkeypatch.setattr(_Session, "prefetch", lambda self, refs: None)  # no engine here
+    building, release = threading.Event(), threading.Event()
+    workers, builders = [], []
+    work = builder._work
+
+    def counted_work(session, schedule):
+        workers.append(threading.current_thread())
+        work(session, schedule)
+
+    def build_one(session, spec):
+        builders.append(threading.current_thread())
+        building.set()
+        release.wait(30)
+        return builder.Outcome(spec.key, builder.UP_TO_DATE)
+
+    def ctrl_c_while_building(schedule):
+        building.wait(30)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(builder, "_work", counted_work)
+    monkeypatch.setattr(builder, "_build_one", build_one)
+    monkeypatch.setattr(builder._Schedule, "wait", ctrl_c_while_building)
+    try:
+        with pytest.raises(DockyardError, match="interrupted: the build of busybox was abandoned"):
+            builder.build(project, None, BuildOptions(jobs=2), Output(io.StringIO()))
+        idle = [thread for thread in workers if thread not in builders]
+        for thread in idle:
+            thread.join(5)
+        assert len(workers) == 2 and len(idle) == 1
+        assert not idle[0].is_alive()
+    finally:
+        release.set()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import os
 import random
 import socket
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from dockyard.context import (
+    KEY_VERSION,
     ContextChangedError,
     ContextFile,
     build_key,
@@ -180,6 +183,22 @@ def test_key_is_independent_of_walk_and_list_order(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "scandir", ReversedScandir)
     assert context_files(context) == files
     assert key_of(context) == before
+
+
+def test_key_is_still_one_json_line_per_record(tmp_path):
+    """The key of a context is what it was when each record was written with json.dumps: an
+    image built before (names with quotes, backslashes, other scripts, a newline) stays up to date."""
+    context = image_dir(tmp_path, **{'d/"q"\\b': "1", "d/été ✓": "2", "d/new\nline": "3"})
+    (context / "link").symlink_to("app/main.sh")
+    files = context_files(context)
+    expected = hashlib.sha256()
+    for record in [[KEY_VERSION, "Dockerfile", [["A", "1"]], ["sha256:aaa"]]] + [
+            [e.path, e.mode, f"link:{e.link_target}" if stat.S_ISLNK(e.mode) else
+             "sha256:" + hashlib.sha256((context / e.path).read_bytes()).hexdigest() if stat.S_ISREG(e.mode) else ""]
+            for e in files]:
+        expected.update(json.dumps(record, ensure_ascii=True).encode("ascii") + b"\n")
+    assert {"link", 'd/"q"\\b', "d/été ✓", "d/new\nline", "d"} <= {e.path for e in files}
+    assert key_of(context, build_args={"A": "1"}) == expected.hexdigest()
 
 
 def test_key_ignores_build_arg_dict_order(tmp_path):

@@ -3,10 +3,12 @@ a bad record only costs a re-read, and the key is the same with a record or with
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -209,14 +211,27 @@ def garbage(path: Path) -> None:
 
 
 def another_version(path: Path) -> None:
-    path.write_bytes(path.read_bytes().replace(b"dockyard-digests-1 ", b"dockyard-digests-0 ", 1))
+    path.write_bytes(path.read_bytes().replace(f"{digests.FORMAT} ".encode(), b"dockyard-digests-0 ", 1))
 
 
-def a_bad_entry_with_a_good_checksum(path: Path) -> None:
-    import hashlib
+def with_a_good_checksum(body: bytes) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        path.write_bytes(f"{digests.FORMAT} {hashlib.sha256(body).hexdigest()}\n".encode() + body)
+    write.__name__ = f"with_a_good_checksum({body.decode()})"
+    return write
 
-    body = b'{"time_ns":1,"files":{"README":[1,2,3],"Dockerfile":"x"}}'
-    path.write_bytes(f"{digests.FORMAT} {hashlib.sha256(body).hexdigest()}\n".encode() + body)
+
+GOOD = "sha256:" + "0" * 64
+BAD_ENTRIES = [with_a_good_checksum(body.encode()) for body in (
+    '{"time_ns":1,"paths":["README","Dockerfile"],"stamps":[1,2,3],"digests":["x"]}',  # too few stamps
+    f'{{"time_ns":1,"paths":["README"],"stamps":[1,2,3,4,true],"digests":["{GOOD}"]}}',  # a bool
+    f'{{"time_ns":1,"paths":["README"],"stamps":[1,2,3,4,5],"digests":["{GOOD[:-1]}"]}}',  # a short digest
+    f'{{"time_ns":1,"paths":["README","x"],"stamps":[1,2,3,4,5,1,2,3,4,5],"digests":["", "{GOOD}x"]}}',
+    f'{{"time_ns":1,"paths":[7],"stamps":[1,2,3,4,5],"digests":["{GOOD}"]}}',  # a path not a str
+    f'{{"time_ns":1.5,"paths":["README"],"stamps":[1,2,3,4,5],"digests":["{GOOD}"]}}',  # a time not an int
+    '{"time_ns":1,"files":{"README":[1,2,3],"Dockerfile":"x"}}',  # version 1's shape
+    '[1, 2]',
+)]
 
 
 def a_fifo(path: Path) -> None:
@@ -230,7 +245,7 @@ def a_link_to_dev_zero(path: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", [truncated, a_digest_changed, empty, garbage, another_version,
-                                    a_bad_entry_with_a_good_checksum, a_fifo, a_link_to_dev_zero])
+                                    *BAD_ENTRIES, a_fifo, a_link_to_dev_zero], ids=lambda damage: damage.__name__)
 def test_a_bad_record_is_ignored_and_written_again(tmp_path, reads, clock, damage):
     context_dir = image_dir(tmp_path)
     clock(10)
