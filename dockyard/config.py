@@ -142,7 +142,7 @@ class RunSpec:
     restart: str = "no"
     ready: ReadyCheck | None = None
     init: bool = True
-    # Least privilege by default; containers.toml loosens each one (README: Security).
+    # Least privilege by default; containers.toml loosens each one (docs/security.md).
     no_new_privileges: bool = True
     cap_drop: tuple[str, ...] = ("ALL",)
     cap_add: tuple[str, ...] = ()

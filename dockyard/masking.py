@@ -1,6 +1,6 @@
 """Secret values as dockyard prints them: ``******``.
 
-The rule (README: containers.toml, "Secrets"): a variable is secret when an ``env_file``
+The rule (docs/configuration.md, "Secrets"): a variable is secret when an ``env_file``
 sets it, or when ``[project] secrets`` names it. dockyard prints a secret variable's value,
 in ``run.environment`` and ``build_args``, as ``MASK``; the value of a name in
 ``[project] secrets`` is also masked wherever else it appears in what dockyard prints (a

@@ -162,7 +162,9 @@ class Target:
                 f"~/.invoke.yaml, INVOKE_DOCKYARD_CONFIG or -f), but these tasks were made from "
                 f"{self.path}; make them from that file (INVOKE_DOCKYARD_CONFIG is read when "
                 f"the namespace is made) or unset it")
-        use_setting(setting(c, "engine"))  # Invoke tasks share no global flag: this is --engine
+        # The dockyard.engine setting (invoke.yaml, INVOKE_DOCKYARD_ENGINE, -f): Invoke tasks
+        # share no global flag, so the engine is chosen by a setting, not an --engine.
+        use_setting(setting(c, "engine"))
         return Project(self.path, builder=setting(c, "builder"))
 
 
