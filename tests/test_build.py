@@ -59,17 +59,18 @@ def test_edit_rebuilds_the_image_and_removes_the_one_it_replaced(project, docker
 def test_a_swarm_whose_services_cannot_be_listed_keeps_the_replaced_image_and_the_build(project, docker_client,
                                                                                          monkeypatch, capsys):
     from dockyard import Project, engine
+    from dockyard.engine import client
 
     project.inv("build", "--quiet")
     old = image_id(docker_client, project.tags["httpd"])
-    request = engine.request
+    request = client.request
 
     def no_quorum(method, path, what, **options):
         if path.startswith("/services"):
             raise engine.Refused(what, 500, "rpc error: code = Unknown desc = The swarm does not have a leader")
         return request(method, path, what, **options)
 
-    monkeypatch.setattr(engine, "request", no_quorum)
+    monkeypatch.setattr(client, "request", no_quorum)  # engine.services' too
     index = project.root / "images" / "busybox-httpd" / "index.html"
     index.write_text(index.read_text().replace("Hello", "Hello again"))
     [outcome] = Project(project.config).build(["httpd"], quiet=True, output=sys.stdout)[-1:]
