@@ -214,6 +214,9 @@ def build(project: ProjectSpec, names: list[str] | None, options: BuildOptions,
     try:
         schedule.wait()
     except KeyboardInterrupt as interrupt:
+        # Named now: a build whose connection is cut below ends at once, and its worker may
+        # report it done before the message is made.
+        abandoned = schedule.under_way()
         session.interrupted.set()  # a build still waiting for its turn gives up, and none starts
         schedule.wake()  # idle workers end, also when the process lives on
         # Closing their connections makes the engine cancel the builds now, also when the
@@ -221,8 +224,8 @@ def build(project: ProjectSpec, names: list[str] | None, options: BuildOptions,
         for response in session.in_flight:
             engine.cut(response)
         engine.close()
-        raise DockyardError(f"interrupted: the build of {', '.join(sorted(schedule.running))} was abandoned",
-                            code=interrupts.exit_code(interrupt)) from None
+        said = f"the build of {', '.join(abandoned)} was abandoned" if abandoned else "no build was under way"
+        raise DockyardError(f"interrupted: {said}", code=interrupts.exit_code(interrupt)) from None
     _remove_replaced(session)
     return [schedule.outcomes[k] for k in keys]
 
@@ -288,6 +291,11 @@ class _Schedule:
             self.waiting_for[child] -= 1
             if self.waiting_for[child] == 0:
                 heapq.heappush(self.ready, self.order[child])
+
+    def under_way(self) -> list[str]:
+        """The images being built now, by name."""
+        with self.changed:
+            return sorted(self.running)
 
     def wake(self) -> None:
         """Workers waiting for an image look again (and find that the build was interrupted)."""

@@ -114,3 +114,41 @@ def test_an_interrupted_build_leaves_no_worker_waiting_for_an_image(tmp_path, mo
         assert not idle[0].is_alive()
     finally:
         release.set()
+
+
+def test_an_interrupted_build_names_the_build_it_abandoned_even_when_its_worker_ended_first(tmp_path, monkeypatch):
+    """Ctrl-C cuts the build's connection, which ends it at once: its worker may report it
+    done before the message is made, which must still name it (it said "the build of  was
+    abandoned")."""
+    project = load(make_project(tmp_path / "project").root / "containers.toml")
+    monkeypatch.setattr(_Session, "prefetch", lambda self, refs: None)  # no engine here
+    building, release, worker_ended = threading.Event(), threading.Event(), threading.Event()
+    work = builder._work
+
+    def work_then_end(session, schedule):
+        work(session, schedule)
+        worker_ended.set()
+
+    def build_one(session, spec):
+        session.in_flight.append(spec.key)  # the connection the interrupt cuts
+        building.set()
+        release.wait(30)
+        return builder.Outcome(spec.key, builder.FAILED, detail="the engine ended the build")
+
+    def cut(response):  # the engine ends the build, and the worker reports it, before we go on
+        release.set()
+        assert worker_ended.wait(30)
+
+    def ctrl_c_while_building(schedule):
+        building.wait(30)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(builder, "_work", work_then_end)
+    monkeypatch.setattr(builder, "_build_one", build_one)
+    monkeypatch.setattr(builder.engine, "cut", cut)
+    monkeypatch.setattr(builder._Schedule, "wait", ctrl_c_while_building)
+    try:
+        with pytest.raises(DockyardError, match="^interrupted: the build of busybox was abandoned$"):
+            builder.build(project, None, BuildOptions(jobs=1), Output(io.StringIO()))
+    finally:
+        release.set()
