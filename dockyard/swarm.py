@@ -141,7 +141,7 @@ def service_request(project: ProjectSpec, spec: ImageSpec, image: str, replicas:
         template["Resources"] = {"Limits": limits}
     if deploy.placement:
         template["Placement"] = {"Constraints": list(deploy.placement)}
-    if engine.default_log_driver() in ("json-file", "local"):
+    if engine.default_log_driver() in containers.ROTATING_LOG_DRIVERS:
         template["LogDriver"] = {"Name": engine.default_log_driver(),
                                  "Options": {"max-size": run.log_max_size, "max-file": str(run.log_max_files)}}
     if run.network == "project":

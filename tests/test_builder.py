@@ -77,12 +77,25 @@ except DockyardError as e:
     assert "/httpd:latest: the Docker engine at " in done.stdout, done.stdout
 
 
+def offline_example(tmp_path, monkeypatch):
+    """The example project's spec, its builds asking no engine about images first."""
+    monkeypatch.setattr(_Session, "prefetch", lambda self, refs: None)  # no engine here
+    return load(make_project(tmp_path / "project").root / "containers.toml")
+
+
+def ctrl_c_once(building: threading.Event):
+    """A stand-in for the build's wait: Ctrl-C as soon as an image is being built."""
+    def wait(schedule):
+        building.wait(30)
+        raise KeyboardInterrupt
+    return wait
+
+
 def test_an_interrupted_build_leaves_no_worker_waiting_for_an_image(tmp_path, monkeypatch):
     """Ctrl-C during a build with --jobs 2, while one worker builds busybox and the other waits
     for it (every other image of the example needs it): the waiting worker ends too, so a
     process that lives on (a release script that catches the error) keeps no idle thread."""
-    project = load(make_project(tmp_path / "project").root / "containers.toml")
-    monkeypatch.setattr(_Session, "prefetch", lambda self, refs: None)  # no engine here
+    project = offline_example(tmp_path, monkeypatch)
     building, release = threading.Event(), threading.Event()
     workers, builders = [], []
     work = builder._work
@@ -97,13 +110,9 @@ def test_an_interrupted_build_leaves_no_worker_waiting_for_an_image(tmp_path, mo
         release.wait(30)
         return builder.Outcome(spec.key, builder.UP_TO_DATE)
 
-    def ctrl_c_while_building(schedule):
-        building.wait(30)
-        raise KeyboardInterrupt
-
     monkeypatch.setattr(builder, "_work", counted_work)
     monkeypatch.setattr(builder, "_build_one", build_one)
-    monkeypatch.setattr(builder._Schedule, "wait", ctrl_c_while_building)
+    monkeypatch.setattr(builder._Schedule, "wait", ctrl_c_once(building))
     try:
         with pytest.raises(DockyardError, match="interrupted: the build of busybox was abandoned"):
             builder.build(project, None, BuildOptions(jobs=2), Output(io.StringIO()))
@@ -120,8 +129,7 @@ def test_an_interrupted_build_names_the_build_it_abandoned_even_when_its_worker_
     """Ctrl-C cuts the build's connection, which ends it at once: its worker may report it
     done before the message is made, which must still name it (it said "the build of  was
     abandoned")."""
-    project = load(make_project(tmp_path / "project").root / "containers.toml")
-    monkeypatch.setattr(_Session, "prefetch", lambda self, refs: None)  # no engine here
+    project = offline_example(tmp_path, monkeypatch)
     building, release, worker_ended = threading.Event(), threading.Event(), threading.Event()
     work = builder._work
 
@@ -139,14 +147,10 @@ def test_an_interrupted_build_names_the_build_it_abandoned_even_when_its_worker_
         release.set()
         assert worker_ended.wait(30)
 
-    def ctrl_c_while_building(schedule):
-        building.wait(30)
-        raise KeyboardInterrupt
-
     monkeypatch.setattr(builder, "_work", work_then_end)
     monkeypatch.setattr(builder, "_build_one", build_one)
     monkeypatch.setattr(builder.engine, "cut", cut)
-    monkeypatch.setattr(builder._Schedule, "wait", ctrl_c_while_building)
+    monkeypatch.setattr(builder._Schedule, "wait", ctrl_c_once(building))
     try:
         with pytest.raises(DockyardError, match="^interrupted: the build of busybox was abandoned$"):
             builder.build(project, None, BuildOptions(jobs=1), Output(io.StringIO()))
