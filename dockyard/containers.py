@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -21,7 +22,6 @@ import termios
 import threading
 import time
 import tty
-import http.client
 import urllib.parse
 from dataclasses import dataclass
 from typing import Callable, Iterator

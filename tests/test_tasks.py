@@ -428,3 +428,13 @@ def test_a_one_shot_run_detached_that_finished_already_says_its_exit_code(projec
     running = project.inv("my-app.run", "-n", "--detach", "--", "sleep", "30").stdout
     assert f"Stop with: inv my-app.stop" in running and "exited" not in running
     assert docker_client.api.inspect_container(name)["State"]["Running"]
+
+
+@pytest.mark.integration
+def test_the_readiness_check_goes_straight_to_the_container_whatever_proxy_the_environment_names(project):
+    # A proxy set for the user's downloads must not carry the check of a port on this machine:
+    # through one that is not there, the page never answered and the run failed.
+    environment = {k: v for k, v in os.environ.items() if k.lower() not in ("no_proxy", "http_proxy")}
+    environment.update(http_proxy="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
+    result = project.inv("httpd.run", "--quiet-build", "--ready-timeout", "10", env=environment)
+    assert f"Point your browser to: http://localhost:{project.port}" in result.stdout
