@@ -35,18 +35,19 @@ import shlex
 import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from . import engine_choice, env_files, schema, services
-from .context import sends
+from .dockerignore import sends
 from .document import key_path, read
 from .errors import DockyardError
 from .graph import normalize_ref, resolve_parents
 from .masking import masked_text
+from .records import frozen
 
 __all__ = [
     "DEFAULT_FILE", "BaseSpec", "DeploySpec", "ImageSpec", "UpdateSpec", "PortMapping", "ProjectSpec", "ReadyCheck", "RunSpec",
@@ -110,8 +111,10 @@ DEFAULT_HOST_IP = "127.0.0.1"
 DEFAULT_PIDS = 512
 
 
-@dataclass(frozen=True)
+@frozen
 class PortMapping:
+    """One published port: HOST_IP:HOST_PORT on the host to CONTAINER_PORT/PROTOCOL."""
+
     host_ip: str
     host_port: int
     container_port: int
@@ -121,7 +124,7 @@ class PortMapping:
         return f"{self.host_ip}:{self.host_port}->{self.container_port}/{self.protocol}"
 
 
-@dataclass(frozen=True)
+@frozen
 class ReadyCheck:
     """What ``run`` waits on before it says the container is up."""
 
@@ -130,8 +133,10 @@ class ReadyCheck:
     timeout: float = 30.0
 
 
-@dataclass(frozen=True)
+@frozen
 class RunSpec:
+    """[images.NAME.run]: how `run` and `up` start the image's container."""
+
     name: str
     ports: tuple[PortMapping, ...] = ()
     environment: tuple[tuple[str, str], ...] = ()
@@ -176,7 +181,7 @@ class RunSpec:
         return self.cap_add
 
 
-@dataclass(frozen=True)
+@frozen
 class BaseSpec:
     """An image that is not built from a Dockerfile: pulled, or imported from a rootfs."""
 
@@ -193,7 +198,7 @@ FAILURE_ACTIONS = ("rollback", "pause", "continue")
 PLACEMENT_RE = re.compile(r"[A-Za-z0-9_.\-]+ *(?:==|!=) *\S.*")
 
 
-@dataclass(frozen=True)
+@frozen
 class UpdateSpec:
     """How `deploy` rolls a changed service over: Docker's update config."""
 
@@ -204,7 +209,7 @@ class UpdateSpec:
     monitor: float = 5.0  # Docker's default: seconds each new task is watched for failure
 
 
-@dataclass(frozen=True)
+@frozen
 class DeploySpec:
     """The image as a replicated Swarm service (``dockyard.swarm``); the container settings
     are the run table's."""
@@ -219,7 +224,7 @@ class DeploySpec:
 # -- [images.NAME.watch]: what a watch copies into the running container -----------------
 
 
-@dataclass(frozen=True)
+@frozen
 class WatchSpec:
     """What `up --watch` and `run --watch` copy into the image's running container when it
     changes, instead of rebuilding (``dockyard.watch``)."""
@@ -229,8 +234,10 @@ class WatchSpec:
     sync: tuple[tuple[str, str], ...] = ()
 
 
-@dataclass(frozen=True)
+@frozen
 class ImageSpec:
+    """[images.NAME]: one image, how it is built, run, deployed and watched."""
+
     key: str
     tag: str
     dir: Path
@@ -256,8 +263,10 @@ class ImageSpec:
         return self.ref.rsplit(":", 1)[0]
 
 
-@dataclass(frozen=True)
+@frozen
 class ProjectSpec:
+    """containers.toml as loaded and checked: [project] and every image."""
+
     name: str
     path: Path
     images: dict[str, ImageSpec]

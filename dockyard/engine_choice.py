@@ -37,10 +37,11 @@ import json
 import os
 import re
 from contextvars import ContextVar
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from .records import frozen
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 SCHEMES = ("unix://", "tcp://", "ssh://", "http://", "https://")
@@ -51,8 +52,10 @@ SETTING = "dockyard.engine in Invoke's configuration"
 _layers: dict[str, tuple[str, str] | None] = {"setting": None, "project": None}
 
 
-@dataclass(frozen=True)
+@frozen
 class Choice:
+    """The engine chosen, and which setting chose it."""
+
     value: str   # an address, or a Docker context's name
     source: str  # where it came from, said as a user would look for it
 
@@ -199,7 +202,7 @@ def local_socket() -> str | None:
     return address.removeprefix("unix://") if address.startswith("unix://") else None
 
 
-@dataclass(frozen=True)
+@frozen
 class Context:
     """A Docker CLI context: its docker endpoint and where its TLS files are, if it has any."""
     name: str

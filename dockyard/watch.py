@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Callable, Iterator, TextIO
 
 from . import config, containers, engine, interrupts, up
 from .config import ImageSpec, ProjectSpec
-from .context import sends
+from .dockerignore import sends
 from .errors import DockyardError
 from .graph import build_order
 from .services import start_order

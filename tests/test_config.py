@@ -385,7 +385,7 @@ def test_a_dotenv_or_dockerignore_that_is_a_directory_is_one_line_naming_it(tmp_
         config.load(path)
     (tmp_path / ".env").rmdir()
     (tmp_path / "app" / ".dockerignore").mkdir()
-    from dockyard.context import read_dockerignore
+    from dockyard.dockerignore import read_dockerignore
 
     with pytest.raises(DockyardError, match=r"\.dockerignore: a directory, not a regular file"):
         read_dockerignore(tmp_path / "app")

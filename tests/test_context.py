@@ -20,9 +20,9 @@ from dockyard.context import (
     ContextFile,
     build_key,
     context_files,
-    read_dockerignore,
     write_context_tar,
 )
+from dockyard.dockerignore import read_dockerignore
 
 
 def make_tree(root: Path, files: dict[str, str]) -> Path:
@@ -491,7 +491,7 @@ def test_a_dockerignore_that_is_a_fifo_or_dev_zero_is_refused_at_once(tmp_path, 
         os.mkfifo(tmp_path / ".dockerignore")
     else:
         (tmp_path / ".dockerignore").symlink_to("/dev/zero")
-    code = ("from dockyard.context import read_dockerignore\nfrom dockyard.errors import DockyardError\n"
+    code = ("from dockyard.dockerignore import read_dockerignore\nfrom dockyard.errors import DockyardError\n"
             "try:\n    read_dockerignore('.')\nexcept Exception as e:\n    print(isinstance(e, DockyardError), e)")
     result = confined(["-c", code], tmp_path, timeout=20)
     assert result.stdout.strip() == f"True .dockerignore: {words}; dockyard reads only regular files here"

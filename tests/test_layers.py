@@ -71,9 +71,11 @@ LAYER = {
     "env_files": "config",
     "graph": "config",
     "context": "config",
+    "dockerignore": "config",
     "digests": "config",
     "services": "config",
     "resolved": "config",
+    "records": "config",
     "engine_choice": "config",
     # Used by every layer; they import nothing above them.
     "errors": "shared",
