@@ -77,3 +77,20 @@ def test_run_help_lists_every_case_with_its_target():
     assert result.returncode == 0, result.stderr
     assert "noop-big-context          target net <= 0.15 s" in result.stdout
     assert "one-file-change-buildkit  target net <= 1.00" in result.stdout
+
+
+def test_the_report_gives_the_size_of_the_engine_s_buildkit_databases(tmp_path, monkeypatch):
+    # A long-used engine's BuildKit databases slow every BuildKit build, on both sides: a
+    # reader must be able to tell one run's engine from another's.
+    from bench import report
+
+    (tmp_path / "buildkit").mkdir()
+    (tmp_path / "buildkit" / "cache.db").write_bytes(b"\0" * (3 << 20))
+    (tmp_path / "buildkit" / "snapshots.db").write_bytes(b"\0" * (1 << 20))
+    (tmp_path / "buildkit" / "other.txt").write_bytes(b"\0" * (5 << 20))
+    monkeypatch.setattr(report, "docker", lambda *args, **kwargs: f"{tmp_path}\n")
+    assert report.buildkit_metadata() == "4 MiB"
+    monkeypatch.setattr(report, "docker", lambda *args, **kwargs: "/nonexistent/root\n")
+    assert report.buildkit_metadata() == "?"  # a remote engine's data root is not here
+    monkeypatch.setattr(report, "docker", lambda *args, **kwargs: "")
+    assert report.buildkit_metadata() == "?"
