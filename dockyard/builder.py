@@ -283,8 +283,8 @@ class _Schedule:
             if child in self.outcomes:
                 continue
             if outcome.status in (FAILED, SKIPPED):
-                # Skipped at once, as its failed parent is known; its own children follow.
-                self.waiting_for[child] = -1
+                # Skipped at once, as its failed parent is known; its own children follow (a
+                # skipped child is in the outcomes, so its other parents pass it by).
                 self.output.line(child, f"skipped: {key} failed")
                 self._finish(child, Outcome(child, SKIPPED, detail=f"{key} failed"))
                 continue

@@ -31,7 +31,6 @@ def read_dockerignore(context_dir: Path) -> list[str]:
     return [line for line in lines if line and not line.startswith("#")]
 
 
-
 @frozen
 class Pattern:
     """One line of .dockerignore, cleaned and compiled."""

@@ -10,8 +10,9 @@ copy of each method, with the same behaviour: positional or keyword arguments in
 defaults and default factories, equality and hash over the fields, ``Name(field=value, ...)``
 as repr, and FrozenInstanceError on assignment.
 
-A shared ``__init__`` is a loop over the fields, slower per object than a generated one: it
-suits classes made a few times per command (specs), not one object per file of a context.
+A shared ``__init__`` is a loop over the fields, slower per object than a generated one (a
+microsecond or two): it suits classes made a few times per command or per request (specs,
+the engine choice), not one object per file of a context.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ def frozen(cls: type[T]) -> type[T]:
     cls._compared = tuple(f.name for f in fields if f.compare)
     cls._hashed = tuple(f.name for f in fields if (f.compare if f.hash is None else f.hash))
     cls._shown = tuple(f.name for f in fields if f.repr)
-    cls._field_names = frozenset(f.name for f in fields)
     for name in ("__init__", "__repr__", "__eq__", "__hash__", "__setattr__", "__delattr__"):
         setattr(cls, name, _METHODS[name])
     return cls
