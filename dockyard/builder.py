@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from . import engine, interrupts, registry as registries, turns
 from .config import ImageSpec, ProjectSpec, normalize_ref
-from .context import ContextFile, build_key, context_files, write_context_tar
+from .context import Listing, build_key, list_context, write_context_tar
 from .digests import FileDigests
 from .engine import buildkit
 from .errors import DockyardError
@@ -336,7 +336,7 @@ def _build_one(session: _Session, spec: ImageSpec) -> Outcome | BaseException:
     return outcome
 
 
-def image_key(session: _Session, spec: ImageSpec) -> tuple[str, list]:
+def image_key(session: _Session, spec: ImageSpec) -> tuple[str, Listing]:
     """The build key the image would carry if it were built now, and the context it hashed."""
     files, digests = _listed(spec.dir, spec.dockerfile)
     refs = from_refs(spec.dir / spec.dockerfile, dict(spec.build_args))
@@ -358,11 +358,11 @@ def base_key(spec: ImageSpec) -> str:
     return key
 
 
-def _listed(context_dir: Path, dockerfile: str) -> tuple[list[ContextFile], FileDigests]:
-    """The context's files, and the content digests remembered for them from the last build,
+def _listed(context_dir: Path, dockerfile: str) -> tuple[Listing, FileDigests]:
+    """The context's listing, and the content digests remembered for it from the last build,
     so that a no-op reads no file. The record is loaded first: the racy rule counts from then."""
     digests = FileDigests.load(context_dir, dockerfile)
-    return context_files(context_dir, dockerfile), digests
+    return list_context(context_dir, dockerfile), digests
 
 
 def _labels(session: _Session, spec: ImageSpec, key: str) -> dict[str, str]:
@@ -394,7 +394,7 @@ def _build_dockerfile(session: _Session, spec: ImageSpec) -> Outcome:
         return _up_to_date(session, spec, previous, key) or _build_from(session, spec, key, files, previous)
 
 
-def _build_from(session: _Session, spec: ImageSpec, key: str, files: list, previous: dict | None) -> Outcome:
+def _build_from(session: _Session, spec: ImageSpec, key: str, files: Listing, previous: dict | None) -> Outcome:
     out = session.output
     with_buildkit = session.buildkit()
     out.line(spec.key, f"building {spec.ref} from {spec.dir}{' with BuildKit' if with_buildkit else ''}")

@@ -1,7 +1,8 @@
 """The build context of an image directory: the files Docker would send, their key, their tar.
 
-One file list, made once by ``context_files``, feeds both ``build_key`` and
-``write_context_tar``, so the key can never describe other files than the engine receives.
+One listing, made once by ``list_context`` (``context_files`` gives its records), feeds both
+``build_key`` and ``write_context_tar``, so the key can never describe other files than the
+engine receives.
 Both re-check each regular file's size and mtime against the list when they read it, and
 raise ``ContextChangedError`` if the file moved under them.
 
@@ -15,7 +16,9 @@ a ``!`` exception. Symlinks are recorded as links and never followed; sockets ar
 as Docker leaves them out.
 
 ``build_key`` may be given the digests a previous build read (``digests.FileDigests``): a
-file whose size, times, device and inode are as they were then is not read again.
+file whose size, times, device and inode are as they were then is not read again, and a
+listing whose every entry is as it was then (its summary) takes the key's file records as
+they were then.
 
 Reading errors surface as ``OSError`` (``ContextChangedError`` is one); the builder turns
 them into a ``DockyardError``. Only the standard library is imported here: listing and
@@ -28,9 +31,12 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import stat
 import tarfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -69,15 +75,78 @@ def context_files(context_dir: Path, dockerfile: str = "Dockerfile") -> list[Con
     The Dockerfile and ``.dockerignore`` are kept even when a pattern excludes them, as the
     Docker CLI and docker-py keep them (the daemon needs them, then hides them from COPY).
     """
-    root = Path(context_dir)
-    rules = IgnoreRules(read_dockerignore(root), dockerfile)
-    found: list[ContextFile] = []
-    _walk(os.fspath(root), "", rules, found)
-    found.sort(key=_path_of)
-    return found
+    return list_context(context_dir, dockerfile).files
 
 
-def build_key(context_dir: Path, files: list[ContextFile], *, dockerfile: str,
+def list_context(context_dir: Path, dockerfile: str = "Dockerfile") -> Listing:
+    """The entries of ``context_files`` as ``lstat`` saw them, before any ContextFile is made."""
+    root = os.fspath(context_dir)
+    rules = IgnoreRules(read_dockerignore(Path(root)), dockerfile)
+    found: list[tuple[str, os.stat_result]] = []
+    links: dict[str, str] = {}
+    top = os.open(root, _DIRECTORY_FLAGS & ~os.O_NOFOLLOW)  # the image's directory may be a symlink
+    try:
+        _walk(root, top, "", rules, found, links)
+    finally:
+        os.close(top)
+    found.sort(key=_first)
+    return Listing(root, found, links)
+
+
+class Listing(Sequence[ContextFile]):
+    """A listed context: each entry's path and ``lstat``, sorted by path; as a sequence, its
+    ContextFile records, made on first use.
+
+    A no-op build of a context of 20,000 files needs no record of its own per file: only its
+    ``summary``, which ``build_key`` compares with the one remembered with the last build's
+    file records (``digests``). Its files are made when a key must be computed file by file,
+    or a context tar written.
+    """
+
+    def __init__(self, root: str, entries: list[tuple[str, os.stat_result]], links: dict[str, str]) -> None:
+        self.root = root
+        self.entries = entries
+        self.links = links  # each symlink's target, read as it was listed
+        self._files: list[ContextFile] | None = None
+        self._summary: str | None = None
+
+    @property
+    def files(self) -> list[ContextFile]:
+        if self._files is None:
+            links = self.links
+            self._files = [_context_file(path, st, links) for path, st in self.entries]
+        return self._files
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, index):  # noqa: ANN001 - an int or a slice, as a list takes
+        return self.files[index]
+
+    def __iter__(self) -> Iterator[ContextFile]:
+        return iter(self.files)
+
+    def summary(self) -> str:
+        """A sha256 over every entry's path, type and mode, size, mtime and ctime in
+        nanoseconds, device and inode, and each symlink's target: what the digests of a
+        context's files are trusted by (``digests``), for the whole context at once."""
+        if self._summary is None:
+            entries = self.entries
+            digest = hashlib.sha256("\0".join(map(_first, entries)).encode("utf-8", "surrogateescape"))
+            # By C-level getters and pickle (a fixed format for tuples of ints): a Python step
+            # per entry would cost as much as its lstat.
+            stamps = list(map(_STAMP, map(_second, entries)))
+            digest.update(b"\0\0" + pickle.dumps(stamps, protocol=4) + b"\0\0"
+                          + repr(sorted(self.links.items())).encode())
+            self._summary = digest.hexdigest()
+        return self._summary
+
+    def newest_ns(self) -> int:
+        """The latest mtime or ctime of any entry (0 for an empty context)."""
+        return max((max(st.st_mtime_ns, st.st_ctime_ns) for _, st in self.entries), default=0)
+
+
+def build_key(context_dir: Path, files: Sequence[ContextFile], *, dockerfile: str,
               build_args: dict[str, str], parent_ids: list[str],
               labels: dict[str, str] | None = None, options: dict[str, str] | None = None,
               digests: FileDigests | None = None) -> str:
@@ -86,25 +155,40 @@ def build_key(context_dir: Path, files: list[ContextFile], *, dockerfile: str,
 
     Not mtimes, not owners: the engine ignores them too, and a fresh checkout must not rebuild.
     ``digests``: the content digests remembered from before, used where a file is as it was
-    then, and told each digest read now. The key is the same with them or without.
+    then, and told each digest read now; for a ``Listing`` as a whole when no entry changed
+    since (its summary), so that not even a record per file is made. The key is the same with
+    them or without.
     """
-    root = os.fspath(context_dir)
-    buffer = bytearray(CHUNK_SIZE)  # one read buffer for all files: small files stay cheap
     key = hashlib.sha256()
     _feed(key, [KEY_VERSION, dockerfile, sorted(build_args.items()), list(parent_ids)])
     if labels:  # only when there are some, so that keys without labels stay as they were
         _feed(key, ["labels", sorted(labels.items())])
     if options:  # likewise
         _feed(key, ["options", sorted(options.items())])
-    # Each file is one record as _feed writes it, made without json.dumps's set-up per
-    # call (a context may have 20,000 files): the same bytes, so the same key.
-    key.update("".join([f"[{_json_string(entry.path)}, {entry.mode}, "
-                        f"{_json_string(_content_digest(root, entry, buffer, digests))}]\n"
-                        for entry in sorted(files, key=_path_of)]).encode("ascii"))
+    key.update(_files_part(context_dir, files, digests))
     return key.hexdigest()
 
 
-def write_context_tar(context_dir: Path, files: list[ContextFile], out: BinaryIO,
+def _files_part(context_dir: Path, files: Sequence[ContextFile], digests: FileDigests | None) -> bytes:
+    """The key's records of the files: one JSON line each, ``[path, mode, digest]``."""
+    summary = files.summary() if digests is not None and isinstance(files, Listing) else None
+    if summary is not None:
+        part = digests.remembered_part(summary)
+        if part is not None:
+            return part
+    root = os.fspath(context_dir)
+    buffer = bytearray(CHUNK_SIZE)  # one read buffer for all files: small files stay cheap
+    # Each file is one record as _feed writes it, made without json.dumps's set-up per
+    # call (a context may have 20,000 files): the same bytes, so the same key.
+    part = "".join([f"[{_json_string(entry.path)}, {entry.mode}, "
+                    f"{_json_string(_content_digest(root, entry, buffer, digests))}]\n"
+                    for entry in sorted(files, key=_path_of)]).encode("ascii")
+    if summary is not None:
+        digests.learn_part(summary, part, files.newest_ns())
+    return part
+
+
+def write_context_tar(context_dir: Path, files: Sequence[ContextFile], out: BinaryIO,
                       appended: dict[str, bytes] | None = None) -> None:
     """Stream an uncompressed tar of exactly ``files`` to ``out``, owned by root.
 
@@ -135,38 +219,68 @@ def write_context_tar(context_dir: Path, files: list[ContextFile], out: BinaryIO
 # --- walking --------------------------------------------------------------------------
 
 
-def _walk(root: str, rel_dir: str, rules: IgnoreRules, found: list[ContextFile]) -> None:
-    """Add the entries under ``rel_dir`` to ``found``. A list, not a generator: a context may
-    have 20,000 files, and a no-op build lists them all."""
-    with os.scandir(os.path.join(root, rel_dir) if rel_dir else root) as entries:
-        listed = list(entries)
+def _walk(root: str, directory: int, rel_dir: str, rules: IgnoreRules,
+          found: list[tuple[str, os.stat_result]], links: dict[str, str]) -> None:
+    """Add the entries of the open ``directory`` (``rel_dir`` of ``root``) to ``found``, and
+    each symlink's target to ``links``. Each entry's lstat is taken relative to its
+    directory's descriptor (one path component for the kernel to look up, not the whole
+    path), into a list of (path, lstat) pairs, not a generator nor a record per entry: a
+    context may have 20,000 files, and a no-op build lists them all."""
+    try:
+        with os.scandir(directory) as entries:
+            listed = list(entries)
+    except OSError as e:
+        raise _at(e, root, rel_dir) from None
     prefix = f"{rel_dir}/" if rel_dir else ""
+    can_exclude = rules.can_exclude
     for dir_entry in listed:
         rel_path = prefix + dir_entry.name
-        st = dir_entry.stat(follow_symlinks=False)
-        kind = stat.S_IFMT(st.st_mode)
-        if kind == stat.S_IFSOCK:
-            continue  # a socket cannot travel in a tar; Docker skips it too
-        excluded = rules.can_exclude and rules.excludes(rel_path)
-        if not excluded:
-            found.append(_context_file(dir_entry, rel_path, st))
-        # lstat said directory, so a symlink to a directory is never entered.
-        if kind == stat.S_IFDIR and (not excluded or rules.may_reinclude_under(rel_path)):
-            _walk(root, rel_path, rules, found)
+        try:
+            st = dir_entry.stat(follow_symlinks=False)
+            kind = stat.S_IFMT(st.st_mode)
+            if kind == stat.S_IFSOCK:
+                continue  # a socket cannot travel in a tar; Docker skips it too
+            excluded = can_exclude and rules.excludes(rel_path)
+            if not excluded:
+                found.append((rel_path, st))
+                if kind == stat.S_IFLNK:
+                    links[rel_path] = os.readlink(dir_entry.name, dir_fd=directory)
+            # lstat said directory, so a symlink to a directory is never entered (nor one
+            # that replaced the directory since: O_NOFOLLOW).
+            if kind != stat.S_IFDIR or (excluded and not rules.may_reinclude_under(rel_path)):
+                continue
+            below = os.open(dir_entry.name, _DIRECTORY_FLAGS, dir_fd=directory)
+        except OSError as e:
+            raise _at(e, root, rel_path) from None
+        try:
+            _walk(root, below, rel_path, rules, found, links)
+        finally:
+            os.close(below)
 
 
-def _context_file(dir_entry: os.DirEntry[str], rel_path: str, st: os.stat_result) -> ContextFile:
+def _at(error: OSError, root: str, rel_path: str) -> OSError:
+    """The error of a call relative to a directory's descriptor, naming the whole path."""
+    return type(error)(error.errno, error.strerror, os.path.join(root, rel_path) if rel_path else root)
+
+
+_DIRECTORY_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _context_file(rel_path: str, st: os.stat_result, links: dict[str, str]) -> ContextFile:
     mode = st.st_mode
     if stat.S_ISREG(mode):  # the common case first
         return ContextFile(rel_path, mode, st.st_size, st.st_mtime_ns, None, None, st.st_ctime_ns,
                            (st.st_dev, st.st_ino))
-    link_target = os.readlink(dir_entry.path) if stat.S_ISLNK(mode) else None
     device = None
     if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
         device = (os.major(st.st_rdev), os.minor(st.st_rdev))
-    size = st.st_size if stat.S_ISREG(mode) else 0
-    return ContextFile(rel_path, mode, size, st.st_mtime_ns, link_target, device,
+    return ContextFile(rel_path, mode, 0, st.st_mtime_ns, links.get(rel_path), device,
                        st.st_ctime_ns, (st.st_dev, st.st_ino))
+
+
+_first = itemgetter(0)
+_second = itemgetter(1)
+_STAMP = attrgetter("st_mode", "st_size", "st_mtime_ns", "st_ctime_ns", "st_dev", "st_ino")
 
 
 # --- hashing and reading ----------------------------------------------------------------

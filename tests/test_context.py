@@ -495,3 +495,42 @@ def test_a_dockerignore_that_is_a_fifo_or_dev_zero_is_refused_at_once(tmp_path, 
             "try:\n    read_dockerignore('.')\nexcept Exception as e:\n    print(isinstance(e, DockyardError), e)")
     result = confined(["-c", code], tmp_path, timeout=20)
     assert result.stdout.strip() == f"True .dockerignore: {words}; dockyard reads only regular files here"
+
+
+def test_an_error_below_the_context_names_the_whole_path(tmp_path, monkeypatch):
+    """Entries are listed through their directory's descriptor; an error still says where."""
+    context = image_dir(tmp_path)
+    real_open = os.open
+
+    def refusing(path, flags, mode=0o777, *, dir_fd=None):
+        if path == "lib" and dir_fd is not None:
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, flags, mode, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "open", refusing)
+    with pytest.raises(PermissionError) as raised:
+        context_files(context)
+    assert raised.value.filename == str(context / "app/lib")
+    assert str(context / "app/lib") in str(raised.value)
+
+
+def test_a_directory_replaced_by_a_symlink_while_listed_is_not_followed(tmp_path, monkeypatch):
+    """lstat said directory; if a symlink takes its place before it is opened, the walk
+    refuses to enter it (O_NOFOLLOW) instead of listing what the link points at."""
+    context = image_dir(tmp_path)
+    outside = make_tree(tmp_path / "outside", {"secret": "x"})
+    real_open = os.open
+
+    def swapping(path, flags, mode=0o777, *, dir_fd=None):
+        if path == "lib" and dir_fd is not None:
+            lib = context / "app/lib"
+            for child in lib.iterdir():
+                child.unlink()
+            lib.rmdir()
+            lib.symlink_to(outside)
+        return real_open(path, flags, mode, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "open", swapping)
+    with pytest.raises(OSError) as raised:
+        context_files(context)
+    assert raised.value.filename == str(context / "app/lib")

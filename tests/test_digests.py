@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from dockyard import builder, context, digests
 from dockyard.builder import BuildOptions, Output, _Session, base_key, image_key
 from dockyard.config import load
-from dockyard.context import build_key, context_files
+from dockyard.context import build_key, context_files, list_context
 from dockyard.digests import FileDigests, record_path
 
 from conftest import make_project
@@ -70,7 +71,7 @@ def image_dir(tmp_path: Path) -> Path:
 def key(context_dir: Path, *, remember: bool = True) -> str:
     """The build key as the builder makes it: record loaded, context listed, key, record saved."""
     record = FileDigests.load(context_dir, "Dockerfile") if remember else None
-    files = context_files(context_dir)
+    files = list_context(context_dir)
     found = build_key(context_dir, files, dockerfile="Dockerfile", build_args={"A": "1"},
                       parent_ids=["sha256:aaa"], labels={"l": "v"}, digests=record)
     if record is not None:
@@ -215,9 +216,20 @@ def another_version(path: Path) -> None:
 
 
 def with_a_good_checksum(body: bytes) -> Callable[[Path], None]:
+    """A version 2 record (the arrays alone), checksummed as such."""
     def write(path: Path) -> None:
-        path.write_bytes(f"{digests.FORMAT} {hashlib.sha256(body).hexdigest()}\n".encode() + body)
+        path.write_bytes(f"{digests.FORMAT_2} {hashlib.sha256(body).hexdigest()}\n".encode() + body)
     write.__name__ = f"with_a_good_checksum({body.decode()})"
+    return write
+
+
+def version_3(meta: dict | str, part: bytes = b"", files: bytes = b"") -> Callable[[Path], None]:
+    """A version 3 record whose header checksum is right, whatever else is wrong."""
+    def write(path: Path) -> None:
+        line = meta if isinstance(meta, str) else json.dumps(meta)
+        checked = line.encode() + b"\n" + part
+        path.write_bytes(f"{digests.FORMAT} {hashlib.sha256(checked).hexdigest()}\n".encode() + checked + files)
+    write.__name__ = f"version_3({meta})"
     return write
 
 
@@ -231,6 +243,15 @@ BAD_ENTRIES = [with_a_good_checksum(body.encode()) for body in (
     f'{{"time_ns":1.5,"paths":["README"],"stamps":[1,2,3,4,5],"digests":["{GOOD}"]}}',  # a time not an int
     '{"time_ns":1,"files":{"README":[1,2,3],"Dockerfile":"x"}}',  # version 1's shape
     '[1, 2]',
+)] + [version_3(meta, part) for meta, part in (
+    ({"time_ns": 1, "summary": "x" * 64, "part": 0, "files": ""}, b""),  # a summary not hex
+    ({"time_ns": 1, "summary": None, "part": 99, "files": ""}, b"[]\n"),  # longer than the record
+    ({"time_ns": 1, "summary": None, "part": -1, "files": ""}, b""),
+    ({"time_ns": 1.5, "summary": None, "part": 0, "files": ""}, b""),  # a time not an int
+    ({"time_ns": 1, "summary": None, "part": 0}, b""),  # no checksum of the arrays
+    ('{"time_ns": 1, "summary": null, "part": 0, "files": 7}', b""),
+    ('[1, 2]', b""),
+    ('not json', b""),
 )]
 
 
@@ -297,3 +318,185 @@ def test_keys_are_the_same_with_a_record_and_without(tmp_path, reads, clock):
     changed = key(context_dir)
     assert reads == ["app/lib/util.sh"]
     assert changed == key(context_dir, remember=False) != without
+
+
+# --- the summary: a no-op makes no record per file -------------------------------------------
+
+
+@pytest.fixture
+def records_made(monkeypatch) -> list[str]:
+    """The paths a ContextFile record is made for, and those whose digest is looked up."""
+    made: list[str] = []
+    real_file, real_known = context._context_file, FileDigests.known
+
+    def counting_file(rel_path, st, links):
+        made.append(rel_path)
+        return real_file(rel_path, st, links)
+
+    def counting_known(self, entry):
+        made.append(f"known:{entry.path}")
+        return real_known(self, entry)
+
+    monkeypatch.setattr(context, "_context_file", counting_file)
+    monkeypatch.setattr(FileDigests, "known", counting_known)
+    return made
+
+
+def test_a_no_op_takes_the_file_records_kept_with_the_listing_s_summary(tmp_path, reads, clock, records_made):
+    context_dir = image_dir(tmp_path)
+    clock(10)
+    first = key(context_dir)
+    assert records_made and set(reads) == REGULAR
+    records_made.clear()
+    reads.clear()
+    assert key(context_dir) == first == key(context_dir, remember=False)
+    records_made.clear()
+    reads.clear()
+    assert key(context_dir) == first
+    assert records_made == [] and reads == []
+
+
+def add_a_file(root: Path) -> None:
+    (root / "app/new.sh").write_text("new\n")
+
+
+def remove_a_file(root: Path) -> None:
+    (root / "README").unlink()
+
+
+def rename_a_file(root: Path) -> None:
+    (root / "README").rename(root / "README.md")
+
+
+def chmod_a_file(root: Path) -> None:
+    (root / "README").chmod(0o600)
+
+
+def chmod_a_directory(root: Path) -> None:
+    (root / "app/lib").chmod(0o700)
+
+
+def retarget_the_link(root: Path) -> None:
+    (root / "link").unlink()
+    (root / "link").symlink_to("README")
+
+
+def make_an_empty_directory(root: Path) -> None:
+    (root / "app/empty").mkdir()
+
+
+def swap_two_files_of_one_size(root: Path) -> None:
+    (root / "a").write_text("1\n")
+    (root / "b").write_text("2\n")
+
+
+def ignore_a_file(root: Path) -> None:
+    (root / ".dockerignore").write_text("README\n")
+
+
+def edit_restoring_size_and_mtime(root: Path) -> None:
+    script = root / "app/main.sh"
+    before = os.stat(script)
+    script.write_text("echo ho\n")
+    os.utime(script, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+@pytest.mark.parametrize("change", [add_a_file, remove_a_file, rename_a_file, chmod_a_file, chmod_a_directory,
+                                    retarget_the_link, make_an_empty_directory, ignore_a_file,
+                                    edit_restoring_size_and_mtime],
+                         ids=lambda change: change.__name__)
+def test_any_change_after_a_summary_was_kept_gives_the_key_of_the_files_as_they_are(tmp_path, clock, change):
+    context_dir = image_dir(tmp_path)
+    clock(10)
+    first = key(context_dir)
+    assert key(context_dir) == first  # kept with the summary, and used
+    time.sleep(0.05)  # the change gets a ctime of its own (the test's record is dated ahead)
+    change(context_dir)
+    clock(20)
+    changed = key(context_dir)
+    assert changed != first
+    assert changed == key(context_dir, remember=False)
+    clock(30)
+    assert key(context_dir) == changed
+
+
+def test_two_files_that_swap_contents_of_one_size_change_the_key(tmp_path, clock):
+    context_dir = image_dir(tmp_path)
+    swap_two_files_of_one_size(context_dir)
+    clock(10)
+    first = key(context_dir)
+    assert key(context_dir) == first
+    time.sleep(0.05)
+    (context_dir / "a").write_text("2\n")
+    (context_dir / "b").write_text("1\n")
+    clock(20)
+    assert key(context_dir) == key(context_dir, remember=False) != first
+
+
+def test_no_summary_is_kept_while_an_entry_is_as_new_as_the_build(tmp_path, reads, clock, records_made):
+    """Git's racy rule, for the listing as a whole: a directory made in the margin keeps the
+    next build file by file (reading nothing: the files are old), which then keeps a summary."""
+    context_dir = image_dir(tmp_path)
+    recorded_at = clock(10)
+    first = key(context_dir)
+    (context_dir / "app/empty").mkdir()
+    os.utime(context_dir / "app/empty", ns=(recorded_at, recorded_at))
+    clock(11)
+    second = key(context_dir)
+    records_made.clear()
+    reads.clear()
+    clock(12)
+    assert key(context_dir) == second != first
+    assert "known:README" in records_made and reads == []
+    clock(14)  # the directory is now older than the margin: this build keeps a summary
+    assert key(context_dir) == second
+    clock(15)
+    records_made.clear()
+    assert key(context_dir) == second
+    assert records_made == []
+
+
+def test_a_version_2_record_is_read_and_its_digests_used(tmp_path, reads, clock, cache):
+    context_dir = image_dir(tmp_path)
+    clock(10)
+    first = key(context_dir)
+    record = record_path(context_dir, "Dockerfile")
+    remembered = FileDigests.load(context_dir, "Dockerfile").remembered
+    assert set(remembered) == REGULAR
+    body = json.dumps({"time_ns": digests._clock(), "paths": list(remembered),
+                       "stamps": [n for stamp, _ in remembered.values() for n in stamp],
+                       "digests": [digest for _, digest in remembered.values()]}).encode()
+    with_a_good_checksum(body)(record)
+    reads.clear()
+    clock(20)
+    assert key(context_dir) == first
+    assert reads == []
+    assert record.read_bytes().startswith(f"{digests.FORMAT} ".encode())  # written again, as version 3
+
+
+def test_a_record_whose_arrays_are_damaged_keeps_its_summary(tmp_path, reads, clock):
+    """The arrays have a checksum of their own, checked only when a build goes file by file."""
+    context_dir = image_dir(tmp_path)
+    clock(10)
+    first = key(context_dir)
+    record = record_path(context_dir, "Dockerfile")
+    data = record.read_bytes()
+    record.write_bytes(data[:-5] + b"xxxxx")
+    reads.clear()
+    assert key(context_dir) == first
+    assert reads == []
+    time.sleep(0.05)
+    (context_dir / "README").write_text("other\n")
+    clock(20)
+    assert key(context_dir) == key(context_dir, remember=False) != first
+    assert set(reads) >= REGULAR  # the arrays were refused: every file read again
+
+
+def test_a_listing_is_the_sequence_of_the_context_s_files(tmp_path):
+    context_dir = image_dir(tmp_path)
+    listing = list_context(context_dir)
+    files = context_files(context_dir)
+    assert list(listing) == files and len(listing) == len(files)
+    assert listing[0] == files[0] and listing[-2:] == files[-2:]
+    assert [path for path, _ in listing.entries] == [entry.path for entry in files]
+    assert listing.summary() == list_context(context_dir).summary()
