@@ -27,6 +27,7 @@ hashing must stay cheap, and ``inv --list`` must not pull in docker-py.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import json
@@ -85,12 +86,27 @@ def list_context(context_dir: Path, dockerfile: str = "Dockerfile") -> Listing:
     found: list[tuple[str, os.stat_result]] = []
     links: dict[str, str] = {}
     top = os.open(root, _DIRECTORY_FLAGS & ~os.O_NOFOLLOW)  # the image's directory may be a symlink
+    paused = _pause_collector()
     try:
         _walk(root, top, "", rules, found, links)
     finally:
         os.close(top)
+        if paused:
+            gc.enable()
     found.sort(key=_first)
     return Listing(root, found, links)
+
+
+def _pause_collector() -> bool:
+    """Stop Python's cyclic garbage collector while a listing makes its tuples, one or two
+    per entry and none in a cycle: otherwise every 700 of them start a collection, and the
+    older generations' collections walk them all again (15 million instructions of a no-op
+    over 20,000 entries, as callgrind counts them). True when it was running (the caller
+    starts it again); a thread that finds it stopped leaves it to the thread that stopped it."""
+    if not gc.isenabled():
+        return False
+    gc.disable()
+    return True
 
 
 class Listing(Sequence[ContextFile]):
@@ -135,7 +151,12 @@ class Listing(Sequence[ContextFile]):
             digest = hashlib.sha256("\0".join(map(_first, entries)).encode("utf-8", "surrogateescape"))
             # By C-level getters and pickle (a fixed format for tuples of ints): a Python step
             # per entry would cost as much as its lstat.
-            stamps = list(map(_STAMP, map(_second, entries)))
+            paused = _pause_collector()
+            try:
+                stamps = list(map(_STAMP, map(_second, entries)))
+            finally:
+                if paused:
+                    gc.enable()
             digest.update(b"\0\0" + pickle.dumps(stamps, protocol=4) + b"\0\0"
                           + repr(sorted(self.links.items())).encode())
             self._summary = digest.hexdigest()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import json
@@ -20,6 +21,7 @@ from dockyard.context import (
     ContextFile,
     build_key,
     context_files,
+    list_context,
     write_context_tar,
 )
 from dockyard.dockerignore import read_dockerignore
@@ -534,3 +536,33 @@ def test_a_directory_replaced_by_a_symlink_while_listed_is_not_followed(tmp_path
     with pytest.raises(OSError) as raised:
         context_files(context)
     assert raised.value.filename == str(context / "app/lib")
+
+
+def test_the_garbage_collector_runs_again_after_a_listing_even_one_that_failed(tmp_path, monkeypatch):
+    """The listing pauses Python's cyclic collector while it makes its tuples; it must be
+    running again afterwards, and a caller that had stopped it finds it stopped."""
+    context = image_dir(tmp_path)
+    seen = []
+    real_open = os.open
+
+    def watching(path, flags, mode=0o777, *, dir_fd=None):
+        seen.append(gc.isenabled())
+        if path == "lib" and dir_fd is not None:
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path, flags, mode, dir_fd=dir_fd)
+
+    assert gc.isenabled()
+    listing = list_context(context)
+    assert listing.summary() and gc.isenabled()
+    monkeypatch.setattr(os, "open", watching)
+    with pytest.raises(PermissionError):
+        list_context(context)
+    assert seen[-1] is False, "the walk ran with the collector running"
+    assert gc.isenabled()
+    monkeypatch.undo()
+    gc.disable()
+    try:
+        list_context(context).summary()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
