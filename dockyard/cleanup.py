@@ -80,11 +80,16 @@ def plan(scope: Scope) -> Plan:
     """What a clean would remove now."""
     found = Plan()
     filters = {"status": list(STOPPED), "label": scope.container_labels()}  # statuses OR, labels AND
-    for c in engine.containers(filters, "list containers", size=True):
-        found.containers.append({"id": c["Id"], "name": c["Names"][0].lstrip("/"),
-                                 "size": c.get("SizeRw") or 0})
-    if scope.project is not None and scope.image is None:
-        found.containers += _build_leftovers(scope.project)
+    with ThreadPoolExecutor(max_workers=1) as beside:
+        # The engine lists the build leftovers while it lists (and sizes) ours: for 200
+        # containers each listing takes it 20 to 40 ms.
+        leftovers = beside.submit(contextvars.copy_context().run, _build_leftovers, scope.project) \
+            if scope.project is not None and scope.image is None else None
+        for c in engine.containers(filters, "list containers", size=True):
+            found.containers.append({"id": c["Id"], "name": c["Names"][0].lstrip("/"),
+                                     "size": c.get("SizeRw") or 0})
+        if leftovers is not None:
+            found.containers += leftovers.result()
     services = None
     for listed in engine.images({"dangling": True, "label": scope.image_labels()}, "list images"):
         image = engine.inspect_image(listed["Id"])
@@ -140,20 +145,22 @@ def _by_digest(reference: str) -> str:
 
 def _build_leftovers(project: str) -> list[dict]:
     """Stopped build-step containers with our project's (inherited) labels and no owner:
-    what a build left when the engine died under it."""
+    what a build left when the engine died under it. The listing also finds every container
+    of ours run from our images, so it asks no sizes (the engine walks each container's
+    writable layer for one): only the few candidates are asked theirs."""
     filters = {"status": list(STOPPED), "label": [f"{PROJECT}={project}"]}
     found = []
-    for listed in engine.containers(filters, "list build leftovers", size=True):
+    for listed in engine.containers(filters, "list build leftovers"):
         if OWNER in (listed.get("Labels") or {}):
             continue
-        container = engine.inspect_container(listed["Id"])
+        container = engine.inspect_container(listed["Id"], size=True)
         if container is None or not is_build_leftover(container, time.time()):
             continue
         image = engine.inspect_image(container["Image"])
         if image is None or labels_of(image).get(PROJECT) != project:
             continue  # our labels given by hand, not inherited from one of our images
         found.append({"id": listed["Id"], "name": listed["Names"][0].lstrip("/"),
-                      "size": listed.get("SizeRw") or 0})
+                      "size": container.get("SizeRw") or 0})
     return found
 
 

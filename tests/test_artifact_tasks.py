@@ -139,6 +139,35 @@ def test_clean_removes_only_this_projects_stopped_containers_and_dangling_images
         other.remove(force=True)
 
 
+def test_clean_has_the_engine_size_the_containers_it_removes_once(project, docker_client, monkeypatch):
+    """The sizes (for what a clean reclaims) cost the engine a walk of each container's
+    writable layer: the listing of what clean removes asks them; the look for build leftovers,
+    which finds the same containers of our images, asks none, nor for containers it keeps."""
+    from dockyard import Project
+    from dockyard.engine import client
+
+    project.inv("my-app.run", "--quiet-build")  # a one-shot: a stopped container of ours, of our image
+    mine = docker_client.containers.create(project.tags["busybox"], "sh -c 'echo x > /marker'",
+                                           labels={"dockyard.owner": project.name})
+    mine.start()
+    mine.wait()
+    sized = []
+    real = client.open_answer
+
+    def recording(method, path, what, **options):
+        if "size=1" in path:
+            sized.append(path.partition("?")[0])
+        return real(method, path, what, **options)
+
+    monkeypatch.setattr(client, "open_answer", recording)
+    planned = Project(project.config).clean(dry_run=True)
+    assert sized == ["/containers/json"], sized
+    expected = {c["Id"]: c.get("SizeRw", 0) for c in docker_client.api.containers(all=True, size=True)
+                if c["Id"] in {mine.id, docker_client.containers.get(project.container("my-app")).id}}
+    assert {c["id"]: c["size"] for c in planned["containers"]} == expected
+    assert expected[mine.id] > 0
+
+
 def test_image_clean_is_scoped_to_that_image(project, docker_client):
     project.inv("my-app.run", "--quiet-build")
     project.inv("httpd.run", "--quiet-build")

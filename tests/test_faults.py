@@ -240,6 +240,8 @@ def test_engine_killed_during_a_classic_build_says_so_and_clean_removes_the_left
             api.wait(container)
         planned = json.loads(project.inv("clean", "--dry-run", "--json", env=env).stdout)
         assert [c["id"] for c in planned["containers"]] == [leftover[0]["Id"]]
+        sized = {c["Id"]: c.get("SizeRw", 0) for c in api.containers(all=True, size=True)}
+        assert planned["containers"][0]["size"] == sized[leftover[0]["Id"]]  # asked by its inspect
         project.inv("clean", env=env)
         remaining = {c["Id"] for c in api.containers(all=True)}
         assert leftover[0]["Id"] not in remaining and {by_hand, lookalike} <= remaining

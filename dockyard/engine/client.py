@@ -144,9 +144,11 @@ def using(choice: "engine_choice.Choice | None") -> Iterator[None]:
         yield
 
 
-def inspect_container(ref: str) -> dict | None:
-    """The engine's inspect result for a container, or None when there is none of that name."""
-    return get_json(f"/containers/{quote(ref, safe='/:')}/json", f"inspect container {ref}", missing=True)
+def inspect_container(ref: str, *, size: bool = False) -> dict | None:
+    """The engine's inspect result for a container, or None when there is none of that name;
+    with ``size``, with the size of its writable layer (``SizeRw``)."""
+    return get_json(query(f"/containers/{quote(ref, safe='/:')}/json", size=size or None),
+                    f"inspect container {ref}", missing=True)
 
 
 def inspect_image(ref: str) -> dict | None:
