@@ -146,21 +146,23 @@ def _by_digest(reference: str) -> str:
 def _build_leftovers(project: str) -> list[dict]:
     """Stopped build-step containers with our project's (inherited) labels and no owner:
     what a build left when the engine died under it. The listing also finds every container
-    of ours run from our images, so it asks no sizes (the engine walks each container's
-    writable layer for one): only the few candidates are asked theirs."""
+    of ours run from our images, and someone's run by hand from them, so it asks no sizes
+    (the engine walks each container's writable layer for one): only the leftovers found
+    are asked theirs."""
     filters = {"status": list(STOPPED), "label": [f"{PROJECT}={project}"]}
     found = []
     for listed in engine.containers(filters, "list build leftovers"):
         if OWNER in (listed.get("Labels") or {}):
             continue
-        container = engine.inspect_container(listed["Id"], size=True)
+        container = engine.inspect_container(listed["Id"])
         if container is None or not is_build_leftover(container, time.time()):
             continue
         image = engine.inspect_image(container["Image"])
         if image is None or labels_of(image).get(PROJECT) != project:
             continue  # our labels given by hand, not inherited from one of our images
+        sized = engine.inspect_container(listed["Id"], size=True) or {}
         found.append({"id": listed["Id"], "name": listed["Names"][0].lstrip("/"),
-                      "size": container.get("SizeRw") or 0})
+                      "size": sized.get("SizeRw") or 0})
     return found
 
 

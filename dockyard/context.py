@@ -85,12 +85,14 @@ def list_context(context_dir: Path, dockerfile: str = "Dockerfile") -> Listing:
     rules = IgnoreRules(read_dockerignore(Path(root)), dockerfile)
     found: list[tuple[str, os.stat_result]] = []
     links: dict[str, str] = {}
-    top = os.open(root, _DIRECTORY_FLAGS & ~os.O_NOFOLLOW)  # the image's directory may be a symlink
     paused = _pause_collector()
     try:
-        _walk(root, top, "", rules, found, links)
+        top = os.open(root, _DIRECTORY_FLAGS & ~os.O_NOFOLLOW)  # the image's directory may be a symlink
+        try:
+            _walk(root, top, "", rules, found, links)
+        finally:
+            os.close(top)
     finally:
-        os.close(top)
         if paused:
             gc.enable()
     found.sort(key=_first)
@@ -102,7 +104,9 @@ def _pause_collector() -> bool:
     per entry and none in a cycle: otherwise every 700 of them start a collection, and the
     older generations' collections walk them all again (15 million instructions of a no-op
     over 20,000 entries, as callgrind counts them). True when it was running (the caller
-    starts it again); a thread that finds it stopped leaves it to the thread that stopped it."""
+    starts it again); a thread that finds it stopped leaves it to the thread that stopped it,
+    so with several build workers listing at once the pause may end before the last one's
+    listing does (it is a saving, never a condition of correctness)."""
     if not gc.isenabled():
         return False
     gc.disable()
@@ -143,17 +147,21 @@ class Listing(Sequence[ContextFile]):
         return iter(self.files)
 
     def summary(self) -> str:
-        """A sha256 over every entry's path, type and mode, size, mtime and ctime in
-        nanoseconds, device and inode, and each symlink's target: what the digests of a
-        context's files are trusted by (``digests``), for the whole context at once."""
+        """A sha256 over the key's version, every entry's path, type and mode, size, mtime
+        and ctime in nanoseconds, the device it is on and its inode, and each symlink's
+        target: what the digests of a context's files are trusted by (``digests``), for the
+        whole context at once."""
         if self._summary is None:
             entries = self.entries
-            digest = hashlib.sha256("\0".join(map(_first, entries)).encode("utf-8", "surrogateescape"))
+            # The key's version first: the records kept with a summary are the key's own
+            # bytes, which a dockyard whose key records differ must not take.
+            digest = hashlib.sha256(KEY_VERSION.encode() + b"\0\0")
+            digest.update("\0".join(map(_first, entries)).encode("utf-8", "surrogateescape"))
             # By C-level getters and pickle (a fixed format for tuples of ints): a Python step
             # per entry would cost as much as its lstat.
             paused = _pause_collector()
             try:
-                stamps = list(map(_STAMP, map(_second, entries)))
+                stamps = list(map(_stamp, map(_second, entries)))
             finally:
                 if paused:
                     gc.enable()
@@ -190,8 +198,10 @@ def build_key(context_dir: Path, files: Sequence[ContextFile], *, dockerfile: st
     return key.hexdigest()
 
 
-def _files_part(context_dir: Path, files: Sequence[ContextFile], digests: FileDigests | None) -> bytes:
-    """The key's records of the files: one JSON line each, ``[path, mode, digest]``."""
+def _files_part(context_dir: Path, files: Sequence[ContextFile],
+                digests: FileDigests | None) -> bytes | memoryview:
+    """The key's records of the files: one JSON line each, ``[path, mode, digest]`` (taken
+    from the record as a view of it when the summary is the record's)."""
     summary = files.summary() if digests is not None and isinstance(files, Listing) else None
     if summary is not None:
         part = digests.remembered_part(summary)
@@ -301,7 +311,7 @@ def _context_file(rel_path: str, st: os.stat_result, links: dict[str, str]) -> C
 
 _first = itemgetter(0)
 _second = itemgetter(1)
-_STAMP = attrgetter("st_mode", "st_size", "st_mtime_ns", "st_ctime_ns", "st_dev", "st_ino")
+_stamp = attrgetter("st_mode", "st_size", "st_mtime_ns", "st_ctime_ns", "st_dev", "st_ino")
 
 
 # --- hashing and reading ----------------------------------------------------------------

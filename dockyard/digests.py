@@ -234,7 +234,7 @@ def _read(path: Path) -> _Record:
             record = _Record(remembered_at, summary, view[meta_end + 1:part_end], view[part_end:], files_checksum)
         else:
             return _NOTHING
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):  # RecursionError: JSON nested deep
         return _NOTHING
     return record if type(remembered_at) is int else _NOTHING
 
@@ -255,6 +255,6 @@ def _parse_files(files: memoryview | bytes, checksum: str | None) -> dict[str, t
                 or not set(map(type, digests)) <= {str} or not set(map(len, digests)) <= {_DIGEST_LENGTH}
                 or not _DIGESTS.fullmatch("".join(digests))):
             return {}
-    except (ValueError, TypeError, KeyError, AttributeError):
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):  # RecursionError: JSON nested deep
         return {}
     return dict(zip(paths, zip(zip(*[iter(stamps)] * 5), digests)))

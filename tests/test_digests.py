@@ -255,6 +255,22 @@ BAD_ENTRIES = [with_a_good_checksum(body.encode()) for body in (
 )]
 
 
+DEEP = b"[" * 100_000  # json.loads raises RecursionError, not ValueError
+
+
+def named(write: Callable[[Path], None], name: str) -> Callable[[Path], None]:
+    write.__name__ = name
+    return write
+
+
+DEEPLY_NESTED = [
+    named(with_a_good_checksum(DEEP), "version_2_deeply_nested"),
+    named(version_3(DEEP.decode()), "version_3_meta_deeply_nested"),
+    named(version_3({"time_ns": 1, "summary": None, "part": 0, "files": hashlib.sha256(DEEP).hexdigest()},
+                    files=DEEP), "version_3_arrays_deeply_nested"),
+]
+
+
 def a_fifo(path: Path) -> None:
     path.unlink()
     os.mkfifo(path)
@@ -266,7 +282,8 @@ def a_link_to_dev_zero(path: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", [truncated, a_digest_changed, empty, garbage, another_version,
-                                    *BAD_ENTRIES, a_fifo, a_link_to_dev_zero], ids=lambda damage: damage.__name__)
+                                    *BAD_ENTRIES, *DEEPLY_NESTED, a_fifo, a_link_to_dev_zero],
+                         ids=lambda damage: damage.__name__)
 def test_a_bad_record_is_ignored_and_written_again(tmp_path, reads, clock, damage):
     context_dir = image_dir(tmp_path)
     clock(10)
@@ -490,6 +507,16 @@ def test_a_record_whose_arrays_are_damaged_keeps_its_summary(tmp_path, reads, cl
     clock(20)
     assert key(context_dir) == key(context_dir, remember=False) != first
     assert set(reads) >= REGULAR  # the arrays were refused: every file read again
+
+
+def test_the_summary_covers_the_key_s_version(tmp_path, monkeypatch):
+    """The records kept with a summary are the key's own bytes: a dockyard whose key records
+    differ (a new KEY_VERSION) must find no summary of its own in an older record."""
+    context_dir = image_dir(tmp_path)
+    before = list_context(context_dir).summary()
+    assert list_context(context_dir).summary() == before
+    monkeypatch.setattr(context, "KEY_VERSION", "dockyard-key-2")
+    assert list_context(context_dir).summary() != before
 
 
 def test_a_listing_is_the_sequence_of_the_context_s_files(tmp_path):
