@@ -161,7 +161,7 @@ class Listing(Sequence[ContextFile]):
             # per entry would cost as much as its lstat.
             paused = _pause_collector()
             try:
-                stamps = list(map(_stamp, map(_second, entries)))
+                stamps = list(map(_lstat_stamp, map(_second, entries)))
             finally:
                 if paused:
                     gc.enable()
@@ -311,7 +311,7 @@ def _context_file(rel_path: str, st: os.stat_result, links: dict[str, str]) -> C
 
 _first = itemgetter(0)
 _second = itemgetter(1)
-_stamp = attrgetter("st_mode", "st_size", "st_mtime_ns", "st_ctime_ns", "st_dev", "st_ino")
+_lstat_stamp = attrgetter("st_mode", "st_size", "st_mtime_ns", "st_ctime_ns", "st_dev", "st_ino")
 
 
 # --- hashing and reading ----------------------------------------------------------------

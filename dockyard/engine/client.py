@@ -147,7 +147,7 @@ def using(choice: "engine_choice.Choice | None") -> Iterator[None]:
 def inspect_container(ref: str, *, size: bool = False) -> dict | None:
     """The engine's inspect result for a container, or None when there is none of that name;
     with ``size``, with the size of its writable layer (``SizeRw``)."""
-    return get_json(query(f"/containers/{quote(ref, safe='/:')}/json", size=size or None),
+    return get_json(f"/containers/{quote(ref, safe='/:')}/json{'?size=1' if size else ''}",
                     f"inspect container {ref}", missing=True)
 
 
